@@ -1,0 +1,309 @@
+"""The `digest` command: parse arguments, call one library function, report."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import DigestError, InputError
+from .models import Config
+from .pipeline import Workspace
+from .progress import Progress
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    """What the global options resolved to."""
+
+    def __init__(self, config: Path | None, state: Path | None, verbose: bool) -> None:
+        self.ws = Workspace.resolve(config, state)
+        self.verbose = verbose
+        self._config: Config | None = None
+
+    def config(self) -> Config:
+        """The loaded and validated config (loaded once)."""
+        if self._config is None:
+            from .config import load_config
+
+            self._config = load_config(self.ws.config_path)
+        return self._config
+
+    def progress(self) -> Progress:
+        """A progress bar on a terminal, nothing on cron."""
+        return Progress()
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def echo(line: str) -> None:
+    """A summary line on stdout."""
+    click.echo(line)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="feeds.yaml (default ./feeds.yaml, or $DIGEST_CONFIG)",
+)
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path),
+    help="state directory (default .digest/ beside the config, or $DIGEST_STATE)",
+)
+@click.option("--verbose", "-v", is_flag=True, help="debug logging and tracebacks")
+@click.version_option(package_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, state: Path | None, verbose: bool) -> None:
+    """A digital-rights news digest: fetch feeds, translate offline, group into stories, publish."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = State(config, state, verbose)
+
+
+out_option = click.option(
+    "--out", type=click.Path(path_type=Path), help="the site link (default site/ beside the config)"
+)
+
+
+@cli.command()
+@out_option
+@pass_state
+def run(st: State, out: Path | None) -> None:
+    """Fetch, translate, cluster and build: the whole digest (what cron runs)."""
+    from .pipeline import run as run_pipeline
+
+    run_pipeline(st.config(), st.ws, out=out, progress=st.progress(), report=echo)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="ignore validators (ETag, Last-Modified) and backoff")
+@click.option("--feed", "feed_ids", multiple=True, metavar="ID", help="only this feed (repeatable)")
+@pass_state
+def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
+    """Fetch the feeds and store new items."""
+    from .pipeline import fetch_stage, run_lock
+
+    config = st.config()
+    with run_lock(st.ws), st.ws.open_store() as store:
+        summary = fetch_stage(config, store, force=force, feed_ids=feed_ids, progress=st.progress())
+    echo(summary.line())
+    for feed_id, error in summary.failed:
+        echo(f"  failed {feed_id}: {error}")
+    for feed_id, why in summary.skipped:
+        echo(f"  skipped {feed_id}: {why}")
+
+
+@cli.command()
+@pass_state
+def translate(st: State) -> None:
+    """Translate titles and summaries into the site language (offline, cached)."""
+    from .pipeline import run_lock, translate_stage
+
+    with run_lock(st.ws), st.ws.open_store() as store:
+        echo(translate_stage(st.config(), store, progress=st.progress()).line())
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="recluster the window from scratch")
+@pass_state
+def cluster(st: State, rebuild: bool) -> None:
+    """Group the window's items into stories and topics."""
+    from .pipeline import cluster_stage, run_lock
+
+    # The basic clustering reclusters the whole window on every run, so --rebuild is the norm.
+    with run_lock(st.ws), st.ws.open_store() as store:
+        echo(cluster_stage(st.config(), store, progress=st.progress()).line())
+
+
+@cli.command()
+@out_option
+@pass_state
+def build(st: State, out: Path | None) -> None:
+    """Render the static site (switched in atomically)."""
+    from .pipeline import build_stage, run_lock
+
+    with run_lock(st.ws), st.ws.open_store() as store:
+        echo(build_stage(st.config(), store, st.ws.out_dir(out), progress=st.progress()).line())
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """A --since value: YYYY-MM-DD or an ISO 8601 time (UTC when no offset)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"--since {value!r} is not a date", "use YYYY-MM-DD or 2026-11-20T08:00:00Z"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("--since", help="only items published since this date (YYYY-MM-DD)")
+@pass_state
+def export(st: State, fmt: str, since: str | None) -> None:
+    """Write one record per item to stdout (JSON lines or CSV)."""
+    from .export import write_export
+
+    config = st.config()
+    with st.ws.open_store() as store:
+        write_export(
+            store, sys.stdout, fmt=fmt, site_lang=config.site.language, since=parse_since(since)
+        )
+
+
+@cli.command()
+@out_option
+@click.option("--port", type=int, default=8000, show_default=True)
+@pass_state
+def serve(st: State, out: Path | None, port: int) -> None:
+    """Preview the built site on http://127.0.0.1:PORT/."""
+    from .serve import serve_site
+
+    serve_site(st.ws.out_dir(out), port, announce=echo)
+
+
+# ---------------------------------------------------------------- feeds
+
+
+@cli.group()
+def feeds() -> None:
+    """List, check, reset, import and export feeds."""
+
+
+@feeds.command("list")
+@pass_state
+def feeds_list(st: State) -> None:
+    """The configured feeds."""
+    for f in st.config().feeds:
+        state = "" if f.enabled else "  (disabled)"
+        echo(f"{f.id:<24} {f.language or '?':<8} {f.url}{state}")
+
+
+@feeds.command("check")
+@pass_state
+def feeds_check(st: State) -> None:
+    """Each feed's health: last success, last error, failures, next retry, redirects."""
+    from .pipeline import feed_report
+
+    for line in feed_report(st.config(), st.ws):
+        echo(line)
+
+
+@feeds.command("reset")
+@click.argument("feed_id", metavar="ID")
+@pass_state
+def feeds_reset(st: State, feed_id: str) -> None:
+    """Revive a gone feed and clear its backoff."""
+    from .pipeline import reset_feed
+
+    reset_feed(st.config(), st.ws, feed_id)
+    echo(f"{feed_id}: reset; it is fetched on the next run")
+
+
+@feeds.command("import-opml")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def feeds_import_opml(st: State, file: Path) -> None:
+    """Add the feeds of an OPML file to feeds.yaml (comments and order kept)."""
+    from .opml import import_opml
+
+    result = import_opml(st.ws.config_path, file)
+    for feed in result.added:
+        echo(f"added {feed.id}: {feed.url}")
+    for what, why in result.skipped:
+        echo(f"skipped {what}: {why}")
+    echo(f"{len(result.added)} added, {len(result.skipped)} skipped")
+
+
+@feeds.command("export-opml")
+@pass_state
+def feeds_export_opml(st: State) -> None:
+    """Write the configured feeds as OPML to stdout."""
+    from .opml import export_opml
+
+    click.echo(export_opml(st.config()), nl=False)
+
+
+# ---------------------------------------------------------------- models
+
+
+@cli.group()
+def models() -> None:
+    """Translation models (argostranslate packages)."""
+
+
+@models.command("list")
+@pass_state
+def models_list(st: State) -> None:
+    """Installed packages, and whether each feed language can reach the site language."""
+    from .pipeline import models_report
+
+    for line in models_report(st.config()):
+        echo(line)
+
+
+@models.command("install-file")
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_state
+def models_install_file(st: State, path: Path) -> None:
+    """Install a .argosmodel file (offline)."""
+    from .packages import install_file
+
+    info = install_file(st.config().translation, path)
+    echo(f"installed {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; DigestError becomes `error:` and `hint:` lines and its exit status."""
+    verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except DigestError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # an unexpected bug: one line unless --verbose
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        click.echo("hint: run again with --verbose for the traceback, and report it", err=True)
+        sys.exit(4)
+
+
+if __name__ == "__main__":
+    main()

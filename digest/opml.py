@@ -1,0 +1,443 @@
+"""OPML import into feeds.yaml (comments and order kept) and export of the configured feeds.
+
+The OPML file is untrusted: DOCTYPE and ENTITY declarations are refused outright (no entity
+expansion), only http(s) feed URLs are taken (an imported file:// URL or path would let a
+stranger's OPML make the fetcher read local files), and every text is cleaned before it
+reaches the YAML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import stat
+import tempfile
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.parsers import expat
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+
+from .config import (
+    feed_url_key,
+    feed_url_problem,
+    is_language_code,
+    is_slug,
+    load_config,
+    name_from_url,
+    parse_config,
+    slugify,
+)
+from .errors import ConfigError, InputError, StageError
+from .models import Config, FeedConfig
+
+__all__ = ["DIGEST_NS", "OpmlImport", "export_opml", "import_opml"]
+
+# Our own attributes on <outline> (feed id, disabled flag), so export -> import keeps them.
+DIGEST_NS = "urn:x-digest:opml"
+MAX_OPML_BYTES = 16 * 1024 * 1024
+MAX_NAME = 200
+MAX_URL = 2000
+MAX_TAGS = 20
+_NS_SEP = "\x1f"  # expat's namespace separator: a character no XML name contains
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TAG_DROP = re.compile(r"[^\w-]+")
+
+
+@dataclass
+class OpmlImport:
+    """What import_opml did: the feeds it added and the outlines it skipped, with why."""
+
+    added: list[FeedConfig] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (url or title, reason)
+
+
+@dataclass
+class _Outline:
+    """One <outline> with an xmlUrl, as read from the file (all text untrusted)."""
+
+    line: int
+    attrs: dict[str, str]
+    folders: list[str]
+
+
+class _Refused(Exception):
+    """Raised from inside expat handlers to stop on forbidden markup."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+# ---------------------------------------------------------------- import
+
+
+def import_opml(config_path: Path, opml_path: Path) -> OpmlImport:
+    """Add the OPML's feeds to feeds.yaml, keeping its comments and order, skipping duplicates."""
+    config = load_config(config_path)
+    try:
+        with open(opml_path, "rb") as fh:
+            data = fh.read(MAX_OPML_BYTES + 1)
+    except OSError as exc:
+        raise InputError(
+            f"{opml_path}: cannot read: {exc.strerror or exc}", "check the OPML file's path"
+        ) from None
+    if len(data) > MAX_OPML_BYTES:
+        raise InputError(
+            f"{opml_path}: larger than {MAX_OPML_BYTES // (1024 * 1024)} MB",
+            "an OPML feed list is a few kilobytes; is this the right file?",
+        )
+    outlines = _parse_opml(data, str(opml_path))
+    result = _plan(config, outlines)
+    if result.added:
+        _append_to_config(config_path, config, result.added)
+    return result
+
+
+def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
+    """Decide which outlines become feeds, with unique ids, and why the others are skipped."""
+    base = config.path.parent
+    known_urls = {feed_url_key(f.url, base): f.id for f in config.feeds}
+    known_ids = {f.id for f in config.feeds}
+    taken = set(known_ids)
+    seen: dict[str, int] = {}
+    result = OpmlImport()
+    for outline in outlines:
+        attrs = outline.attrs
+        url = attrs.get("xmlUrl", "").strip()
+        title = _clean_text(attrs.get("title") or attrs.get("text") or "", MAX_NAME)
+        # the label is printed on a terminal: no control characters from the file
+        label = _clean_text(url, 200) or title or f"outline at line {outline.line}"
+        problem = feed_url_problem(url, allow_local=False)
+        if len(url) > MAX_URL:
+            problem = f"is longer than {MAX_URL} characters"
+        if problem:
+            result.skipped.append((label, f"the feed URL {problem}"))
+            continue
+        key = feed_url_key(url)
+        if key in known_urls:
+            result.skipped.append((url, f"already in feeds.yaml as '{known_urls[key]}'"))
+            continue
+        if key in seen:
+            result.skipped.append((url, f"repeated in the OPML file (first at line {seen[key]})"))
+            continue
+        explicit = attrs.get(f"{DIGEST_NS}{_NS_SEP}id", "")
+        if explicit in known_ids:
+            result.skipped.append((url, f"already in feeds.yaml (same id '{explicit}')"))
+            continue
+        seen[key] = outline.line
+        name = title or name_from_url(url)[:MAX_NAME]
+        if is_slug(explicit):
+            base_id = explicit
+        elif any(c.isascii() and c.isalnum() for c in name):
+            base_id = slugify(name)
+        else:
+            base_id = slugify(name_from_url(url))  # readable, where a title's slug is a hash
+        feed_id = _unique(base_id, taken)
+        taken.add(feed_id)
+        language = attrs.get("language", "").strip()
+        enabled = attrs.get(f"{DIGEST_NS}{_NS_SEP}enabled", "").strip().lower() != "false"
+        result.added.append(
+            FeedConfig(
+                id=feed_id,
+                name=name,
+                url=url,
+                language=language if is_language_code(language) else None,
+                tags=_tags(outline.folders, attrs.get("category", "")),
+                enabled=enabled,
+            )
+        )
+    return result
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: 64 - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def _clean_text(text: str, limit: int) -> str:
+    """One line of plain text: control and bidi/format characters dropped, spaces collapsed."""
+    kept = "".join(
+        " " if c.isspace() else c
+        for c in text
+        if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co")
+    )
+    return " ".join(kept.split())[:limit].strip()
+
+
+def _tag(text: str) -> str:
+    words = _clean_text(unicodedata.normalize("NFKC", text), 60).lower().split()
+    return _TAG_DROP.sub("", "-".join(words)).strip("-_")
+
+
+def _tags(folders: list[str], category: str) -> tuple[str, ...]:
+    """Tags from the enclosing folders' titles and the outline's category attribute."""
+    names = list(folders)
+    for cat in category.split(","):
+        parts = [p for p in cat.split("/") if p.strip()]
+        if parts:
+            names.append(parts[-1])
+    out: list[str] = []
+    for name in names:
+        tag = _tag(name)
+        if tag and tag not in out:
+            out.append(tag)
+    return tuple(out[:MAX_TAGS])
+
+
+def _parse_opml(data: bytes, name: str) -> list[_Outline]:
+    """The outlines that carry an xmlUrl, with their folder titles; InputError when malformed."""
+    parser = expat.ParserCreate(namespace_separator=_NS_SEP)
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    outlines: list[_Outline] = []
+    stack: list[str] = []  # element names from the root
+    folders: list[str | None] = []  # per open <outline>: its folder title or None
+    root: list[str] = []
+
+    def refuse(what: str) -> Any:
+        def handler(*_args: Any) -> None:
+            raise _Refused(f"{what} is not allowed in OPML", parser.CurrentLineNumber)
+
+        return handler
+
+    def start(name_: str, attrs: dict[str, str]) -> None:
+        tag = name_.split(_NS_SEP)[-1]  # tolerate a default namespace on OPML elements
+        if not stack:
+            root.append(tag)
+            if tag != "opml":
+                raise _Refused(f"not an OPML document (root element <{tag[:40]}>)", 1)
+        stack.append(tag)
+        if tag != "outline" or "body" not in stack:
+            return
+        if attrs.get("xmlUrl", "").strip():
+            line = parser.CurrentLineNumber
+            titles = [f for f in folders if f]
+            outlines.append(_Outline(line=line, attrs=dict(attrs), folders=titles))
+            folders.append(None)
+        else:
+            folders.append(_clean_text(attrs.get("title") or attrs.get("text") or "", 60))
+
+    def end(name_: str) -> None:
+        tag = stack.pop()
+        if tag == "outline" and folders:
+            folders.pop()
+
+    parser.StartDoctypeDeclHandler = refuse("a DOCTYPE declaration")
+    parser.EntityDeclHandler = refuse("an ENTITY declaration")
+    parser.UnparsedEntityDeclHandler = refuse("an ENTITY declaration")
+    parser.ExternalEntityRefHandler = refuse("an external entity")
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(data, True)
+    except _Refused as exc:
+        raise InputError(
+            f"{name}:{exc.line}: {exc}", "export the feed list again as plain OPML 2.0"
+        ) from None
+    except expat.ExpatError as exc:
+        message = expat.errors.messages.get(exc.code, str(exc)) if exc.code else str(exc)
+        raise InputError(
+            f"{name}:{exc.lineno}: malformed XML: {message}",
+            "the OPML file is not well-formed XML; export it again",
+        ) from None
+    if not root:
+        raise InputError(f"{name}: not an OPML document (empty)", "is this the right file?")
+    return outlines
+
+
+# ---------------------------------------------------------------- writing feeds.yaml
+
+
+def _entry(feed: FeedConfig) -> CommentedMap:
+    entry = CommentedMap()
+    entry["id"] = feed.id
+    entry["name"] = feed.name
+    entry["url"] = feed.url
+    if feed.language:
+        entry["language"] = feed.language
+    if feed.tags:
+        tags = CommentedSeq(feed.tags)
+        tags.fa.set_flow_style()
+        entry["tags"] = tags
+    if not feed.enabled:
+        entry["enabled"] = False
+    return entry
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # never fold a long name or URL onto a continuation line
+    return yaml
+
+
+def _append_to_config(config_path: Path, config: Config, added: list[FeedConfig]) -> None:
+    """Append the feeds to the file's feeds list and write it atomically, checking the result."""
+    raw = Path(config_path).read_bytes()
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    text = raw[3:].decode("utf-8") if bom else raw.decode("utf-8")
+    newline = "\r\n" if "\r\n" in text else "\n"
+    expected = (*config.feeds, *added)
+    # Splicing text keeps every other byte of the file; a full round-trip dump is the fallback
+    # for layouts the splice does not handle (no list yet, a flow list, anchors).
+    for build in (_splice, _round_trip):
+        try:
+            new_text = build(text, added, newline)
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError):
+            continue
+        if new_text is None:
+            continue
+        try:
+            if parse_config(new_text, Path(config_path)).feeds == expected:
+                break
+        except ConfigError:
+            continue
+    else:
+        raise StageError(
+            f"{config_path}: could not append the feeds without disturbing the file",
+            "add them by hand: `digest feeds export-opml` shows the format of an entry",
+        )
+    data = new_text.encode("utf-8")
+    _atomic_write(Path(config_path), b"\xef\xbb\xbf" + data if bom else data)
+
+
+def _feeds_node(text: str) -> Node | None:
+    root = _yaml().compose(text)
+    if not isinstance(root, MappingNode):
+        return None
+    for key, value in root.value:
+        if getattr(key, "value", None) == "feeds":
+            return value
+    return None
+
+
+def _last_end(node: Node) -> int:
+    """Index just past the text of the last scalar or flow collection inside a node."""
+    while isinstance(node, MappingNode | SequenceNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, MappingNode) else last
+    return int(node.end_mark.index)
+
+
+def _splice(text: str, added: list[FeedConfig], newline: str) -> str | None:
+    """Insert block entries right after the last entry of a block `feeds:` list."""
+    seq = _feeds_node(text)
+    if not isinstance(seq, SequenceNode) or seq.flow_style or not seq.value:
+        return None
+    last = seq.value[-1]
+    content_col = last.start_mark.column
+    line_start = text.rfind("\n", 0, last.start_mark.index) + 1
+    prefix = text[line_start : line_start + content_col]
+    dash_col = prefix.rstrip().rfind("-")
+    if dash_col < 0 or prefix[dash_col + 1 :].strip() or content_col - dash_col < 2:
+        return None
+    end = _last_end(last)
+    if end < last.start_mark.index:
+        return None  # an alias pointing back up the file: no safe place to cut
+    if end > 0 and text[end - 1] == "\n":
+        cut = end
+    else:
+        nl = text.find("\n", end)
+        cut = len(text) if nl < 0 else nl + 1
+    yaml = _yaml()
+    lines: list[str] = []
+    for feed in added:
+        buf = io.StringIO()
+        yaml.dump(_entry(feed), buf)
+        body = buf.getvalue().splitlines()
+        lines.append(" " * dash_col + "-" + " " * (content_col - dash_col - 1) + body[0])
+        lines.extend((" " * content_col + ln) if ln else ln for ln in body[1:])
+    block = newline.join(lines) + newline
+    head = text[:cut]
+    if head and not head.endswith("\n"):
+        head += newline
+    return head + block + text[cut:]
+
+
+def _round_trip(text: str, added: list[FeedConfig], newline: str) -> str:
+    """Append through a full ruamel round trip (comments kept; spacing may be normalised)."""
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    data, indent, block_seq_indent = load_yaml_guess_indent(text)
+    if not isinstance(data, CommentedMap):
+        raise ValueError("not a mapping")
+    yaml = _yaml()
+    yaml.indent(mapping=indent or 2, sequence=(indent or 2) + 2, offset=block_seq_indent or 2)
+    feeds = data.get("feeds")
+    if not isinstance(feeds, CommentedSeq):
+        feeds = CommentedSeq()
+        data["feeds"] = feeds
+    feeds.fa.set_block_style()
+    feeds.extend(_entry(f) for f in added)
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    out = buf.getvalue()
+    return out.replace("\n", newline) if newline != "\n" else out
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write beside the target and rename over it, so a crash leaves the old or new file."""
+    target = path.resolve()  # write through a symlink rather than replacing the link
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------- export
+
+
+def _xml_text(text: str) -> str:
+    return _XML_ILLEGAL.sub("", text)
+
+
+def export_opml(config: Config, html_urls: Mapping[str, str] | None = None) -> str:
+    """The configured feeds as an OPML 2.0 document."""
+    ET.register_namespace("digest", DIGEST_NS)
+    root = ET.Element("opml", {"version": "2.0"})
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = _xml_text(config.site.title)
+    body = ET.SubElement(root, "body")
+    for feed in config.feeds:
+        attrs = {
+            "text": _xml_text(feed.name),
+            "title": _xml_text(feed.name),
+            "type": "rss",
+            "xmlUrl": _xml_text(feed.url),
+        }
+        html_url = (html_urls or {}).get(feed.id)
+        if html_url:
+            attrs["htmlUrl"] = _xml_text(html_url)
+        if feed.language:
+            attrs["language"] = feed.language
+        if feed.tags:
+            attrs["category"] = _xml_text(",".join(feed.tags))
+        attrs[f"{{{DIGEST_NS}}}id"] = feed.id
+        if not feed.enabled:
+            attrs[f"{{{DIGEST_NS}}}enabled"] = "false"
+        ET.SubElement(body, "outline", attrs)
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

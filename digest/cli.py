@@ -14,8 +14,8 @@ import click
 
 from .errors import DigestError, InputError
 from .models import Config
-from .pipeline import Workspace
 from .progress import Progress
+from .workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,7 +94,8 @@ def run(st: State, out: Path | None) -> None:
 @pass_state
 def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
     """Fetch the feeds and store new items."""
-    from .pipeline import fetch_stage, run_lock
+    from .ingest import fetch_stage
+    from .workspace import run_lock
 
     config = st.config()
     with run_lock(st.ws), st.ws.open_store() as store:
@@ -110,7 +111,8 @@ def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
 @pass_state
 def translate(st: State) -> None:
     """Translate titles and summaries into the site language (offline, cached)."""
-    from .pipeline import run_lock, translate_stage
+    from .pipeline import translate_stage
+    from .workspace import run_lock
 
     with run_lock(st.ws), st.ws.open_store() as store:
         echo(translate_stage(st.config(), store, progress=st.progress()).line())
@@ -121,7 +123,8 @@ def translate(st: State) -> None:
 @pass_state
 def cluster(st: State, rebuild: bool) -> None:
     """Group the window's items into stories and topics."""
-    from .pipeline import cluster_stage, run_lock
+    from .pipeline import cluster_stage
+    from .workspace import run_lock
 
     # The basic clustering reclusters the whole window on every run, so --rebuild is the norm.
     with run_lock(st.ws), st.ws.open_store() as store:
@@ -133,7 +136,8 @@ def cluster(st: State, rebuild: bool) -> None:
 @pass_state
 def build(st: State, out: Path | None) -> None:
     """Render the static site (switched in atomically)."""
-    from .pipeline import build_stage, run_lock
+    from .pipeline import build_stage
+    from .workspace import run_lock
 
     with run_lock(st.ws), st.ws.open_store() as store:
         echo(build_stage(st.config(), store, st.ws.out_dir(out), progress=st.progress()).line())
@@ -201,7 +205,7 @@ def feeds_list(st: State) -> None:
 @pass_state
 def feeds_check(st: State) -> None:
     """Each feed's health: last success, last error, failures, next retry, redirects."""
-    from .pipeline import feed_report
+    from .reports import feed_report
 
     for line in feed_report(st.config(), st.ws):
         echo(line)
@@ -212,7 +216,7 @@ def feeds_check(st: State) -> None:
 @pass_state
 def feeds_reset(st: State, feed_id: str) -> None:
     """Revive a gone feed and clear its backoff."""
-    from .pipeline import reset_feed
+    from .reports import reset_feed
 
     reset_feed(st.config(), st.ws, feed_id)
     echo(f"{feed_id}: reset; it is fetched on the next run")
@@ -254,7 +258,7 @@ def models() -> None:
 @pass_state
 def models_list(st: State) -> None:
     """Installed packages, and whether each feed language can reach the site language."""
-    from .pipeline import models_report
+    from .reports import models_report
 
     for line in models_report(st.config()):
         echo(line)

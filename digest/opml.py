@@ -26,17 +26,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from .config import (
+from .config import load_config, parse_config
+from .errors import ConfigError, InputError, StageError
+from .ids import (
     feed_url_key,
     feed_url_problem,
     is_language_code,
     is_slug,
-    load_config,
     name_from_url,
-    parse_config,
     slugify,
 )
-from .errors import ConfigError, InputError, StageError
 from .models import Config, FeedConfig
 
 __all__ = ["DIGEST_NS", "OpmlImport", "export_opml", "import_opml"]

@@ -2,250 +2,34 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError, LockedError
-from .fetch import FetchRequest, fetch_all
+from .ingest import FetchSummary, fetch_stage
 from .models import (
     Config,
-    FeedConfig,
-    FetchResult,
     SiteData,
     StoredItem,
     Story,
     TopicView,
     TranslationConfig,
 )
-from .normalize import normalize_entry
-from .parse import parse_feed
+from .normalize import UNDETERMINED
 from .progress import QUIET, Progress
 from .store import Store, TranslationTask, text_hash, utc_now
+from .workspace import Workspace, run_lock
 
 if TYPE_CHECKING:
     from .translate import Translator
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "digest.db"
-LOCK_NAME = "run.lock"
-BACKOFF_BASE = timedelta(minutes=15)
-BACKOFF_MAX = timedelta(hours=24)
 TRANSLATE_CHUNK = 256  # texts per model call and per transaction: progress and crash safety
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where one digest keeps its config, state and site."""
-
-    config_path: Path
-    state_dir: Path
-
-    @classmethod
-    def resolve(cls, config: Path | None, state: Path | None) -> Workspace:
-        """Apply the defaults: ./feeds.yaml, and .digest/ beside the config."""
-        config_path = Path(config or os.environ.get("DIGEST_CONFIG") or "feeds.yaml")
-        state_env = os.environ.get("DIGEST_STATE")
-        state_dir = Path(state or state_env or config_path.parent / ".digest")
-        return cls(config_path=config_path, state_dir=state_dir)
-
-    @property
-    def db_path(self) -> Path:
-        """The SQLite database."""
-        return self.state_dir / DB_NAME
-
-    def out_dir(self, out: Path | None) -> Path:
-        """The site link: --out, else site/ beside the config."""
-        return Path(out) if out is not None else self.config_path.parent / "site"
-
-    def open_store(self) -> Store:
-        """Open the workspace's database."""
-        return Store.open(self.db_path)
-
-
-@contextmanager
-def run_lock(ws: Workspace) -> Iterator[None]:
-    """Hold the state directory's lock, or raise LockedError when another run has it."""
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    path = ws.state_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LockedError(
-                f"another digest run holds the lock {path} (pid {holder})",
-                "wait for it to finish; the lock is released when that process ends",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing releases the flock
-
-
-# ---------------------------------------------------------------- fetch
-
-
-@dataclass
-class FetchSummary:
-    """What one fetch stage did."""
-
-    attempted: int = 0
-    ok: int = 0
-    not_modified: int = 0
-    items_seen: int = 0
-    items_new: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (feed id, error)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (feed id, why)
-
-    def line(self) -> str:
-        """One line for cron mail."""
-        text = (
-            f"fetch: {self.attempted} feeds, {self.ok} ok ({self.not_modified} not modified), "
-            f"{len(self.failed)} failed; {self.items_new} new items ({self.items_seen} seen)"
-        )
-        if self.skipped:
-            text += f"; {len(self.skipped)} skipped"
-        return text
-
-
-def backoff_until(failures: int, now: datetime, retry_after: datetime | None) -> datetime:
-    """When a feed that failed `failures` times in a row may be fetched again."""
-    delay = min(BACKOFF_BASE * (2 ** max(failures - 1, 0)), BACKOFF_MAX)
-    until = now + delay
-    return max(until, retry_after) if retry_after else until
-
-
-def fetch_stage(
-    config: Config,
-    store: Store,
-    *,
-    force: bool = False,
-    feed_ids: Sequence[str] = (),
-    progress: Progress = QUIET,
-) -> FetchSummary:
-    """Fetch due feeds, parse and store their items; one broken feed never stops the others."""
-    summary = FetchSummary()
-    store.sync_feeds(config.feeds)
-    unknown = [fid for fid in feed_ids if config.feed(fid) is None]
-    if unknown:
-        known = ", ".join(f.id for f in config.feeds) or "none"
-        raise InputError(f"unknown feed id: {', '.join(unknown)}", f"configured feeds: {known}")
-    chosen = [f for f in config.feeds if (f.id in feed_ids if feed_ids else f.enabled)]
-    now = utc_now()
-    requests: list[FetchRequest] = []
-    feeds_by_id: dict[str, FeedConfig] = {}
-    for feed in chosen:
-        state = store.feed_state(feed.id)
-        assert state is not None  # sync_feeds made the row
-        if state.gone:
-            summary.skipped.append((feed.id, f"gone; `digest feeds reset {feed.id}` revives it"))
-            continue
-        if not force and state.next_fetch and state.next_fetch > now:
-            summary.skipped.append(
-                (feed.id, f"backing off until {state.next_fetch:%Y-%m-%d %H:%M} UTC")
-            )
-            continue
-        feeds_by_id[feed.id] = feed
-        requests.append(
-            FetchRequest(
-                feed_id=feed.id,
-                url=state.effective_url or feed.url,
-                etag=None if force else state.etag,
-                last_modified=None if force else state.last_modified,
-            )
-        )
-    summary.attempted = len(requests)
-    progress.start("fetch", len(requests))
-
-    # Results are stored in config order, each as soon as all before it are in: which feed
-    # first brings an article (its id, its first source) must not depend on network timing.
-    order = {r.feed_id: n for n, r in enumerate(requests)}
-    waiting: dict[int, FetchResult] = {}
-    next_up = 0
-
-    def handle(result: FetchResult) -> None:
-        nonlocal next_up
-        waiting[order[result.feed_id]] = result
-        progress.advance(note=result.feed_id)
-        while next_up in waiting:
-            ready = waiting.pop(next_up)
-            _store_fetch(store, feeds_by_id[ready.feed_id], ready, summary)
-            next_up += 1
-
-    fetch_all(requests, config.fetch, base_dir=config.path.parent, on_result=handle)
-    progress.close()
-    return summary
-
-
-def _store_fetch(
-    store: Store, feed: FeedConfig, result: FetchResult, summary: FetchSummary
-) -> None:
-    """Parse one result and store it in one transaction."""
-    now = utc_now()
-    state = store.feed_state(feed.id)
-    failures = (state.consecutive_failures if state else 0) + 1
-    if not result.ok:
-        log.info("fetch %s failed: %s", feed.id, result.error)
-        with store.transaction():
-            store.record_fetch(
-                result,
-                at=now,
-                failed=True,
-                next_fetch=backoff_until(failures, now, result.retry_after),
-            )
-        summary.failed.append((feed.id, result.error or "failed"))
-        return
-    if result.not_modified or result.body is None:
-        with store.transaction():
-            store.record_fetch(result, at=now, failed=False, next_fetch=None)
-        summary.ok += 1
-        summary.not_modified += 1
-        return
-    parsed = parse_feed(result.body, result.headers, result.final_url or result.url)
-    if parsed.error and not parsed.entries:
-        result.error = f"{result.final_url or result.url}: {parsed.error}"
-        with store.transaction():
-            store.record_fetch(
-                result, at=now, failed=True, next_fetch=backoff_until(failures, now, None)
-            )
-        summary.failed.append((feed.id, result.error))
-        return
-    seen = new = 0
-    with store.transaction():
-        for entry in parsed.entries:
-            item = normalize_entry(entry, feed, parsed, now)
-            if item is None:
-                continue
-            seen += 1
-            _, is_new = store.upsert_item(item, now)
-            new += is_new
-        store.record_fetch(
-            result,
-            at=now,
-            failed=False,
-            next_fetch=None,
-            items_seen=seen,
-            items_new=new,
-            title=parsed.title,
-            warning=parsed.warning or parsed.error,
-        )
-    if parsed.warning or parsed.error:
-        summary.warnings.append((feed.id, parsed.warning or parsed.error or ""))
-    summary.ok += 1
-    summary.items_seen += seen
-    summary.items_new += new
 
 
 # ---------------------------------------------------------------- translate
@@ -294,13 +78,15 @@ def translate_stage(
         by_lang[task.lang].append(task)
     now = utc_now()
     for lang, group in sorted(by_lang.items()):
-        ref = translator.model_for(lang, tgt) if translator is not None else None
+        known = lang != UNDETERMINED
+        ref = translator.model_for(lang, tgt) if translator is not None and known else None
         if ref is None:
-            note = (
-                "translation is off (translation.engine: none)"
-                if translator is None
-                else missing_model_note(lang, tgt)
-            )
+            if translator is None:
+                note = "translation is off (translation.engine: none)"
+            elif not known:
+                note = "language not recognised; set the feed's language in the config"
+            else:
+                note = missing_model_note(lang, tgt)
             stale = [t for t in group if t.status != "no-model" or t.done_hash != t.source_hash]
             with store.transaction():
                 for t in stale:
@@ -564,81 +350,3 @@ def run(
     return RunSummary(fetched, translated, clustered, built)
 
 
-# ---------------------------------------------------------------- feeds and models reports
-
-
-def _when(dt: datetime | None) -> str:
-    return f"{dt:%Y-%m-%d %H:%M} UTC" if dt else "never"
-
-
-def feed_report(config: Config, ws: Workspace) -> list[str]:
-    """`digest feeds check`: one block per feed from the store, with what to do about it."""
-    now = utc_now()
-    with ws.open_store() as store:
-        store.sync_feeds(config.feeds)
-        health = store.feed_health(config.feeds, window_start(config, now))
-    lines = []
-    for h in health:
-        if not h.enabled:
-            state = "disabled"
-        elif h.gone:
-            state = "GONE"
-        elif h.consecutive_failures:
-            state = f"FAILING ({h.consecutive_failures} in a row)"
-        elif h.last_attempt is None:
-            state = "not fetched yet"
-        else:
-            state = "ok"
-        lines.append(
-            f"{h.id}: {state}; last success {_when(h.last_success)}; "
-            f"{h.items_total} items ({h.items_in_window} in window)"
-        )
-        if h.last_error:
-            lines.append(f"  last error: {h.last_error}")
-        if h.next_fetch and h.next_fetch > now:
-            lines.append(f"  next retry: {_when(h.next_fetch)}")
-        if h.gone:
-            lines.append(f"  fix the URL if it moved, then: digest feeds reset {h.id}")
-        if h.effective_url and h.effective_url != h.url:
-            lines.append(
-                f"  moved permanently to {h.effective_url}: update its url in {config.path}"
-            )
-    return lines
-
-
-def reset_feed(config: Config, ws: Workspace, feed_id: str) -> None:
-    """`digest feeds reset ID`: revive a gone feed and clear its backoff."""
-    if config.feed(feed_id) is None:
-        known = ", ".join(f.id for f in config.feeds) or "none"
-        raise InputError(f"unknown feed id: {feed_id}", f"configured feeds: {known}")
-    with run_lock(ws), ws.open_store() as store:
-        store.sync_feeds(config.feeds)
-        store.reset_feed(feed_id)
-
-
-def models_report(config: Config) -> list[str]:
-    """`digest models list`: installed packages, and a path for each feed language."""
-    from .packages import installed_packages, packages_dir
-    from .translate import make_translator, missing_model_note
-
-    tgt = config.site.language
-    lines = [f"packages dir: {packages_dir(config.translation)}"]
-    packages = installed_packages(config.translation)
-    if not packages:
-        lines.append("no translation packages installed")
-    for p in packages:
-        lines.append(f"installed: {p.name} {p.version} ({p.from_code}→{p.to_code})")
-    translator = make_translator(config.translation)
-    languages = sorted({f.language for f in config.feeds if f.language} - {tgt})
-    for lang in languages:
-        if lang.split("-")[0] == tgt.split("-")[0]:
-            continue
-        ref = translator.model_for(lang, tgt) if translator else None
-        if ref is not None:
-            lines.append(f"{lang}→{tgt}: ok ({ref.name})")
-        else:
-            lines.append(
-                f"{lang}→{tgt}: {missing_model_note(lang, tgt)}; "
-                f"hint: digest models install {lang.split('-')[0]} {tgt}"
-            )
-    return lines

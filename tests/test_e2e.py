@@ -323,3 +323,34 @@ def test_real_feeds(tmp_path: Path) -> None:
     assert row["title"].startswith("我希望??很容易?其翻?成中文")  # Big5, undeclared
     sources = (tmp_path / "site" / "sources.html").read_text(encoding="utf-8")
     assert "rfa-nuus-uyghur" in sources or "rfa_nuus_uyghur" in sources
+
+
+def test_run_translates_through_an_installed_model(tmp_path: Path) -> None:
+    import unicodedata
+
+    import tinymodel
+
+    archive = tinymodel.build_copy_model(tmp_path / "build", "zh", "en")
+    with LoopbackServer() as srv:
+        feeds_fixture(srv)
+        cfg = write_config(tmp_path, srv)
+        installed = digest(
+            "--config", str(cfg), "models", "install-file", str(archive), cwd=tmp_path
+        )
+        assert installed.returncode == 0, installed.stderr
+        listed = digest("--config", str(cfg), "models", "list", cwd=tmp_path)
+        assert "installed: translate-zh_en" in listed.stdout
+        first = digest("--config", str(cfg), "run", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert "translate: 2 items, 4 texts translated, 0 from cache" in first.stdout
+        records = [r for r in export(tmp_path, cfg) if r["lang"] == "zh"]
+        assert len(records) == 2
+        for r in records:
+            # the copy model gives back its input (after SentencePiece's NFKC normalisation)
+            assert r["translation"] == "translated"
+            assert r["title_translated"] == unicodedata.normalize("NFKC", str(r["title"]))
+        story = (tmp_path / "site" / "stories" / f"{records[0]['story']}.html").read_text("utf-8")
+        assert "machine translation" in story.lower()
+        again = digest("--config", str(cfg), "translate", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith("translate: 0 items, 0 texts translated")

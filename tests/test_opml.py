@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.config import is_slug, load_config
+from digest.config import load_config
 from digest.errors import InputError
+from digest.ids import is_slug
 from digest.models import FeedConfig
 from digest.opml import DIGEST_NS, export_opml, import_opml
 

@@ -1,4 +1,4 @@
-"""All SQL: the SQLite schema, its migrations and every query the stages need."""
+"""All SQL: every query the stages need (the schema and its migrations are in schema.py)."""
 
 from __future__ import annotations
 
@@ -11,108 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import StageError
-from .models import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
-
-# Each entry migrates the schema from version i to i+1; never edit a released step, add one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE feeds (
-        id TEXT PRIMARY KEY,
-        url TEXT NOT NULL,                 -- the URL in the config at the last sync
-        effective_url TEXT,                -- after a permanent redirect (301/308)
-        name TEXT NOT NULL DEFAULT '',
-        title TEXT,                        -- the feed's own title, as last parsed
-        etag TEXT,
-        last_modified TEXT,
-        last_attempt TEXT,
-        last_success TEXT,
-        last_status INTEGER,
-        last_error TEXT,
-        consecutive_failures INTEGER NOT NULL DEFAULT 0,
-        gone INTEGER NOT NULL DEFAULT 0,
-        next_fetch TEXT
-    );
-    CREATE TABLE fetch_log (
-        id INTEGER PRIMARY KEY,
-        feed_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        url TEXT NOT NULL,
-        status INTEGER,
-        duration REAL NOT NULL,
-        bytes INTEGER NOT NULL DEFAULT 0,
-        not_modified INTEGER NOT NULL DEFAULT 0,
-        items_seen INTEGER NOT NULL DEFAULT 0,
-        items_new INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        warning TEXT
-    );
-    CREATE INDEX fetch_log_feed ON fetch_log(feed_id, at);
-    CREATE TABLE items (
-        id TEXT PRIMARY KEY,
-        url TEXT NOT NULL,
-        link TEXT NOT NULL,
-        title TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        content_html TEXT NOT NULL,
-        published TEXT NOT NULL,
-        date_is_fallback INTEGER NOT NULL,
-        lang TEXT NOT NULL,
-        content_key TEXT NOT NULL,
-        author TEXT,
-        first_seen TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        story_id TEXT
-    );
-    CREATE INDEX items_url ON items(url) WHERE url <> '';
-    CREATE INDEX items_content_key ON items(content_key);
-    CREATE INDEX items_published ON items(published);
-    CREATE INDEX items_story ON items(story_id);
-    CREATE TABLE item_sources (
-        feed_id TEXT NOT NULL,
-        guid TEXT NOT NULL,
-        item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-        first_seen TEXT NOT NULL,
-        PRIMARY KEY (feed_id, guid)
-    );
-    CREATE INDEX item_sources_item ON item_sources(item_id);
-    -- the translation cache: one row per distinct text, language pair and model
-    CREATE TABLE translations (
-        text_hash TEXT NOT NULL,
-        src TEXT NOT NULL,
-        tgt TEXT NOT NULL,
-        model TEXT NOT NULL,
-        translated TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (text_hash, src, tgt, model)
-    );
-    -- what each item shows in the site language, and why
-    CREATE TABLE item_translations (
-        item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-        tgt TEXT NOT NULL,
-        source_hash TEXT NOT NULL,         -- of the title and summary it was made from
-        model TEXT,                        -- NULL when no model was available
-        status TEXT NOT NULL,              -- translated | no-model
-        note TEXT,
-        title TEXT,
-        summary TEXT,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (item_id, tgt)
-    );
-    CREATE TABLE stories (
-        id TEXT PRIMARY KEY,
-        headline TEXT NOT NULL,
-        topics TEXT NOT NULL DEFAULT '[]',  -- JSON list of topic names
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE hidden (
-        id TEXT PRIMARY KEY,               -- an item or a story id
-        reason TEXT NOT NULL,
-        at TEXT NOT NULL
-    );
-    """,
-)
+from ..errors import StageError
+from ..models import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
+from .schema import MIGRATIONS
 
 
 def utc_now() -> datetime:

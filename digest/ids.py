@@ -1,0 +1,124 @@
+"""Identifiers shared by config and OPML: slugs, language codes, feed URL checks and keys."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+SLUG_MAX = 64
+_SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# BCP 47 in practice: a 2-3 letter primary subtag, then subtags of 1-8 letters or digits.
+_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def slugify(text: str) -> str:
+    """A URL-safe id: lower-case ASCII letters, digits, hyphens (non-ASCII gets a short hash)."""
+    text = unicodedata.normalize("NFC", text)
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    # NFKD splits accents off Latin letters so "Café" keeps its "cafe".
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    ascii_part = re.sub(r"[^a-z0-9]+", "-", kept.lower().encode("ascii", "ignore").decode())
+    ascii_part = ascii_part.strip("-")
+    # Letters outside ASCII (Chinese, Tibetan...) would vanish; a hash keeps
+    # "RFA 粤语" and "RFA 普通话" apart.
+    lost = any(c.isalnum() and not c.isascii() for c in kept)
+    slug = f"{ascii_part}-{digest}" if (lost and ascii_part) else (ascii_part or digest)
+    if len(slug) > SLUG_MAX:
+        slug = f"{slug[: SLUG_MAX - 9].rstrip('-')}-{digest}"
+    return slug
+
+
+def is_slug(text: str) -> bool:
+    """True for lower-case ASCII letters and digits joined by single hyphens, at most 64 long."""
+    return len(text) <= SLUG_MAX and bool(_SLUG_RE.match(text))
+
+
+def is_language_code(text: str) -> bool:
+    """True for a BCP 47 style code such as en, zh, zh-Hant, pt-BR."""
+    return bool(_LANG_RE.match(text))
+
+
+def feed_url_problem(url: str, *, allow_local: bool = True) -> str | None:
+    """Why this feed URL is unacceptable, or None when it is fine."""
+    if not url.strip():
+        return "is empty"
+    if _CONTROL_RE.search(url):
+        return "contains a control character"
+    if url != url.strip():
+        return "has leading or trailing spaces"
+    match = _SCHEME_RE.match(url)
+    if match is None:
+        if not allow_local:
+            return "is not an http(s) URL"
+        if url.startswith("//"):
+            return "is a scheme-relative URL: write https://..."
+        return None  # a local path, resolved by the fetcher against the config's folder
+    scheme = match.group(1).lower()
+    if scheme == "file":
+        if not allow_local:
+            return "is not an http(s) URL"
+        if not url[5:].startswith("//") or not urlsplit(url).path:
+            return "is not a file:///path URL"
+        return None
+    if scheme not in ("http", "https"):
+        if not allow_local:
+            return f"is not an http(s) URL (scheme '{scheme}:')"
+        return f"has unsupported scheme '{scheme}:' (use http://, https://, file:// or a path)"
+    parts = urlsplit(url)
+    if not url[len(scheme) + 1 :].startswith("//") or not parts.hostname:
+        return f"needs a host: {scheme}://host/..."
+    if any(c.isspace() for c in url):
+        return "contains spaces (percent-encode them as %20)"
+    if parts.username is not None or parts.password is not None:
+        return "contains a user name or password (secrets never live in feeds.yaml)"
+    try:
+        parts.port  # noqa: B018 - the property validates the port
+    except ValueError:
+        return "has an invalid port"
+    return None
+
+
+def feed_url_key(url: str, base_dir: Path | None = None) -> str:
+    """A comparison key for duplicate detection: case of scheme/host, default port,
+    trailing slash and fragment do not matter; local paths compare by resolved path."""
+    match = _SCHEME_RE.match(url)
+    scheme = match.group(1).lower() if match else ""
+    if scheme in ("", "file"):
+        raw = unquote(urlsplit(url).path) if scheme == "file" else url
+        raw = os.path.expanduser(raw)
+        if base_dir is not None and not os.path.isabs(raw):
+            raw = os.path.join(os.path.abspath(base_dir), raw)
+        return "file:" + os.path.normpath(raw)
+    if scheme not in ("http", "https"):
+        return url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, 80 if scheme == "http" else 443) else f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def name_from_url(url: str) -> str:
+    """A readable name for a feed that has none: host and path of its URL."""
+    match = _SCHEME_RE.match(url)
+    if match and match.group(1).lower() in ("http", "https"):
+        parts = urlsplit(url)
+        name = (parts.hostname or "") + parts.path.rstrip("/")
+        return name or url
+    if match and match.group(1).lower() == "file":
+        return unquote(urlsplit(url).path) or url
+    return url
+
+
+# ---------------------------------------------------------------- loading

@@ -245,6 +245,8 @@ class Story:
     first_published: datetime
     last_published: datetime
     score: float = 0.0
+    coverage_gap: str | None = None  # e.g. "only in Chinese-language media"
+    key_terms: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -288,6 +290,7 @@ class SiteData:
     topics: list[TopicView]
     feeds: list[FeedHealth]
     generated_at: datetime
+    redirects: dict[str, str] = field(default_factory=dict)  # old story id -> current story id
 
 
 RTL_LANGS = frozenset({"ar", "fa", "he", "ug", "ur", "ps", "ku", "ckb", "yi", "dv", "sd"})

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from httpserver import LoopbackServer
+from shared_data import FEEDS_REAL
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "feeds-real"
+REAL = FEEDS_REAL
 
 
 def digest(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port
+from shared_data import FEEDS_REAL
 
 from digest import fetch
 from digest.fetch import FetchRequest, fetch_all, local_validator, parse_retry_after
@@ -607,7 +608,7 @@ def test_handler_sees_recorded_request(srv: LoopbackServer) -> None:
 
 
 def test_real_feed_files_load_as_local_feeds() -> None:
-    folder = Path("/work/shared/feeds-real")
+    folder = FEEDS_REAL
     if not folder.is_dir():
         pytest.skip("real feeds folder absent")
     files = sorted(folder.glob("*.xml"))[:5]

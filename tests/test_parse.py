@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_data import FEEDS_REAL
 
 import digest.parse
 from digest.models import FeedConfig, ParsedFeed
@@ -16,7 +17,7 @@ from digest.parse import parse_feed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 URL = "https://news.example/feed/"
-REAL = Path("/work/shared/feeds-real")
+REAL = FEEDS_REAL
 
 
 def parse(body: bytes, headers: dict[str, str] | None = None, url: str = URL) -> ParsedFeed:

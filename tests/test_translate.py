@@ -25,6 +25,7 @@ import ctranslate2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared_data import FEEDS_REAL
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -49,7 +50,7 @@ from digest.translate import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-FEEDS_REAL = Path("/work/shared/feeds-real")
+
 
 
 # ---------------------------------------------------------------- fixtures

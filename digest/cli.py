@@ -103,6 +103,8 @@ def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
     echo(summary.line())
     for feed_id, error in summary.failed:
         echo(f"  failed {feed_id}: {error}")
+    for feed_id, warning in summary.warnings:
+        echo(f"  warning {feed_id}: {warning}")
     for feed_id, why in summary.skipped:
         echo(f"  skipped {feed_id}: {why}")
 
@@ -114,21 +116,43 @@ def translate(st: State) -> None:
     from .pipeline import translate_stage
     from .workspace import run_lock
 
+    config = st.config()  # a broken config fails before any state is created
     with run_lock(st.ws), st.ws.open_store() as store:
-        echo(translate_stage(st.config(), store, progress=st.progress()).line())
+        echo(translate_stage(config, store, progress=st.progress()).line())
 
 
 @cli.command()
 @click.option("--rebuild", is_flag=True, help="recluster the window from scratch")
 @pass_state
 def cluster(st: State, rebuild: bool) -> None:
-    """Group the window's items into stories and topics."""
+    """Put new items into stories (existing ids kept) and file stories under topics."""
     from .pipeline import cluster_stage
     from .workspace import run_lock
 
-    # The basic clustering reclusters the whole window on every run, so --rebuild is the norm.
+    config = st.config()  # a broken config fails before any state is created
     with run_lock(st.ws), st.ws.open_store() as store:
-        echo(cluster_stage(st.config(), store, progress=st.progress()).line())
+        echo(cluster_stage(config, store, rebuild=rebuild, progress=st.progress()).line())
+
+
+@cli.command("cluster-file")
+@click.argument("in_path", metavar="IN.jsonl", type=click.Path(path_type=Path))
+@click.argument("out_path", metavar="OUT.jsonl", type=click.Path(path_type=Path))
+@click.pass_context
+def cluster_file(ctx: click.Context, in_path: Path, out_path: Path) -> None:
+    """Cluster JSON lines {id, title, text, lang?, date?} into OUT as {id, story, topics}.
+
+    The same clustering as the pipeline. The taxonomy comes from --config (or $DIGEST_CONFIG)
+    when given; otherwise topics are only discovered.
+    """
+    import os
+
+    from .clusterfile import cluster_file as run_cluster_file
+
+    st = ctx.find_object(State)
+    assert st is not None  # the group always sets it
+    given = ctx.find_root().params.get("config") or os.environ.get("DIGEST_CONFIG")
+    topics = st.config().topics if given else ()
+    echo(run_cluster_file(in_path, out_path, topics).line())
 
 
 @cli.command()
@@ -139,8 +163,9 @@ def build(st: State, out: Path | None) -> None:
     from .pipeline import build_stage
     from .workspace import run_lock
 
+    config = st.config()  # a broken config fails before any state is created
     with run_lock(st.ws), st.ws.open_store() as store:
-        echo(build_stage(st.config(), store, st.ws.out_dir(out), progress=st.progress()).line())
+        echo(build_stage(config, store, st.ws.out_dir(out), progress=st.progress()).line())
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -181,7 +206,33 @@ def serve(st: State, out: Path | None, port: int) -> None:
     """Preview the built site on http://127.0.0.1:PORT/."""
     from .serve import serve_site
 
-    serve_site(st.ws.out_dir(out), port, announce=echo)
+    serve_site(st.ws.out_dir(out), port, announce=echo, base_url=st.config().site.base_url)
+
+
+# ---------------------------------------------------------------- newsletter
+
+
+@cli.command()
+@click.option("--since", help="cover stories new since this date instead of the last issue sent")
+@click.option("--send", is_flag=True, help="send over SMTP (without it: a dry run, .eml files)")
+@click.option("--force", is_flag=True, help="send even to recipients who already had the issue")
+@click.option(
+    "--retry-in-doubt", is_flag=True, help="also send to recipients left in doubt by a crash"
+)
+@pass_state
+def newsletter(st: State, since: str | None, send: bool, force: bool, retry_in_doubt: bool) -> None:
+    """Build the newsletter issue (.eml files in the state dir); --send mails it."""
+    from .newsletter import run_newsletter
+
+    run_newsletter(
+        st.config(),
+        st.ws,
+        since=parse_since(since),
+        send=send,
+        force=force,
+        retry_in_doubt=retry_in_doubt,
+        report=echo,
+    )
 
 
 # ---------------------------------------------------------------- feeds
@@ -273,6 +324,47 @@ def models_install_file(st: State, path: Path) -> None:
 
     info = install_file(st.config().translation, path)
     echo(f"installed {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
+
+
+@models.command("install")
+@click.argument("from_lang", metavar="FROM")
+@click.argument("to_lang", metavar="TO")
+@pass_state
+def models_install(st: State, from_lang: str, to_lang: str) -> None:
+    """Install FROM→TO from the Argos package index (or two packages through English)."""
+    from .packages import install_from_index
+
+    for info, new in install_from_index(st.config().translation, from_lang, to_lang):
+        state = "installed" if new else "already installed"
+        echo(f"{state} {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
+
+
+# ---------------------------------------------------------------- takedown (issue 5)
+
+
+@cli.command()
+@click.argument("target_id", metavar="ID")
+@click.option("--reason", required=True, help="why it is hidden (kept in the state database)")
+@click.option("--no-build", is_flag=True, help="do not rebuild the site now")
+@out_option
+@pass_state
+def hide(st: State, target_id: str, reason: str, no_build: bool, out: Path | None) -> None:
+    """Hide an item or a story from the site, the feeds and the newsletter, for good."""
+    from .takedown import hide as hide_id
+
+    echo(hide_id(st.config(), st.ws, target_id, reason, build=not no_build, out=out).line())
+
+
+@cli.command()
+@click.argument("target_id", metavar="ID")
+@click.option("--no-build", is_flag=True, help="do not rebuild the site now")
+@out_option
+@pass_state
+def unhide(st: State, target_id: str, no_build: bool, out: Path | None) -> None:
+    """Show a hidden item or story again."""
+    from .takedown import unhide as unhide_id
+
+    echo(unhide_id(st.config(), st.ws, target_id, build=not no_build, out=out).line())
 
 
 # ---------------------------------------------------------------- entry point

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,12 @@ SAME_FEED_FACTOR = 0.85
 TOP_K = 100
 # Documents per block of the sparse similarity product: bounds the size of one block.
 CHUNK = 512
+# Terms found in more than this many documents of one window are left out of the similarity
+# product: its cost grows with the sum of squared document frequencies, so common terms would
+# make it quadratic in the window size. Vectors keep their full norm, so a similarity only
+# loses those terms' (low-IDF) share. Windows of up to this many documents (a week of a few
+# dozen feeds) are not affected at all.
+COMMON_DF = 500
 
 # Scripts written without spaces between words: word tokens mean nothing there, so their
 # text is cut into character n-grams instead.
@@ -137,9 +144,13 @@ def _char_ngrams(run: str) -> Iterable[str]:
 def _features(text: str, lang: str) -> list[str]:
     """Tokens of one document: words outside CJK-like runs, character 1-3-grams inside."""
     english = lang.split("-")[0].lower() in ("en", "")
+    normalized = _normalize(text)
+    if not _CONTINUOUS_CHAR.search(normalized):
+        # The common case, spaced scripts only: no per-token search for CJK runs.
+        return _plain_words("_".join(_WORD.findall(normalized)), english)
     out: list[str] = []
     words: list[str] = []
-    for match in _WORD.finditer(_normalize(text)):
+    for match in _WORD.finditer(normalized):
         token = match.group()
         pos = 0
         for run in _CONTINUOUS_RUN.finditer(token):
@@ -196,28 +207,35 @@ def _edges(
     """Penalised similarities >= floor between documents i < j, at most TOP_K per document."""
     import scipy.sparse as sp
 
-    x = sp.csr_matrix(matrix)
+    x = _drop_common_terms(sp.csr_matrix(matrix))
     n = x.shape[0]
     xt = x.T.tocsc()
-    # Document x feed incidence: its product with itself marks the pairs sharing a feed.
+    seconds = np.asarray(seconds, dtype=np.float64)
+    # Most documents come from one feed: compare feed codes, and sets only for the rest.
     feed_index: dict[str, int] = {}
-    rows, cols_ = [], []
+    code = np.full(n, -1, dtype=np.int64)
+    multi: dict[int, frozenset[str]] = {}
     for i, ids in enumerate(feeds):
-        for feed in sorted(ids):
-            rows.append(i)
-            cols_.append(feed_index.setdefault(feed, len(feed_index)))
-    incidence = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, cols_)), shape=(n, max(1, len(feed_index)))
-    )
-    incidence_t = incidence.T.tocsc()
+        if len(ids) == 1:
+            code[i] = feed_index.setdefault(next(iter(ids)), len(feed_index))
+        elif ids:
+            multi[i] = ids
+            code[i] = -2 - i  # never equal to another document's code
     edges: dict[tuple[int, int], float] = {}
+    # Rows in time order, so each block is compared only with the documents within max_gap
+    # of it: a window spread over many days costs in proportion to its length, not squared.
+    order = np.lexsort((np.arange(n), seconds))
+    when = seconds[order]
     for start in range(0, n, CHUNK):
-        block = (x[start : start + CHUNK] @ xt).tocsr()
-        shared = (incidence[start : start + CHUNK] @ incidence_t).tocsr()
+        rows_ = order[start : start + CHUNK]
+        first = int(np.searchsorted(when, when[start : start + CHUNK].min() - max_gap, "left"))
+        last = int(np.searchsorted(when, when[start : start + CHUNK].max() + max_gap, "right"))
+        span = order[first:last]
+        block = (x[rows_] @ xt[:, span]).tocsr()
         for row in range(block.shape[0]):
-            i = start + row
+            i = int(rows_[row])
             lo, hi = block.indptr[row], block.indptr[row + 1]
-            cols = block.indices[lo:hi]
+            cols = span[block.indices[lo:hi]]
             sims = block.data[lo:hi]
             keep = (cols != i) & (sims >= floor)
             cols, sims = cols[keep], sims[keep]
@@ -228,8 +246,13 @@ def _edges(
             cols, sims, gap = cols[near], sims[near], gap[near]
             if max_gap > 0 and math.isfinite(max_gap):
                 sims = sims * (1.0 - TIME_DISCOUNT * gap / max_gap)
-            same = shared.indices[shared.indptr[row] : shared.indptr[row + 1]]
-            sims = np.where(np.isin(cols, same), sims * SAME_FEED_FACTOR, sims)
+            same = code[cols] == code[i]
+            if multi:
+                # Pairs where either side came from several feeds: compare the sets.
+                check = np.ones(cols.size, bool) if i in multi else code[cols] < -1
+                for pos in np.flatnonzero(check).tolist():
+                    same[pos] = bool(feeds[i] & feeds[int(cols[pos])])
+            sims = np.where(same, sims * SAME_FEED_FACTOR, sims)
             keep = sims >= floor
             cols, sims = cols[keep], sims[keep]
             if cols.size > TOP_K:
@@ -240,6 +263,18 @@ def _edges(
                 key = (i, j) if i < j else (j, i)
                 edges[key] = max(edges.get(key, 0.0), s)
     return edges
+
+
+def _drop_common_terms(x: Any) -> Any:
+    """The matrix without terms in more than COMMON_DF documents (cost control, see there)."""
+    import scipy.sparse as sp
+
+    m = sp.csc_matrix(x)
+    df = np.diff(m.indptr)
+    common = df > COMMON_DF
+    if not common.any():
+        return sp.csr_matrix(m)
+    return sp.csr_matrix(m[:, np.flatnonzero(~common)])
 
 
 def _average_linkage(

@@ -1,10 +1,11 @@
 """Fetch stage: bring feed bytes home, politely and within limits.
 
-One httpx AsyncClient serves every request. Concurrency is bounded overall and per host;
-each feed has one deadline covering connect, headers, redirects and the whole body, because
-httpx's own timeouts only count inactivity. Bodies are decompressed here, in bounded pieces,
-rather than by httpx: its decoder expands a whole network chunk at once (one 64 KB read of a
-gzip bomb becomes about 64 MB), so the size cap could only be checked after the damage.
+httpx serves every request, one connection pool per origin. Concurrency is bounded overall
+and per host; each feed has one deadline covering connect, headers, redirects and the whole
+body, because httpx's own timeouts only count inactivity. Bodies are decompressed here, in
+bounded pieces, rather than by httpx: its decoder expands a whole network chunk at once (one
+64 KB read of a gzip bomb becomes about 64 MB), so the size cap could only be checked after
+the damage.
 
 Local feeds (file:// URLs and plain paths) go through the same result type, with the file's
 mtime and size standing in for Last-Modified.
@@ -335,12 +336,44 @@ def _fetch_local(req: FetchRequest, path: Path, max_bytes: int) -> FetchResult:
 class _Fetcher:
     """Shared state for one fetch_all call: the client and the concurrency limits."""
 
-    def __init__(self, client: httpx.AsyncClient, cfg: FetchConfig, base_dir: Path) -> None:
-        self.client = client
+    def __init__(self, cfg: FetchConfig, base_dir: Path) -> None:
         self.cfg = cfg
         self.base_dir = base_dir
         self.overall = asyncio.Semaphore(max(1, cfg.concurrency))
         self.hosts: dict[str, asyncio.Semaphore] = {}
+        # One client (connection pool) per origin: httpcore's pool does work proportional to
+        # its connections for every request, so one pool of 300 connections spends more CPU
+        # than the network takes (2.6 s against 1.3 s for 300 feeds on 30 hosts). A pool per
+        # origin holds at most per_host connections. One TLS context serves them all
+        # (building one loads the CA bundle: tens of milliseconds).
+        self.clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
+        self.timeout = httpx.Timeout(
+            connect=cfg.connect_timeout, read=cfg.timeout, write=cfg.timeout, pool=None
+        )
+
+    def client_for(self, url: httpx.URL) -> httpx.AsyncClient:
+        """The connection pool for this URL's origin (created on first use)."""
+        key = (url.scheme, url.host.lower(), url.port)
+        client = self.clients.get(key)
+        if client is None:
+            if self._tls is None:
+                # what httpx builds for verify=True (SSL_CERT_FILE/DIR honoured)
+                self._tls = httpx.create_ssl_context()
+            size = max(1, min(self.cfg.per_host, self.cfg.concurrency))
+            # trust_env stays on so HTTPS_PROXY / NO_PROXY work for users behind a proxy.
+            client = self.clients[key] = httpx.AsyncClient(
+                timeout=self.timeout,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                verify=self._tls,
+                follow_redirects=False,
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close every connection pool."""
+        clients, self.clients = list(self.clients.values()), {}
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
     def host_slot(self, url: httpx.URL) -> asyncio.Semaphore:
         key = url.host.lower()  # politeness is per machine, whatever the port
@@ -452,7 +485,7 @@ class _Fetcher:
     ) -> str | None:
         """One request; returns the next URL for a redirect, else None (result filled in)."""
         shown = _clean(str(url))
-        async with self.client.stream("GET", url, headers=headers) as resp:
+        async with self.client_for(url).stream("GET", url, headers=headers) as resp:
             status = resp.status_code
             res.status = status
             res.headers = _header_dict(resp.headers)
@@ -549,34 +582,24 @@ async def fetch_all_async(
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> list[FetchResult]:
     """Fetch every request concurrently; results in request order. Never raises for one feed."""
-    timeout = httpx.Timeout(
-        connect=cfg.connect_timeout, read=cfg.timeout, write=cfg.timeout, pool=None
-    )
-    limits = httpx.Limits(
-        max_connections=max(1, cfg.concurrency),
-        max_keepalive_connections=max(1, cfg.concurrency),
-    )
     results: list[FetchResult | None] = [None] * len(requests)
-    # trust_env stays on so HTTPS_PROXY / NO_PROXY work for users behind a proxy.
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=limits, verify=True, follow_redirects=False
-    ) as client:
-        fetcher = _Fetcher(client, cfg, base_dir)
+    fetcher = _Fetcher(cfg, base_dir)
 
-        async def run(i: int, req: FetchRequest) -> tuple[int, FetchResult]:
-            return i, await fetcher.fetch(req)
+    async def run(i: int, req: FetchRequest) -> tuple[int, FetchResult]:
+        return i, await fetcher.fetch(req)
 
-        tasks = [asyncio.create_task(run(i, r)) for i, r in enumerate(requests)]
-        try:
-            for done in asyncio.as_completed(tasks):
-                i, res = await done
-                results[i] = res
-                if on_result is not None:
-                    on_result(res)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = [asyncio.create_task(run(i, r)) for i, r in enumerate(requests)]
+    try:
+        for done in asyncio.as_completed(tasks):
+            i, res = await done
+            results[i] = res
+            if on_result is not None:
+                on_result(res)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await fetcher.aclose()
     return [r for r in results if r is not None]
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .errors import InputError
 from .fetch import FetchRequest, fetch_all
-from .models import Config, FeedConfig, FetchResult
+from .models import Config, FeedConfig, FetchResult, Item, ParsedFeed
 from .normalize import normalize_entry
 from .parse import parse_feed
 from .progress import QUIET, Progress
@@ -40,6 +41,8 @@ class FetchSummary:
             f"fetch: {self.attempted} feeds, {self.ok} ok ({self.not_modified} not modified), "
             f"{len(self.failed)} failed; {self.items_new} new items ({self.items_seen} seen)"
         )
+        if self.warnings:
+            text += f"; {len(self.warnings)} with warnings"
         if self.skipped:
             text += f"; {len(self.skipped)} skipped"
         return text
@@ -49,7 +52,11 @@ def backoff_until(failures: int, now: datetime, retry_after: datetime | None) ->
     """When a feed that failed `failures` times in a row may be fetched again."""
     delay = min(BACKOFF_BASE * (2 ** max(failures - 1, 0)), BACKOFF_MAX)
     until = now + delay
-    return max(until, retry_after) if retry_after else until
+    if retry_after is None:
+        return until
+    if retry_after.microsecond:  # the store keeps whole seconds: never round down
+        retry_after = retry_after.replace(microsecond=0) + timedelta(seconds=1)
+    return max(until, retry_after)
 
 
 def fetch_stage(
@@ -93,31 +100,79 @@ def fetch_stage(
         )
     summary.attempted = len(requests)
     progress.start("fetch", len(requests))
+    cutoff = retention_cutoff(config, now)
 
-    # Results are stored in config order, each as soon as all before it are in: which feed
-    # first brings an article (its id, its first source) must not depend on network timing.
+    # Parsing and cleaning run in a worker thread while the event loop keeps the network
+    # busy; storing stays on this thread (the store's connection lives here), in config order,
+    # each feed as soon as every feed before it is in: which feed first brings an article
+    # (its id, its first source) must not depend on network timing.
     order = {r.feed_id: n for n, r in enumerate(requests)}
-    waiting: dict[int, FetchResult] = {}
+    waiting: dict[int, tuple[FetchResult, Future[_Prepared] | None]] = {}
     next_up = 0
 
-    def handle(result: FetchResult) -> None:
+    def drain(block: bool) -> None:
         nonlocal next_up
-        waiting[order[result.feed_id]] = result
-        progress.advance(note=result.feed_id)
         while next_up in waiting:
-            ready = waiting.pop(next_up)
-            _store_fetch(store, feeds_by_id[ready.feed_id], ready, summary)
+            result, job = waiting[next_up]
+            if job is not None and not (block or job.done()):
+                return
+            del waiting[next_up]
+            prepared = job.result() if job is not None else None
+            _store_fetch(store, feeds_by_id[result.feed_id], result, prepared, summary, cutoff)
             next_up += 1
 
-    fetch_all(requests, config.fetch, base_dir=config.path.parent, on_result=handle)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-parse") as pool:
+
+        def handle(result: FetchResult) -> None:
+            progress.advance(note=result.feed_id)
+            job = None
+            if result.ok and not result.not_modified and result.body is not None:
+                job = pool.submit(_prepare, feeds_by_id[result.feed_id], result, utc_now())
+            waiting[order[result.feed_id]] = (result, job)
+            drain(block=False)
+
+        fetch_all(requests, config.fetch, base_dir=config.path.parent, on_result=handle)
+        drain(block=True)
     progress.close()
     return summary
 
 
+def retention_cutoff(config: Config, now: datetime) -> datetime | None:
+    """Items published before this are pruned (None: store.retention_days is unset)."""
+    days = config.store.retention_days
+    return now - timedelta(days=days) if days else None
+
+
+@dataclass
+class _Prepared:
+    """A fetched body parsed and cleaned, ready to store."""
+
+    parsed: ParsedFeed
+    items: list[Item]
+
+
+def _prepare(feed: FeedConfig, result: FetchResult, now: datetime) -> _Prepared:
+    """Parse and normalize one body (pure: runs in the worker thread)."""
+    assert result.body is not None
+    parsed = parse_feed(result.body, result.headers, result.final_url or result.url)
+    items = [
+        item
+        for entry in parsed.entries
+        if (item := normalize_entry(entry, feed, parsed, now)) is not None
+    ]
+    parsed.entries = []  # the items carry everything now; drop the raw copies early
+    return _Prepared(parsed, items)
+
+
 def _store_fetch(
-    store: Store, feed: FeedConfig, result: FetchResult, summary: FetchSummary
+    store: Store,
+    feed: FeedConfig,
+    result: FetchResult,
+    prepared: _Prepared | None,
+    summary: FetchSummary,
+    cutoff: datetime | None,
 ) -> None:
-    """Parse one result and store it in one transaction."""
+    """Store one feed's result in one transaction; a failure never deletes stored items."""
     now = utc_now()
     state = store.feed_state(feed.id)
     failures = (state.consecutive_failures if state else 0) + 1
@@ -132,14 +187,14 @@ def _store_fetch(
             )
         summary.failed.append((feed.id, result.error or "failed"))
         return
-    if result.not_modified or result.body is None:
+    if prepared is None:  # 304, or an unchanged local file
         with store.transaction():
             store.record_fetch(result, at=now, failed=False, next_fetch=None)
         summary.ok += 1
         summary.not_modified += 1
         return
-    parsed = parse_feed(result.body, result.headers, result.final_url or result.url)
-    if parsed.error and not parsed.entries:
+    parsed = prepared.parsed
+    if parsed.error and not prepared.items:
         result.error = f"{result.final_url or result.url}: {parsed.error}"
         with store.transaction():
             store.record_fetch(
@@ -148,11 +203,11 @@ def _store_fetch(
         summary.failed.append((feed.id, result.error))
         return
     seen = new = 0
+    warning = parsed.warning or parsed.error
     with store.transaction():
-        for entry in parsed.entries:
-            item = normalize_entry(entry, feed, parsed, now)
-            if item is None:
-                continue
+        for item in prepared.items:
+            if cutoff is not None and item.published < cutoff:
+                continue  # retention would prune it at once: do not let it come back
             seen += 1
             _, is_new = store.upsert_item(item, now)
             new += is_new
@@ -164,10 +219,10 @@ def _store_fetch(
             items_seen=seen,
             items_new=new,
             title=parsed.title,
-            warning=parsed.warning or parsed.error,
+            warning=warning,
         )
-    if parsed.warning or parsed.error:
-        summary.warnings.append((feed.id, parsed.warning or parsed.error or ""))
+    if warning:
+        summary.warnings.append((feed.id, warning))
     summary.ok += 1
     summary.items_seen += seen
     summary.items_new += new

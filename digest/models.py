@@ -291,6 +291,8 @@ class SiteData:
     feeds: list[FeedHealth]
     generated_at: datetime
     redirects: dict[str, str] = field(default_factory=dict)  # old story id -> current story id
+    # Stories older than the window, kept for the per-day archive pages (permalinks never die).
+    archive: list[Story] = field(default_factory=list)
 
 
 RTL_LANGS = frozenset({"ar", "fa", "he", "ug", "ur", "ps", "ku", "ckb", "yi", "dv", "sd"})

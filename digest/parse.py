@@ -80,7 +80,10 @@ def _parse(body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> 
         except Exception:  # one hostile entry must not cost the others
             continue
 
-    warnings = [w for w in (note, _describe(bozo_exc) if bozo_exc else None) if w]
+    problem = _describe(bozo_exc) if bozo_exc else None
+    if problem and entries and _is_malformed(bozo_exc):
+        problem = f"malformed or truncated XML, {len(entries)} entries recovered ({problem})"
+    warnings = [w for w in (note, problem) if w]
     if not entries:
         if _looks_like_html(body) and (not version or bozo_exc is not None):
             return _failed(_html_message(body, url))
@@ -113,6 +116,10 @@ def _prepare(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str, str |
     xml_declared = m.group(1).decode("ascii") if m else ""
     stated = declared or xml_declared
     has_nul = b"\x00" in body
+    if not body.isascii() and not has_nul:
+        # A connection cut mid-character leaves a partial UTF-8 sequence at the end of a
+        # truncated body: drop it so the rest still reads as the UTF-8 it is.
+        body = _without_partial_utf8_tail(body)
     if not body.isascii() and not has_nul and _decodes_as_utf8(body):
         # Bytes that are valid UTF-8 and not ASCII are UTF-8, whatever the headers say:
         # trusting a windows-1252 label would give silent mojibake.
@@ -142,6 +149,17 @@ def _codec_name(label: str) -> str | None:
         return codecs.lookup(label).name
     except (LookupError, ValueError):
         return None
+
+
+def _without_partial_utf8_tail(body: bytes) -> bytes:
+    """`body` minus an incomplete UTF-8 sequence at its very end, when that is all that is wrong."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(body, final=False)
+    except UnicodeDecodeError:
+        return body  # not UTF-8 somewhere else: leave it to the charset logic
+    pending = len(decoder.getstate()[0])
+    return body[: len(body) - pending] if pending else body
 
 
 def _decodes_as_utf8(body: bytes) -> bool:

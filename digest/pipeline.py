@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -169,13 +169,28 @@ class ClusterSummary:
     items: int = 0
     stories: int = 0
     multi_outlet: int = 0
+    rebuilt: bool = False  # clustered from scratch (first run or --rebuild)
+    new_items: int = 0  # items clustered for the first time
+    joined: int = 0  # of those, how many joined an existing story
+    redirects: int = 0  # story ids merged away, now redirecting
+    discovered_topics: int = 0
 
     def line(self) -> str:
         """One line for cron mail."""
-        return (
-            f"cluster: {self.items} items in the window, {self.stories} stories "
-            f"({self.multi_outlet} reported by several outlets)"
+        how = (
+            "reclustered from scratch"
+            if self.rebuilt
+            else f"{self.new_items} new items, {self.joined} joined existing stories"
         )
+        text = (
+            f"cluster: {self.items} items in the window, {self.stories} stories "
+            f"({self.multi_outlet} reported by several outlets); {how}"
+        )
+        if self.redirects:
+            text += f"; {self.redirects} merged story ids redirect"
+        if self.discovered_topics:
+            text += f"; {self.discovered_topics} discovered topics"
+        return text
 
 
 def window_start(config: Config, now: datetime) -> datetime:
@@ -183,15 +198,23 @@ def window_start(config: Config, now: datetime) -> datetime:
     return now - timedelta(days=config.site.window_days)
 
 
-def cluster_stage(config: Config, store: Store, *, progress: Progress = QUIET) -> ClusterSummary:
-    """Group the window's items into stories and file the stories under topics."""
-    from .cluster import ClusterDoc, assign_story_ids, cluster_stories, match_topics, pick_headline
+def cluster_stage(
+    config: Config, store: Store, *, rebuild: bool = False, progress: Progress = QUIET
+) -> ClusterSummary:
+    """Put new items into stories (all of the window with rebuild), then label and file them.
+
+    Existing stories keep their ids: new items join them or form new stories (incremental).
+    The first run and `rebuild` recluster the window from scratch; a story whose items went
+    to another story leaves a redirect from its old id.
+    """
+    from .cluster import ClusterDoc, pick_headline
+    from .stories import LabelDoc, assign_new, cluster_new_stories, label_stories
 
     now = utc_now()
-    items = store.items(since=window_start(config, now), site_lang=config.site.language)
     site_lang = config.site.language
-    docs = [
-        ClusterDoc(
+    items = store.items(since=window_start(config, now), site_lang=site_lang)
+    docs = {
+        it.id: ClusterDoc(
             id=it.id,
             text=f"{it.display_title}. {it.display_summary}",
             lang=site_lang if it.translation == "translated" else it.lang,
@@ -199,24 +222,58 @@ def cluster_stage(config: Config, store: Store, *, progress: Progress = QUIET) -
             feed_ids=tuple(it.feeds),
         )
         for it in items
-    ]
+    }
+    clustered = {it.id: it.story for it in items if it.story is not None}
+    summary = ClusterSummary(items=len(items))
     progress.start("cluster", 1)
-    groups = cluster_stories(docs)
-    stories = assign_story_ids(groups, store.story_assignments())
+    redirects: dict[str, str] = {}
+    if rebuild or not clustered:
+        stories, redirects = cluster_new_stories(list(docs.values()), store.story_assignments())
+        summary.rebuilt = True
+    else:
+        stories = defaultdict(list)
+        for item_id, sid in clustered.items():
+            stories[sid].append(item_id)
+        fresh = [docs[it.id] for it in items if it.story is None]
+        reserved = set(store.story_redirects()) | set(store.story_assignments().values())
+        existing = [docs[i] for i in clustered]
+        for sid, ids in assign_new(existing, clustered, fresh, reserved=reserved).items():
+            summary.joined += len(ids) if sid in stories else 0
+            stories[sid].extend(ids)
+        summary.new_items = len(fresh)
     by_id = {it.id: it for it in items}
+    found = label_stories(
+        {
+            sid: [
+                LabelDoc(
+                    text=docs[i].text,
+                    lang=docs[i].lang,
+                    texts=(
+                        by_id[i].title,
+                        by_id[i].summary,
+                        by_id[i].title_translated or "",
+                        by_id[i].summary_translated or "",
+                    ),
+                )
+                for i in ids
+            ]
+            for sid, ids in stories.items()
+        },
+        config.topics,
+    )
     labels: dict[str, tuple[str, list[str]]] = {}
-    summary = ClusterSummary(items=len(items), stories=len(stories))
     for sid, ids in stories.items():
         members = [by_id[i] for i in ids]
-        texts = [
-            t
-            for it in members
-            for t in (it.title, it.summary, it.title_translated or "", it.summary_translated or "")
-        ]
-        labels[sid] = (pick_headline(members, site_lang), match_topics(texts, config.topics))
+        labels[sid] = (pick_headline(members, site_lang), found[sid].topics)
         if len({f for it in members for f in it.feeds}) > 1:
             summary.multi_outlet += 1
+    summary.stories = len(stories)
+    summary.redirects = len(redirects)
+    summary.discovered_topics = len(
+        {t for lab in found.values() if lab.discovered for t in lab.topics}
+    )
     store.save_stories(stories, labels, now)
+    store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, redirects, now)
     progress.close()
     return summary
 
@@ -233,23 +290,31 @@ class BuildSummary:
     pages: int
     written: int
     linked: int
+    archived: int = 0  # stories older than the window, on the archive's day pages
+    rendered: int = 0  # story pages rendered (the others were unchanged)
+    search: bool = True  # the site has a search index
 
     def line(self) -> str:
         """One line for cron mail."""
-        return (
+        text = (
             f"build: {self.stories} stories, {self.pages} pages ({self.written} written, "
             f"{self.linked} unchanged) -> {self.out}"
         )
+        if not self.search:
+            text += "; no search index (install pagefind[extended])"
+        return text
 
 
 def site_data(config: Config, store: Store, now: datetime | None = None) -> SiteData:
     """Read the window's stories, topics and feed health from the store, ranked."""
     from .cluster import assign_story_ids, story_score
+    from .stories import coverage_gap
 
     now = now or utc_now()
     start = window_start(config, now)
     items = store.items(since=start, site_lang=config.site.language, include_hidden=False)
     labels = store.story_labels()
+    key_terms = store.story_key_terms()
     names = {f.id: f.name for f in config.feeds}
     grouped: dict[str, list[StoredItem]] = defaultdict(list)
     for it in items:
@@ -275,6 +340,8 @@ def site_data(config: Config, store: Store, now: datetime | None = None) -> Site
                 first_published=members[0].published,
                 last_published=last,
                 score=story_score(len(outlets), len(languages), len(members), age_hours),
+                coverage_gap=coverage_gap(languages, config.site.language),
+                key_terms=list(key_terms.get(sid, [])),
             )
         )
     stories.sort(key=lambda s: (-s.score, -s.last_published.timestamp(), s.id))
@@ -282,24 +349,107 @@ def site_data(config: Config, store: Store, now: datetime | None = None) -> Site
         TopicView(name=t.name, slug=t.slug, stories=[s for s in stories if t.name in s.topics])
         for t in config.topics
     ]
+    topics.extend(_discovered_topic_views(config, stories))
     return SiteData(
         site=config.site,
         stories=stories,
         topics=topics,
         feeds=store.feed_health(config.feeds, start),
         generated_at=now,
+        redirects=_live_redirects(store.story_redirects(), {s.id for s in stories}),
     )
 
 
+def _discovered_topic_views(config: Config, stories: Sequence[Story]) -> list[TopicView]:
+    """Topics found by clustering (not in the taxonomy), by size; slugs start with 'auto-'."""
+    from .ids import slugify
+
+    known = {t.name for t in config.topics}
+    named: dict[str, list[Story]] = defaultdict(list)
+    for story in stories:
+        for name in story.topics:
+            if name not in known:
+                named[name].append(story)
+    views, slugs = [], {t.slug for t in config.topics}
+    for name, members in sorted(named.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        slug = base = "auto-" + slugify(name)
+        n = 2
+        while slug in slugs:
+            slug, n = f"{base}-{n}", n + 1
+        slugs.add(slug)
+        views.append(TopicView(name=name, slug=slug, stories=members))
+    return views
+
+
+def _live_redirects(redirects: Mapping[str, str], live: set[str]) -> dict[str, str]:
+    """Old story id -> a story on the site, following chains of merges; dead ends dropped."""
+    out = {}
+    for old in sorted(redirects):
+        target, hops = redirects[old], 0
+        while target not in live and target in redirects and hops < 50:
+            target, hops = redirects[target], hops + 1
+        if target in live and old not in live:
+            out[old] = target
+    return out
+
+
+# The archive reaches as far back as the store does (store.retention_days prunes it).
+ARCHIVE_DAYS = 365 * 1000
+
+# Functions adding files to the site ({relative path: bytes}, e.g. the newsletter's web archive
+# under newsletter/); build_stage publishes them with the pages.
+def _newsletter_archive(config: Config, store: Store) -> Mapping[str, bytes]:
+    from .newsletter import archive_files  # css-inline and the mail code stay off other paths
+
+    return archive_files(config, store)
+
+
+SITE_EXTRAS: list[Callable[[Config, Store], Mapping[str, bytes]]] = [_newsletter_archive]
+
+
+def build_data(config: Config, store: Store, now: datetime | None = None) -> SiteData:
+    """SiteData for the window, plus every older story as the archive (for the day pages)."""
+    now = now or utc_now()
+    whole = replace(config, site=replace(config.site, window_days=ARCHIVE_DAYS))
+    data = site_data(whole, store, now)
+    start = window_start(config, now)
+    window = [s for s in data.stories if s.last_published >= start]
+    in_window = {s.id for s in window}
+    data.archive = [s for s in data.stories if s.id not in in_window]
+    data.stories = window
+    data.topics = [
+        replace(t, stories=[s for s in t.stories if s.id in in_window]) for t in data.topics
+    ]
+    data.site = config.site
+    # site_data counted "items in the window" over the whole archive: count the real window
+    # (visible items only: a hidden item is not counted on the public sources page either).
+    recent: Counter[str] = Counter()
+    for story in window:
+        for item in story.items:
+            if item.published >= start and not item.hidden:
+                recent.update(dict.fromkeys(item.feeds, 1))
+    for feed in data.feeds:
+        feed.items_in_window = recent[feed.id]
+    return data
+
+
 def build_stage(
-    config: Config, store: Store, out: Path, *, progress: Progress = QUIET
+    config: Config,
+    store: Store,
+    out: Path,
+    *,
+    progress: Progress = QUIET,
+    now: datetime | None = None,
 ) -> BuildSummary:
     """Render the static site into a new version directory and switch it in."""
     from .site import build_site
 
-    data = site_data(config, store)
+    data = build_data(config, store, now)
+    extra: dict[str, bytes] = {}
+    for source in SITE_EXTRAS:
+        extra.update(source(config, store))
     progress.start("build", 1)
-    report = build_site(data, out, templates_dir=config.site.templates_dir)
+    report = build_site(data, out, templates_dir=config.site.templates_dir, extra_files=extra)
     progress.close()
     return BuildSummary(
         out=out,
@@ -307,6 +457,9 @@ def build_stage(
         pages=report.pages,
         written=report.written,
         linked=report.linked,
+        archived=len(data.archive),
+        rendered=report.rendered,
+        search=report.search,
     )
 
 

@@ -21,6 +21,7 @@ def feed_report(config: Config, ws: Workspace) -> list[str]:
     with ws.open_store() as store:
         store.sync_feeds(config.feeds)
         health = store.feed_health(config.feeds, window_start(config, now))
+        warnings = store.parse_warnings()
     lines = []
     for h in health:
         if not h.enabled:
@@ -31,6 +32,8 @@ def feed_report(config: Config, ws: Workspace) -> list[str]:
             state = f"FAILING ({h.consecutive_failures} in a row)"
         elif h.last_attempt is None:
             state = "not fetched yet"
+        elif h.id in warnings:
+            state = "ok, with a warning"
         else:
             state = "ok"
         lines.append(
@@ -39,6 +42,8 @@ def feed_report(config: Config, ws: Workspace) -> list[str]:
         )
         if h.last_error:
             lines.append(f"  last error: {h.last_error}")
+        if h.id in warnings:
+            lines.append(f"  last parse warning: {warnings[h.id]}")
         if h.next_fetch and h.next_fetch > now:
             lines.append(f"  next retry: {_when(h.next_fetch)}")
         if h.gone:
@@ -61,9 +66,14 @@ def reset_feed(config: Config, ws: Workspace, feed_id: str) -> None:
 
 
 def models_report(config: Config) -> list[str]:
-    """`digest models list`: installed packages, and a path for each feed language."""
+    """`digest models list`: installed packages, and a path for each feed language.
+
+    Each language the feeds declare gets one line: direct, pivot through English (and
+    whether OpenCC converts Traditional Chinese first), or which package is missing and how
+    to install it.
+    """
     from .packages import installed_packages, packages_dir
-    from .translate import argos_codes, make_translator, missing_model_note
+    from .translate import PIVOT, ArgosTranslator, argos_codes, make_translator
 
     tgt = config.site.language
     lines = [f"packages dir: {packages_dir(config.translation)}"]
@@ -73,17 +83,45 @@ def models_report(config: Config) -> list[str]:
     for p in packages:
         lines.append(f"installed: {p.name} {p.version} ({p.from_code}→{p.to_code})")
     translator = make_translator(config.translation)
+    if translator is None:
+        lines.append("translation is off (translation.engine: none)")
+        return lines
+    assert isinstance(translator, ArgosTranslator)
     languages = sorted({f.language for f in config.feeds if f.language} - {tgt})
+    have = {(p.from_code, p.to_code) for p in packages}
     for lang in languages:
         if lang.split("-")[0] == tgt.split("-")[0]:
             continue
-        ref = translator.model_for(lang, tgt) if translator else None
-        if ref is not None:
-            lines.append(f"{lang}→{tgt}: ok ({ref.name})")
+        plan = translator.plan(lang, tgt)
+        if plan is not None:
+            names = " + ".join(f"{p.name}-{p.version}" for p in plan.packages)
+            how = f"pivot through {PIVOT} ({names})" if plan.pivot else f"direct ({names})"
+            if plan.convert:
+                how = f"OpenCC converts to Simplified, then {how}"
+            elif argos_codes(lang)[:1] == ("zt",) and plan.packages[0].from_code == "zh":
+                how += "; Traditional Chinese goes in unconverted: pip install opencc"
+            lines.append(f"{lang}→{tgt}: {how}")
+            continue
+        codes = argos_codes(lang)
+        tgt_code = (argos_codes(tgt) or (tgt,))[0]
+        if not codes:
+            lines.append(f"{lang}→{tgt}: not a language code argostranslate knows")
+            continue
+        src = codes[0]
+        direct = f"translate-{src}_{tgt_code}"
+        if PIVOT in (src, tgt_code):
+            options = [direct]
+        elif (src, PIVOT) in have:
+            options = [f"translate-{PIVOT}_{tgt_code} (for the pivot)", direct]
+        elif (PIVOT, tgt_code) in have:
+            options = [f"translate-{src}_{PIVOT} (for the pivot)", direct]
         else:
-            lines.append(
-                f"{lang}→{tgt}: {missing_model_note(lang, tgt)}; "
-                f"hint: get translate-{argos_codes(lang)[0]}_{tgt}-*.argosmodel from the Argos "
-                "package index, then: digest models install-file PATH"
-            )
+            options = [direct, f"translate-{src}_{PIVOT} + translate-{PIVOT}_{tgt_code}"]
+        if src == "zt":
+            options.append(f"translate-zh_{tgt_code} (with opencc)")
+        lines.append(
+            f"{lang}→{tgt}: no model; missing {' or '.join(options)}; install: digest models"
+            f" install {lang} {tgt} (online), or digest models install-file"
+            f" {direct}-VERSION.argosmodel"
+        )
     return lines

@@ -7,18 +7,80 @@ import functools
 from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InputError
 
 
-def serve_site(out: Path, port: int, announce: Callable[[str], None] = print) -> None:
-    """Serve `out` on 127.0.0.1 until interrupted."""
+class SiteHandler(SimpleHTTPRequestHandler):
+    """Static files with the site's 404 page, the right types, and no request log on stderr."""
+
+    extensions_map = {  # noqa: RUF012 - the base class declares it as a plain dict
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
+        ".atom": "application/atom+xml",
+        ".opml": "text/x-opml",
+        ".pagefind": "application/octet-stream",
+        ".pf_meta": "application/octet-stream",
+        ".pf_index": "application/octet-stream",
+        ".pf_fragment": "application/octet-stream",
+    }
+
+    prefix = "/"  # the site's path in base_url: the 404 page links from there
+
+    def translate_path(self, path: str) -> str:
+        """Serve the site at / and at its base_url path, so the 404 page's links work too."""
+        if self.prefix != "/" and path.startswith(self.prefix):
+            path = "/" + path[len(self.prefix) :]
+        return super().translate_path(path)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Missing files get the site's own 404 page when it has one."""
+        page = Path(self.directory) / "404.html"
+        if code != 404 or not page.is_file():
+            super().send_error(code, message, explain)
+            return
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a preview server's access log is noise."""
+
+
+def make_server(out: Path, port: int, prefix: str = "/") -> ThreadingHTTPServer:
+    """An HTTP server for the site version `out` names now, on 127.0.0.1 (port 0: any free).
+
+    `prefix` is the site's path on its real server (from site.base_url), also served.
+    """
     if not out.exists():
         raise InputError(f"{out}: no site built yet", "run `digest build` (or `digest run`) first")
     # Serve the version the link points at now, so a rebuild mid-preview cannot mix versions.
     root = out.resolve()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    with ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+    prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+    handler_class = type("PrefixedSiteHandler", (SiteHandler,), {"prefix": prefix})
+    handler = functools.partial(handler_class, directory=str(root))
+    try:
+        return ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise InputError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", "choose another --port"
+        ) from exc
+
+
+def serve_site(
+    out: Path, port: int, announce: Callable[[str], None] = print, base_url: str = ""
+) -> None:
+    """Serve `out` on 127.0.0.1 until interrupted."""
+    with make_server(out, port, urlsplit(base_url).path or "/") as server:
         announce(f"serving {out} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

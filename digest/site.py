@@ -1,119 +1,93 @@
-"""Write the static site: render every page in memory, then publish it as a new version.
+"""Build the static site: render every page in memory, then publish it as a new version.
 
-`out` is a symbolic link to a version directory beside it (`<name>.v<UTC time>-<n>`). A build
-writes a fresh version directory, hard-linking every file whose bytes equal the same file in the
-version `out` points to now, then renames a new link over `out`. Readers therefore see either the
-old site or the new one, an unchanged rebuild writes no content and keeps every mtime, and the
-two newest versions (current and previous) are kept.
+Story pages are the bulk of a site, so each one's inputs are fingerprinted: a page whose
+fingerprint matches the one recorded in the current version's manifest is not rendered again but
+hard-linked (see publish.py). Every other file is rendered and compared byte for byte. The
+search index (search.py) is rebuilt only when an indexed page changed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 import os
-import re
-import secrets
-import shutil
-import stat
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 import jinja2
 
+import digest
 from digest.errors import ConfigError, StageError
-from digest.models import SiteData, StoredItem, Story, TopicView, text_direction
+from digest.models import SiteData, Story
+from digest.publish import Published, current_version, publish
 from digest.render import as_utc, iso_utc, make_environment, templates_root
+from digest.search import SEARCH_DIR, index_key, pagefind_executable, publish_index
+from digest.syndication import FeedEntry, FeedMeta, atom_feed, json_feed, opml_sources
+from digest.views import (
+    _SAFE_NAME,
+    DayLink,
+    SiteContext,
+    StoryCard,
+    TopicSection,
+    visible_items,
+)
 
-__all__ = ["BuildReport", "build_site"]
+__all__ = ["BuildReport", "build_site", "render_files"]
+
+log = logging.getLogger(__name__)
 
 # How many headlines each topic section of the front page shows before "all N stories".
 TOPIC_SECTION_LIMIT = 5
-# The front page's one-line summary is cut at about this many characters.
-SUMMARY_CHARS = 220
+# The front page's ranked list; the rest is a click away (topics, days). Keeps it under 100 KB.
+FRONT_PAGE_STORIES = 30
+# A topic page lists this many of its stories (ranked); the archive has them all.
+TOPIC_PAGE_STORIES = 200
+# A source's page lists this many of the window's stories with its reports (newest first).
+SOURCE_PAGE_STORIES = 100
+# Stories per output feed (newest first).
+FEED_ENTRIES = 50
+# Per-page fingerprints and the search-index key of a version, kept inside it.
+MANIFEST = ".digest-manifest.json"
+MANIFEST_VERSION = 1
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
-_LANG_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
-_SPACES = re.compile(r"\s+")
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+# Only the search page runs pagefind's WebAssembly.
+SEARCH_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self' 'wasm-unsafe-eval'"
+)
 
 
 @dataclass
 class BuildReport:
-    """What a build did: the version directory, HTML pages rendered, files written and linked."""
+    """What a build did: the version directory, HTML pages, files written and linked."""
 
     version_dir: Path
-    pages: int  # HTML pages rendered
+    pages: int  # HTML pages in the site
     written: int  # files whose bytes were written (new or changed)
     linked: int  # files hard-linked unchanged from the previous version
+    rendered: int = 0  # story pages rendered (the others were unchanged)
+    search: bool = False  # the site has a search index
 
 
-# ---------------------------------------------------------------- views handed to templates
+# ---------------------------------------------------------------- public entry points
 
 
-@dataclass(frozen=True)
-class Text:
-    """A piece of feed text with the language and direction it is written in."""
+def build_site(
+    data: SiteData,
+    out: Path,
+    *,
+    templates_dir: Path | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+    search: bool = True,
+) -> BuildReport:
+    """Render the site into a new version dir beside `out` and switch `out` to it atomically.
 
-    value: str
-    lang: str
-    dir: str
-
-
-@dataclass(frozen=True)
-class TopicLink:
-    """A topic name and its page (relative to the site root), None when it has no page."""
-
-    name: str
-    href: str | None
-
-
-@dataclass(frozen=True)
-class StoryCard:
-    """One story as the front page and topic pages list it."""
-
-    story: Story
-    href: str  # relative to the site root
-    headline: Text
-    summary: Text | None
-    outlets: list[str]
-    languages: list[str]
-    time: datetime
-    topics: list[TopicLink]
-
-
-@dataclass(frozen=True)
-class ItemView:
-    """One item of a story page: what to show in the site language and in the original."""
-
-    item: StoredItem
-    translated: bool  # a machine translation is shown, with the original beneath it
-    title: Text
-    summary: Text | None
-    original_title: Text
-    original_summary: Text | None
-    source_lang: str
-    note: str | None  # why the item is not translated (no model installed)
-    outlets: list[str]
-    link: str | None  # the outbound link, only http(s)
-
-
-@dataclass(frozen=True)
-class TopicSection:
-    """A topic as the front page shows it: a few stories and a link to all of them."""
-
-    view: TopicView
-    href: str
-    cards: list[StoryCard]
-    total: int
-
-
-# ---------------------------------------------------------------- public entry point
-
-
-def build_site(data: SiteData, out: Path, *, templates_dir: Path | None = None) -> BuildReport:
-    """Render every page into a new version dir beside `out` and switch `out` to it atomically."""
+    `extra_files` ({relative path: bytes}, e.g. the newsletter archive under newsletter/) are
+    published with the pages. `search` builds the pagefind index when pagefind is installed.
+    """
     if templates_dir is None:
         templates_dir = data.site.templates_dir
     if templates_dir is not None and not Path(templates_dir).is_dir():
@@ -121,241 +95,350 @@ def build_site(data: SiteData, out: Path, *, templates_dir: Path | None = None) 
             f"templates directory not found: {templates_dir}",
             hint="site.templates_dir must name a folder laid out like the built-in templates/",
         )
-    files = render_files(data, templates_dir=templates_dir)
-    pages = sum(1 for rel in files if rel.endswith(".html"))
-    version_dir, written, linked = publish(files, Path(os.path.abspath(out)))
-    return BuildReport(version_dir=version_dir, pages=pages, written=written, linked=linked)
+    out = Path(os.path.abspath(out))
+    previous, _ = current_version(out)
+    old = _read_manifest(previous)
+    executable = pagefind_executable() if search else None
+    if search and executable is None:
+        log.warning("pagefind is not installed: the site is built without search")
+    cache = old.get("pages")
+    cache = cache if isinstance(cache, dict) else {}
+    result = _render(data, templates_dir, cache, previous, executable is not None)
+    files = result.files
+    for rel, content in (extra_files or {}).items():
+        _check_extra_path(rel, files)
+        files[rel] = bytes(content)
+    manifest: dict[str, object] = {"version": MANIFEST_VERSION, "pages": result.fingerprints}
+    after_fill = None
+    if executable is not None:
+        stories = [(r, fp) for r, fp in result.fingerprints.items() if r.startswith("stories/")]
+        key = index_key(executable, stories)
+        manifest["search"] = key
+        reuse_index = old.get("search") == key
+        exe = executable
+
+        def after_fill(version: Path, prev: Path | None) -> tuple[int, int]:
+            return publish_index(exe, version, prev, reuse=reuse_index)
+
+    # Compact, so the C encoder does it: the manifest has an entry per page.
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    files[MANIFEST] = (text + "\n").encode("utf-8")
+    files["build.json"] = _build_json(data, result.pages)
+    published: Published = publish(files, out, reuse=result.reused, after_fill=after_fill)
+    return BuildReport(
+        version_dir=published.version_dir,
+        pages=result.pages,
+        written=published.written,
+        linked=published.linked,
+        rendered=result.rendered,
+        search=executable is not None,
+    )
+
+
+def render_files(data: SiteData, *, templates_dir: Path | None = None) -> dict[str, bytes]:
+    """Every file of the site but the search index, by path relative to the site root."""
+    result = _render(data, templates_dir, {}, None, search=False)
+    files = result.files
+    files["build.json"] = _build_json(data, result.pages)
+    return files
 
 
 # ---------------------------------------------------------------- rendering (no I/O but templates)
 
 
-def render_files(data: SiteData, *, templates_dir: Path | None = None) -> dict[str, bytes]:
-    """Every file of the site, by path relative to the site root, as bytes."""
+@dataclass
+class _Rendered:
+    files: dict[str, bytes] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # story pages to link from the previous site
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    pages: int = 0
+    rendered: int = 0
+
+
+def _render(
+    data: SiteData,
+    templates_dir: Path | None,
+    cache: Mapping[str, str],
+    previous: Path | None,
+    search: bool,
+) -> _Rendered:
     env = make_environment(templates_dir)
-    ctx = _Context(data)
+    ctx = SiteContext(data)
+    result = _Rendered()
+    files = result.files
+    base_key = _base_key(data, ctx, templates_dir, search)
+    signatures: dict[str, str] = {}
+    previous_dir = str(previous) if previous is not None else ""
+    cards: dict[str, StoryCard] = {}
+
+    def render(rel: str, template: str, csp: str = CSP, **values: object) -> None:
+        root = "../" * rel.count("/")
+        files[rel] = _render_one(env, templates_dir, rel, template, data, ctx, root, csp, values)
+        result.pages += 1
+
+    def unchanged(rel: str, *inputs: object) -> bool:
+        """Record the page's fingerprint; True (and reuse it) when the current site has it."""
+        fingerprint = _hash(base_key, rel, repr(inputs))
+        result.fingerprints[rel] = fingerprint
+        if previous is None or cache.get(rel) != fingerprint:
+            return False
+        if not os.path.isfile(os.path.join(previous_dir, rel)):
+            return False
+        result.reused.append(rel)
+        result.pages += 1
+        return True
+
+    def sig(story: Story) -> str:
+        found = signatures.get(story.id)
+        if found is None:
+            found = signatures[story.id] = _story_signature(story)
+        return found
+
+    def card(story: Story) -> StoryCard:
+        found = cards.get(story.id)
+        if found is None:
+            found = cards[story.id] = ctx.card(story)
+        return found
+
+    def listed(stories: list[Story]) -> list[tuple[str, str]]:
+        return [(sig(s), ctx.story_href(s)) for s in stories]
+
+    stories = ctx.all_stories()
+    known = {s.id for s in stories}
+    window = [s for s in data.stories if s.id in known]
+    for story in stories:
+        href = ctx.story_href(story)
+        if unchanged(href, sig(story)):
+            continue
+        view = card(story)
+        items = [ctx.item_view(item) for item in visible_items(story)]
+        render(href, "site/story.html", card=view, story=view.story, items=items)
+        result.rendered += 1
+
+    # An old story id (the clustering merged or split it) keeps its page: it points onwards.
+    pages_taken = set(result.fingerprints)
+    for old_id, new_id in sorted(data.redirects.items()):
+        old_href = ctx.story_href_for_id(old_id)
+        new_href = ctx.story_href_for_id(new_id)
+        if old_href in pages_taken or new_href not in pages_taken:
+            continue
+        pages_taken.add(old_href)
+        target = PurePosixPath(new_href).name
+        render(old_href, "site/redirect.html", target=target, old_id=old_id)
+
+    sections = []
+    for topic in data.topics:
+        topic_stories = [s for s in topic.stories if s.id in known]
+        if topic_stories:
+            first = [card(s) for s in topic_stories[:TOPIC_SECTION_LIMIT]]
+            sections.append(TopicSection(topic, ctx.topic_href(topic), first, len(topic_stories)))
+    days = ctx.days(stories)
+    day_links = [DayLink(day, f"days/{day}.html", len(ss)) for day, ss in days.items()]
+    render(
+        "index.html",
+        "site/index.html",
+        cards=[card(s) for s in window[:FRONT_PAGE_STORIES]],
+        total=len(window),
+        sections=sections,
+        recent_days=day_links[:7],
+    )
+    for topic in data.topics:
+        href = ctx.topic_href(topic)
+        topic_stories = [s for s in topic.stories if s.id in known]
+        shown = topic_stories[:TOPIC_PAGE_STORIES]
+        feeds = _feed_paths(f"topics/{PurePosixPath(href).stem}")
+        if unchanged(href, topic.name, topic.slug, len(topic_stories), listed(shown)):
+            continue
+        topic_cards = [card(s) for s in shown]
+        render(
+            href,
+            "site/topic.html",
+            topic=topic,
+            cards=topic_cards,
+            total=len(topic_stories),
+            feeds=feeds,
+        )
+    render("days/index.html", "site/days.html", days=day_links)
+    for i, link in enumerate(day_links):
+        newer = day_links[i - 1] if i > 0 else None
+        older = day_links[i + 1] if i + 1 < len(day_links) else None
+        if unchanged(link.href, link, newer, older, listed(days[link.day])):
+            continue
+        day_cards = [card(s) for s in days[link.day]]
+        render(link.href, "site/day.html", day=link, cards=day_cards, newer=newer, older=older)
+    feed_pages = {feed.id: ctx.feed_href(feed.id) for feed in data.feeds}
+    render("sources.html", "site/sources.html", feeds=data.feeds, feed_pages=feed_pages)
+    by_feed: dict[str, list[Story]] = {}
+    for story in window:
+        for feed_id in dict.fromkeys(f for i in visible_items(story) for f in i.feeds):
+            by_feed.setdefault(feed_id, []).append(story)
+    for feed in data.feeds:
+        mine = sorted(by_feed.get(feed.id, []), key=lambda s: (-s.last_published.timestamp(), s.id))
+        shown = mine[:SOURCE_PAGE_STORIES]
+        href = feed_pages[feed.id]
+        if unchanged(href, feed, len(mine), listed(shown)):
+            continue
+        source_cards = [card(s) for s in shown]
+        render(href, "site/source.html", feed=feed, cards=source_cards, total=len(mine))
+    render("about.html", "site/about.html", search=search)
+    render("search.html", "site/search.html", csp=SEARCH_CSP, search=search)
+    # A 404 page is served for any missing path, at any depth: its links start at the site's
+    # path on the server (from base_url), not relative to itself.
+    files["404.html"] = _render_one(
+        env, templates_dir, "404.html", "site/404.html", data, ctx, _site_path(data), CSP, {}
+    )
+    result.pages += 1
+
+    files.update(_output_feeds(data, ctx, window, known, card))
+    files.update(_static_files(templates_dir))
+    return result
+
+
+def _render_one(
+    env: jinja2.Environment,
+    templates_dir: Path | None,
+    rel: str,
+    template: str,
+    data: SiteData,
+    ctx: SiteContext,
+    root: str,
+    csp: str,
+    values: Mapping[str, object],
+) -> bytes:
+    try:
+        text = env.get_template(template).render(
+            site=data.site,
+            site_lang=ctx.site_lang,
+            site_dir=ctx.site_dir,
+            root=root,
+            page=rel,
+            csp=csp,
+            **values,
+        )
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name or template}, line {exc.lineno}"
+        error = ConfigError if templates_dir is not None else StageError
+        raise error(
+            f"template error in {where}: {exc.message}",
+            hint=f"fix the template (override folder: {templates_dir or 'none'})",
+        ) from exc
+    except jinja2.TemplateError as exc:
+        raise StageError(
+            f"could not render {rel} with template {template}: {exc}",
+            hint="an overriding template may use a name the site builder does not provide",
+        ) from exc
+    # Lone surrogates can survive in hostile feed text; they must not abort the build.
+    return text.encode("utf-8", errors="replace")
+
+
+def _hash(*parts: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    return h.hexdigest()[:32]
+
+
+def _story_signature(story: Story) -> str:
+    """A hash of everything a story and its items hold, but the score (it moves with the clock)."""
+    fields = vars(story)
+    # Values only (the dataclasses fix the order of their fields): half the text to hash.
+    return _hash(
+        repr([(k, v) for k, v in fields.items() if k != "score" and k != "items"]),
+        repr([tuple(vars(item).values()) for item in story.items]),
+    )
+
+
+def _base_key(data: SiteData, ctx: SiteContext, templates_dir: Path | None, search: bool) -> str:
+    """What every page depends on: the code, the templates, the config, feed and topic names."""
+    h = hashlib.sha256(f"{MANIFEST_VERSION}\0{data.site!r}\0{search}\0".encode())
+    names = (sorted(ctx.feed_names.items()), [(t.name, t.slug) for t in data.topics])
+    h.update(repr(names).encode("utf-8", "surrogatepass"))
+    package = Path(digest.__file__).resolve().parent
+    sources = [package / name for name in ("site.py", "views.py", "render.py")]
+    for folder in (templates_root(), Path(templates_dir) if templates_dir else None):
+        if folder is not None and folder.is_dir():
+            sources += sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in sources:
+        h.update(str(path).encode("utf-8", "surrogatepass") + b"\0")
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"unreadable")
+    return h.hexdigest()
+
+
+def _site_path(data: SiteData) -> str:
+    from urllib.parse import urlsplit
+
+    path = urlsplit(data.site.base_url).path or "/"
+    return path if path.endswith("/") else path + "/"
+
+
+def _feed_paths(stem: str) -> dict[str, str]:
+    return {"atom": f"feeds/{stem}.atom", "json": f"feeds/{stem}.json"}
+
+
+def _output_feeds(
+    data: SiteData,
+    ctx: SiteContext,
+    window: list[Story],
+    known: set[str],
+    card: Callable[[Story], StoryCard],
+) -> dict[str, bytes]:
+    """Atom and JSON Feed of the window's stories, one pair per topic, and the sources' OPML."""
+    base = data.site.base_url if data.site.base_url.endswith("/") else data.site.base_url + "/"
+
+    def entries(stories: list[Story]) -> list[FeedEntry]:
+        newest = sorted(stories, key=lambda s: (-s.last_published.timestamp(), s.id))
+        out = []
+        for story in newest[:FEED_ENTRIES]:
+            view = card(story)
+            out.append(
+                FeedEntry(
+                    id=story.id,
+                    title=view.headline.value,
+                    path=view.href,
+                    summary=view.summary.value if view.summary else "",
+                    published=as_utc(view.story.first_published),
+                    updated=as_utc(view.story.last_published),
+                    lang=view.headline.lang,
+                    outlets=view.outlets,
+                    topics=[t.name for t in view.topics],
+                )
+            )
+        return out
+
     files: dict[str, bytes] = {}
 
-    def render(rel: str, template: str, **values: object) -> None:
-        root = "../" * rel.count("/")
-        try:
-            text = env.get_template(template).render(
-                site=data.site,
-                site_lang=ctx.site_lang,
-                site_dir=ctx.site_dir,
-                root=root,
-                page=rel,
-                **values,
-            )
-        except jinja2.TemplateSyntaxError as exc:
-            where = f"{exc.filename or exc.name or template}, line {exc.lineno}"
-            error = ConfigError if templates_dir is not None else StageError
-            raise error(
-                f"template error in {where}: {exc.message}",
-                hint=f"fix the template (override folder: {templates_dir or 'none'})",
-            ) from exc
-        except jinja2.TemplateError as exc:
-            raise StageError(
-                f"could not render {rel} with template {template}: {exc}",
-                hint="an overriding template may use a name the site builder does not provide",
-            ) from exc
-        # Lone surrogates can survive in hostile feed text; they must not abort the build.
-        files[rel] = text.encode("utf-8", errors="replace")
+    def pair(stem: str, title: str, home: str, stories: list[Story]) -> None:
+        listed = entries(stories)
+        for kind, render in (("atom", atom_feed), ("json", json_feed)):
+            path = _feed_paths(stem)[kind]
+            meta = FeedMeta(title, base, path, home, ctx.site_lang, data.site.title)
+            files[path] = render(meta, listed)
 
-    all_cards = [ctx.card(story) for story in data.stories]
-    sections = [
-        TopicSection(
-            view=topic,
-            href=ctx.topic_href(topic),
-            cards=[ctx.card(s) for s in topic.stories[:TOPIC_SECTION_LIMIT]],
-            total=len(topic.stories),
-        )
-        for topic in data.topics
-        if topic.stories
-    ]
-    render("index.html", "site/index.html", cards=all_cards, sections=sections)
-
-    for story in ctx.all_stories():
-        card = ctx.card(story)
-        items = [ctx.item_view(item) for item in story.items if not item.hidden]
-        render(card.href, "site/story.html", card=card, story=story, items=items)
-
+    pair("stories", data.site.title, "index.html", window)
     for topic in data.topics:
-        cards = [ctx.card(s) for s in topic.stories]
-        render(ctx.topic_href(topic), "site/topic.html", topic=topic, cards=cards)
-
-    render("sources.html", "site/sources.html", feeds=data.feeds)
-
-    files.update(_static_files(templates_dir))
-    files["build.json"] = _build_json(data, files)
+        href = ctx.topic_href(topic)
+        stem = f"topics/{PurePosixPath(href).stem}"
+        topic_stories = [s for s in topic.stories if s.id in known]
+        pair(stem, f"{data.site.title}: {topic.name}", href, topic_stories)
+    files["sources.opml"] = opml_sources(data.site.title, data.feeds)
     return files
 
 
-class _Context:
-    """Lookups shared by every page of one build: names, file names, languages."""
-
-    def __init__(self, data: SiteData) -> None:
-        self.data = data
-        self.site_lang = _lang_tag(data.site.language)
-        self.site_dir = text_direction(self.site_lang)
-        self.feed_names = {f.id: f.name for f in data.feeds}
-        self.topic_slugs: dict[str, str] = {}
-        for topic in data.topics:
-            self.topic_slugs.setdefault(topic.name, topic.slug)
-        self._names = _NameTable()
-
-    def all_stories(self) -> list[Story]:
-        """The ranked stories, then any story only a topic lists; each story once."""
-        seen: set[str] = set()
-        result: list[Story] = []
-        for story in [*self.data.stories, *(s for t in self.data.topics for s in t.stories)]:
-            if story.id not in seen:
-                seen.add(story.id)
-                result.append(story)
-        return result
-
-    def story_href(self, story: Story) -> str:
-        """The story page, relative to the site root."""
-        return f"stories/{self._names.name('story', story.id)}.html"
-
-    def topic_href(self, topic: TopicView) -> str:
-        """The topic page, relative to the site root."""
-        return f"topics/{self._names.name('topic', topic.slug)}.html"
-
-    def card(self, story: Story) -> StoryCard:
-        """The front-page view of a story."""
-        visible = [i for i in story.items if not i.hidden]
-        lead = next((i for i in visible if i.display_title == story.headline), None)
-        if lead is None and visible:
-            lead = visible[0]
-        summary = None
-        if lead is not None:
-            line = _one_line(lead.display_summary, SUMMARY_CHARS)
-            if line:
-                summary = self._text(line, lead, translated=bool(lead.summary_translated))
-        topics = [
-            TopicLink(name, self._topic_href_by_name(name)) for name in _distinct(story.topics)
-        ]
-        return StoryCard(
-            story=story,
-            href=self.story_href(story),
-            headline=self._headline(story.headline, visible),
-            summary=summary,
-            outlets=_distinct(story.outlets),
-            languages=[_lang_tag(lang) for lang in _distinct(story.languages)],
-            time=story.last_published,
-            topics=topics,
-        )
-
-    def item_view(self, item: StoredItem) -> ItemView:
-        """The story-page view of an item."""
-        lang = _lang_tag(item.lang)
-        original_title = Text(item.title, lang, text_direction(lang))
-        original_summary = Text(item.summary, lang, original_title.dir) if item.summary else None
-        translated = item.translation == "translated" and bool(
-            item.title_translated or item.summary_translated
-        )
-        if translated:
-            title = original_title
-            if item.title_translated:
-                title = Text(item.title_translated, self.site_lang, self.site_dir)
-            summary = original_summary
-            if item.summary_translated:
-                summary = Text(item.summary_translated, self.site_lang, self.site_dir)
-        else:
-            title, summary = original_title, original_summary
-        note = None
-        if item.translation == "no-model":
-            note = item.translation_note or f"no {lang}→{self.site_lang} model installed"
-        return ItemView(
-            item=item,
-            translated=translated,
-            title=title,
-            summary=summary,
-            original_title=original_title,
-            original_summary=original_summary,
-            source_lang=lang,
-            note=note,
-            outlets=[self.feed_names.get(fid, fid) for fid in _distinct(item.feeds)],
-            link=_outbound_link(item.link),
-        )
-
-    def _topic_href_by_name(self, name: str) -> str | None:
-        slug = self.topic_slugs.get(name)
-        if slug is None:
-            return None
-        return f"topics/{self._names.name('topic', slug)}.html"
-
-    def _headline(self, headline: str, items: list[StoredItem]) -> Text:
-        # A headline taken from an untranslated title is in that item's language.
-        for item in items:
-            if item.title_translated and item.title_translated == headline:
-                break
-            if item.title == headline:
-                return self._text(headline, item, translated=False)
-        return Text(headline, self.site_lang, self.site_dir)
-
-    def _text(self, value: str, item: StoredItem, *, translated: bool) -> Text:
-        if translated:
-            return Text(value, self.site_lang, self.site_dir)
-        lang = _lang_tag(item.lang)
-        return Text(value, lang, text_direction(lang))
-
-
-class _NameTable:
-    """File names for story ids and topic slugs: safe, stable, and distinct per kind."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str], str] = {}
-        self._taken: set[tuple[str, str]] = set()
-
-    def name(self, kind: str, key: str) -> str:
-        """The file name (without extension) for this key."""
-        found = self._by_key.get((kind, key))
-        if found is not None:
-            return found
-        name = key if _SAFE_NAME.fullmatch(key) else _hashed_name(key)
-        # Case-insensitive file systems would merge "Ab" and "ab": fall back to the hashed form.
-        if (kind, name.casefold()) in self._taken:
-            name = _hashed_name(key)
-        self._taken.add((kind, name.casefold()))
-        self._by_key[(kind, key)] = name
-        return name
-
-
-def _hashed_name(key: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-_")[:40] or "x"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{readable}-{digest}"
-
-
-def _lang_tag(lang: str | None) -> str:
-    # A language code lands in lang="" attributes: keep only well-formed BCP 47-ish tags.
-    if lang and _LANG_TAG.fullmatch(lang):
-        return lang
-    return "und"
-
-
-def _outbound_link(link: str) -> str | None:
-    link = link.strip()
-    if link.lower().startswith(("https://", "http://")) and not _SPACES.search(link):
-        return link
-    return None
-
-
-def _one_line(text: str, limit: int) -> str:
-    line = _SPACES.sub(" ", text).strip()
-    if len(line) <= limit:
-        return line
-    cut = line[:limit]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.") + "…"
-
-
-def _distinct(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
+def _check_extra_path(rel: str, files: Mapping[str, bytes]) -> None:
+    parts = PurePosixPath(rel).parts
+    if (
+        not parts
+        or rel.startswith("/")
+        or "\\" in rel
+        or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
+        or parts[0] in (SEARCH_DIR, "stories", "static")
+    ):
+        raise StageError(f"extra site file has an unsafe path: {rel!r}")
+    if rel in files:
+        raise StageError(f"extra site file {rel!r} would replace a page of the site")
 
 
 def _static_files(templates_dir: Path | None) -> dict[str, bytes]:
@@ -381,172 +464,27 @@ def _static_files(templates_dir: Path | None) -> dict[str, bytes]:
     return files
 
 
-def _build_json(data: SiteData, files: dict[str, bytes]) -> bytes:
+def _read_manifest(previous: Path | None) -> dict[str, object]:
+    if previous is None:
+        return {}
+    try:
+        record = json.loads((previous / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict) or record.get("version") != MANIFEST_VERSION:
+        return {}
+    pages = record.get("pages")
+    if not isinstance(pages, dict):
+        record["pages"] = {}
+    return record
+
+
+def _build_json(data: SiteData, pages: int) -> bytes:
     record = {
         "generated_at": iso_utc(as_utc(data.generated_at)),
-        "pages": sum(1 for rel in files if rel.endswith(".html")),
+        "pages": pages,
         "stories": len(data.stories),
         "topics": len(data.topics),
         "feeds": len(data.feeds),
     }
     return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-# ---------------------------------------------------------------- publishing (all the I/O)
-
-
-def publish(files: dict[str, bytes], out: Path) -> tuple[Path, int, int]:
-    """Write `files` into a new version beside `out` and switch `out`: (dir, written, linked)."""
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StageError(f"cannot create {parent}: {exc.strerror or exc}") from exc
-    previous, empty_dir = _current_version(out)
-    version = _new_version_dir(parent, out.name)
-    try:
-        written, linked = _fill_version(version, files, previous)
-    except OSError as exc:
-        shutil.rmtree(version, ignore_errors=True)
-        raise StageError(
-            f"cannot write the site into {version}: {exc.strerror or exc}",
-            hint="check free space and permissions of the output folder",
-        ) from exc
-    try:
-        if empty_dir:
-            out.rmdir()
-        _switch_link(out, version.name)
-    except OSError as exc:
-        shutil.rmtree(version, ignore_errors=True)
-        raise StageError(f"cannot switch {out} to the new site: {exc.strerror or exc}") from exc
-    _remove_old_versions(out, keep={version, *([previous] if previous else [])})
-    return version, written, linked
-
-
-def _current_version(out: Path) -> tuple[Path | None, bool]:
-    """The directory `out` points to now (None if none), and whether `out` is an empty real dir."""
-    if out.is_symlink():
-        target = Path(os.readlink(out))
-        if not target.is_absolute():
-            target = out.parent / target
-        return (target if target.is_dir() else None), False
-    if not out.exists():
-        return None, False
-    if out.is_dir():
-        if any(out.iterdir()):
-            raise StageError(
-                f"{out} is a real directory, not the link digest switches between site versions",
-                hint=f"move it away (or empty it) and build again; digest will create {out} "
-                "as a symbolic link",
-            )
-        return None, True
-    raise StageError(
-        f"{out} exists and is not a directory or a symbolic link",
-        hint="choose another --out, or remove the file",
-    )
-
-
-def _version_pattern(name: str) -> re.Pattern[str]:
-    return re.compile(re.escape(name) + r"\.v\d{8}T\d{6}Z-\d+")
-
-
-def _new_version_dir(parent: Path, name: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for n in range(1, 10_000):
-        candidate = parent / f"{name}.v{stamp}-{n}"
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise StageError(f"cannot create {candidate}: {exc.strerror or exc}") from exc
-        return candidate
-    raise StageError(f"cannot find a free version directory name beside {parent / name}")
-
-
-def _fill_version(version: Path, files: dict[str, bytes], previous: Path | None) -> tuple[int, int]:
-    written = linked = 0
-    made_dirs = {version}
-    for rel in sorted(files):
-        content = files[rel]
-        dest = version / rel
-        if dest.parent not in made_dirs:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            made_dirs.add(dest.parent)
-        if previous is not None and _link_if_same(previous / rel, dest, content):
-            linked += 1
-            continue
-        _write_file(dest, content)
-        written += 1
-    for folder in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
-        _fsync_dir(folder)
-    return written, linked
-
-
-def _link_if_same(old: Path, dest: Path, content: bytes) -> bool:
-    """Hard-link `old` to `dest` when it is a regular file holding exactly `content`."""
-    try:
-        info = os.lstat(old)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != len(content):
-            return False
-        if old.read_bytes() != content:
-            return False
-        os.link(old, dest, follow_symlinks=False)
-    except OSError:
-        # Missing, unreadable, another file system, too many links: write the file instead.
-        return False
-    return True
-
-
-def _write_file(dest: Path, content: bytes) -> None:
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(content)
-        fh.flush()
-        # The link switch must never point readers at files still only in the page cache.
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; the data is still written
-    finally:
-        os.close(fd)
-
-
-def _switch_link(out: Path, target_name: str) -> None:
-    # A relative target keeps the folder copyable as a whole (mirrors, backups).
-    tmp = out.parent / f".{out.name}.link-{os.getpid()}-{secrets.token_hex(4)}"
-    os.symlink(target_name, tmp)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(out.parent)
-
-
-def _remove_old_versions(out: Path, keep: set[Path]) -> None:
-    pattern = _version_pattern(out.name)
-    # Compare by inode: the old link may name the same folder by another path.
-    kept: set[tuple[int, int]] = set()
-    for path in keep:
-        with contextlib.suppress(OSError):
-            info = os.stat(path)
-            kept.add((info.st_dev, info.st_ino))
-    for entry in out.parent.iterdir():
-        if not pattern.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
-            continue
-        try:
-            info = os.stat(entry)
-        except OSError:
-            continue
-        if (info.st_dev, info.st_ino) not in kept:
-            shutil.rmtree(entry, ignore_errors=True)

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 MAX_SENTENCE_CHARS = 300  # longer sentences are cut at a clause break, else hard
 MAX_SOURCE_TOKENS = 200  # a guard below the models' 512 positions, for odd scripts
 MAX_TEXT_CHARS = 20_000  # a hostile feed must not buy minutes of CPU with one summary
+# Source pieces per CTranslate2 batch. Bigger is not faster: the decoder's caches grow with
+# rows x steps and spill out of the CPU caches. Measured with a Transformer-base on 2 cores
+# (bench/translate): 4096 -> 58.7 s and 1.37 GB peak RSS; 1024 -> about as fast, 0.75 GB.
+MAX_BATCH_TOKENS = 1024
 # Runaway loops ("the the the ...", argos-translate #275/#422) are stopped by a decoding
 # length cap relative to the source, then their repeating tail is cut (see _trim_loop).
 # CTranslate2's no_repeat_ngram_size is not used: it corrupts faithful output whenever a
@@ -47,6 +51,26 @@ class ModelRef:
     """Which model(s) translate a language pair: a stable cache key."""
 
     name: str  # package name + version, e.g. "translate-zh_en-1.9"; a pivot is "A+B"
+    # A conversion run first is part of the key: "opencc-t2s+translate-zh_en-1.9".
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How src reaches tgt: a script conversion (or none), then one or two packages."""
+
+    packages: tuple[PackageInfo, ...]
+    convert: str | None = None  # an OpenCC config run on the source first, e.g. "t2s"
+
+    @property
+    def ref(self) -> ModelRef:
+        """The cache key of everything the text goes through."""
+        steps = [f"opencc-{self.convert}"] if self.convert else []
+        return ModelRef("+".join([*steps, *(info.key for info in self.packages)]))
+
+    @property
+    def pivot(self) -> bool:
+        """True when the text goes through English on its way."""
+        return len(self.packages) > 1
 
 
 class Translator(Protocol):
@@ -303,10 +327,16 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 class ArgosTranslator:
-    """Translates with installed argostranslate packages, offline."""
+    """Translates with installed argostranslate packages, offline.
 
-    def __init__(self, cfg: TranslationConfig) -> None:
+    `length_cap=False` drops the cap of the decoding length relative to the source (the
+    runaway-loop guard), leaving only cfg.max_decoding_length: benchmarks use it to compare
+    with other paths at one decoding length.
+    """
+
+    def __init__(self, cfg: TranslationConfig, *, length_cap: bool = True) -> None:
         self.cfg = cfg
+        self.length_cap = length_cap
         self.inter_threads, self.intra_threads = pick_threads(cfg)
         self._pairs: dict[tuple[str, str], PackageInfo] | None = None
         self._models: dict[Path, _Model] = {}
@@ -315,10 +345,10 @@ class ArgosTranslator:
     # CTranslate2 models cannot be pickled: a pickled translator (e.g. shipped to a worker
     # process) carries only its config and loads its models again where it lands.
     def __getstate__(self) -> dict[str, Any]:
-        return {"cfg": self.cfg}
+        return {"cfg": self.cfg, "length_cap": self.length_cap}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cfg"])  # type: ignore[misc]
+        self.__init__(state["cfg"], length_cap=state.get("length_cap", True))  # type: ignore[misc]
 
     def packages(self) -> dict[tuple[str, str], PackageInfo]:
         """Installed packages by (from, to) argos code, the newest version of each pair."""
@@ -334,22 +364,39 @@ class ArgosTranslator:
 
     def route(self, src: str, tgt: str) -> list[PackageInfo] | None:
         """The packages that take src to tgt: one, two through English, or None."""
+        plan = self.plan(src, tgt)
+        return list(plan.packages) if plan is not None else None
+
+    def plan(self, src: str, tgt: str) -> Plan | None:
+        """How src reaches tgt: a direct package first, else a pivot through English.
+
+        Traditional Chinese without a zt package is converted to Simplified with OpenCC
+        (when installed) and goes through the zh package.
+        """
         pairs = self.packages()
-        combos = [(s, t) for s in argos_codes(src) for t in argos_codes(tgt) if s != t]
+        sources = argos_codes(src)
+        combos = [(s, t) for s in sources for t in argos_codes(tgt) if s != t]
+        found: list[PackageInfo] | None = None
         for s, t in combos:
             if (s, t) in pairs:
-                return [pairs[(s, t)]]
-        for s, t in combos:
-            if PIVOT not in (s, t) and (s, PIVOT) in pairs and (PIVOT, t) in pairs:
-                return [pairs[(s, PIVOT)], pairs[(PIVOT, t)]]
-        return None
+                found = [pairs[(s, t)]]
+                break
+        if found is None:
+            for s, t in combos:
+                if PIVOT not in (s, t) and (s, PIVOT) in pairs and (PIVOT, t) in pairs:
+                    found = [pairs[(s, PIVOT)], pairs[(PIVOT, t)]]
+                    break
+        if found is None:
+            return None
+        convert = None
+        if sources[:1] == ("zt",) and found[0].from_code == "zh" and opencc_available():
+            convert = "t2s"
+        return Plan(tuple(found), convert)
 
     def model_for(self, src: str, tgt: str) -> ModelRef | None:
         """The model that would translate src to tgt, or None when none is installed."""
-        route = self.route(src, tgt)
-        if route is None:
-            return None
-        return ModelRef("+".join(info.key for info in route))
+        plan = self.plan(src, tgt)
+        return plan.ref if plan is not None else None
 
     def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
         """Translate every text; blank texts come back as "" without touching the model."""
@@ -366,13 +413,19 @@ class ArgosTranslator:
         if not segments:
             return ["" for _ in texts]
 
-        route = self.route(src, tgt)
-        if route is None:
+        plan = self.plan(src, tgt)
+        if plan is None:
             raise StageError(
                 missing_model_note(src, tgt), hint=f"digest models install {src} {tgt}"
             )
+        route = list(plan.packages)
         ordered = list(segments)
-        todo = [s for s in ordered if _needs_model(s)]
+        sources = ordered
+        if plan.convert:
+            convert = _opencc(plan.convert)
+            sources = [convert(s) for s in ordered]
+        # Unique model inputs: conversion may turn two variants into one sentence.
+        todo = list(dict.fromkeys(s for s in sources if _needs_model(s)))
         started = time.monotonic()
         done = dict(zip(todo, self._translate_segments(route, todo), strict=True))
         log.debug(
@@ -382,7 +435,7 @@ class ArgosTranslator:
             tgt,
             time.monotonic() - started,
         )
-        results = [done.get(s, s) for s in ordered]
+        results = [done.get(s, o) for s, o in zip(sources, ordered, strict=True)]
 
         joiner = "" if route[-1].to_code in _NO_SPACE_TARGETS else " "
         out = []
@@ -450,21 +503,28 @@ class ArgosTranslator:
         return [joiner.join(p) for p in parts]
 
     def _decode_units(self, model: _Model, units: list[list[str]]) -> list[str]:
-        """Translate token lists, a few calls grouped by length, so the length caps stay tight."""
+        """Translate token lists, a few calls grouped by length, so the length caps stay tight.
+
+        Every group is queued at once (asynchronous=True): the parallel translators then take
+        batches from all groups, instead of one idling at the end of each group's call.
+        """
         out = [""] * len(units)
         buckets: dict[int, list[int]] = {}
         for i in sorted(range(len(units)), key=lambda i: len(units[i])):
             buckets.setdefault(_length_bucket(len(units[i])), []).append(i)
         prefix = model.info.target_prefix
+        pending = []
         for indices in buckets.values():
             batch = [units[i] for i in indices]
             longest = max(len(u) for u in batch)
             # Cap the output relative to the input: a looping model stops early.
-            limit = max(1, min(self.cfg.max_decoding_length, 2 * longest + 10))
+            limit = max(1, self.cfg.max_decoding_length)
+            if self.length_cap:
+                limit = min(limit, 2 * longest + 10)
             limit += 1 if prefix else 0
             total = sum(len(u) for u in batch)
-            # Split the work into about one batch per parallel translator.
-            batch_tokens = min(4096, max(256, math.ceil(total / self.inter_threads)))
+            # About one batch per parallel translator, but none over MAX_BATCH_TOKENS.
+            batch_tokens = min(MAX_BATCH_TOKENS, max(256, math.ceil(total / self.inter_threads)))
             results = model.translator.translate_batch(
                 batch,
                 target_prefix=[[prefix] for _ in batch] if prefix else None,
@@ -473,13 +533,47 @@ class ArgosTranslator:
                 max_batch_size=batch_tokens,
                 batch_type="tokens",
                 replace_unknowns=True,
+                asynchronous=True,
             )
-            for i, result in zip(indices, results, strict=True):
+            pending.append((indices, limit, results))
+        for indices, limit, results in pending:
+            for i, waiting in zip(indices, results, strict=True):
+                result = waiting.result()
                 pieces = result.hypotheses[0] if result.hypotheses else []
                 if len(pieces) >= limit:  # never ended: likely a loop
                     pieces = _trim_loop(pieces)
                 out[i] = _detokenize(model, pieces)
         return out
+
+
+# ---------------------------------------------------------------- Chinese script conversion
+
+_CONVERTERS: dict[str, Any] = {}
+
+
+def opencc_available() -> bool:
+    """Is OpenCC (the `opencc` package) installed? Without it zh-Hant goes to zh as it is."""
+    try:
+        _opencc("t2s")
+    except ImportError:
+        return False
+    return True
+
+
+def _opencc(config: str) -> Any:
+    """A cached OpenCC converter's convert function, e.g. for 't2s' (ImportError if absent)."""
+    convert = _CONVERTERS.get(config)
+    if convert is None:
+        import opencc
+
+        converter = opencc.OpenCC(f"{config}.json")
+        convert = _CONVERTERS[config] = converter.convert
+    return convert
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese text converted to Simplified with OpenCC (t2s)."""
+    return str(_opencc("t2s")(text))
 
 
 _CONTINUATION_BYTE_RE = re.compile(r"<0x[89AB][0-9A-F]>")

@@ -510,3 +510,25 @@ def test_real_languages_after_normalize() -> None:
         p = real(name)
         langs = {i.lang for e in p.entries if (i := normalize_entry(e, FEED, p, NOW))}
         assert langs == {lang}, name
+
+
+def test_truncated_utf8_feed_keeps_complete_items_at_every_cut() -> None:
+    # A connection cut anywhere in the last item (often mid-character) must neither lose the
+    # earlier items nor turn their text into mojibake, and the parse is flagged.
+    items = "".join(
+        f"<item><guid>g{i}</guid><title>审查报道 {i}</title>"
+        f"<link>https://x.example/{i}</link></item>"
+        for i in range(3)
+    )
+    doc = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>频道</title>'
+        f"{items}</channel></rss>"
+    ).encode()
+    start = doc.index(b"<item><guid>g2")
+    for cut in range(start + 1, len(doc) - len(b"</channel></rss>")):
+        p = parse_feed(doc[:cut], {"content-type": "application/rss+xml"}, URL)
+        assert p.error is None, cut
+        assert p.warning is not None and "truncated" in p.warning, cut
+        titles = [e.title for e in p.entries]
+        assert titles[:2] == ["审查报道 0", "审查报道 1"], (cut, titles)
+        assert p.title == "频道"

@@ -18,11 +18,15 @@ import pytest
 from digest.errors import ConfigError, StageError
 from digest.models import FeedHealth, SiteConfig, SiteData, StoredItem, Story, TopicView
 from digest.render import make_environment, templates_root
-from digest.site import BuildReport, build_site
+from digest.site import MANIFEST, BuildReport, build_site
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+SEARCH_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self' 'wasm-unsafe-eval'"
+)
 
 # ---------------------------------------------------------------- a tiny DOM over html.parser
 
@@ -302,6 +306,7 @@ ITEM_LINKS = {
 
 def build(tmp_path: Path, data: SiteData | None = None, **kw) -> tuple[BuildReport, Path]:
     out = tmp_path / "site"
+    kw.setdefault("search", False)  # pagefind has tests of its own
     report = build_site(data if data is not None else make_data(), out, **kw)
     return report, out
 
@@ -333,13 +338,25 @@ def test_builds_every_page_and_asset(tmp_path: Path) -> None:
         "stories/s-topic-only.html",
         "topics/censorship.html",
         "topics/surveillance.html",
+        "days/index.html",
+        "days/2026-11-20.html",
+        "about.html",
+        "search.html",
+        "404.html",
+        "feeds/stories.atom",
+        "feeds/stories.json",
+        "feeds/topics/censorship.atom",
+        "feeds/topics/surveillance.json",
+        "sources.opml",
     ]:
         assert (out / rel).is_file(), rel
     stories = sorted(p.name for p in (out / "stories").iterdir())
     assert len(stories) == 5
     topics = sorted(p.name for p in (out / "topics").iterdir())
     assert len(topics) == 3
-    assert report.pages == len(html_pages(out)) == 1 + 1 + 5 + 3
+    # index, sources and 5 source pages, 5 stories, 3 topics, the archive and its one day,
+    # about, search, 404
+    assert report.pages == len(html_pages(out)) == 1 + 6 + 5 + 3 + 2 + 3
     assert report.written == len(site_files(out))
     assert report.linked == 0
     assert (out / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"
@@ -429,7 +446,8 @@ def test_hostile_text_is_escaped_everywhere(tmp_path: Path) -> None:
         assert HOSTILE not in raw, page
         assert "javascript:" not in raw.lower(), page
         tree = parse(page)
-        assert not tree.find_all("script"), page
+        scripts = [n.attrs.get("src") for n in tree.find_all("script")]
+        assert scripts == [], page  # search.html has its script only when the index is built
         assert not tree.find_all("b"), page
     en = parse(out / "stories/s-en.html")
     hostile_item = en.find_all("li", class_="item")[1]
@@ -448,9 +466,13 @@ def test_no_external_resources_and_csp_on_every_page(tmp_path: Path) -> None:
     for page in html_pages(out):
         tree = parse(page)
         metas = tree.find_all("meta", **{"http-equiv": "Content-Security-Policy"})
-        assert [m.attrs["content"] for m in metas] == [CSP], page
+        # Only the search page may run WebAssembly (pagefind), and only its own script.
+        csp = SEARCH_CSP if page.name == "search.html" else CSP
+        assert [m.attrs["content"] for m in metas] == [csp], page
         assert tree.find_all("html")[0].attrs["lang"] == "en"
-        assert not tree.find_all("style") and not tree.find_all("script")
+        assert not tree.find_all("style")
+        for script in tree.find_all("script"):
+            assert page.name == "search.html" and script.attrs["src"] == "static/search.js"
         for node in tree.walk():
             assert "style" not in node.attrs, (page, node.tag)
             assert not any(k.startswith("on") for k in node.attrs), (page, node.tag)
@@ -475,6 +497,8 @@ def test_every_relative_link_resolves(tmp_path: Path) -> None:
     root = out.resolve()
     checked = 0
     for page in html_pages(out):
+        if page.name == "404.html":
+            continue  # served at any depth: its links start at base_url's path (tested apart)
         for node in parse(page).walk():
             for attr in ("href", "src"):
                 value = node.attrs.get(attr)
@@ -584,8 +608,9 @@ def test_a_change_rewrites_only_the_changed_pages(tmp_path: Path) -> None:
     report, _ = build(tmp_path, changed)
     after = site_files(out)
     rewritten = {rel for rel in after if after[rel].st_ino != before[rel].st_ino}
-    assert rewritten == {"stories/s-zh.html"}
-    assert report.written == 1 and report.linked == len(after) - 1
+    assert rewritten == {"stories/s-zh.html", MANIFEST}
+    assert report.written == 2 and report.linked == len(after) - 2
+    assert report.rendered == 1  # the other story pages were not even rendered
     assert "审查范围再次扩大。" in (out / "stories/s-zh.html").read_text("utf-8")
 
     # A new build time alone rewrites build.json only.
@@ -661,11 +686,12 @@ def test_templates_dir_overrides_one_template(tmp_path: Path) -> None:
     )
     report, _ = build(tmp_path / "a", templates_dir=override)
     after = site_files(out)
-    assert {rel for rel in after if after[rel].st_ino != before[rel].st_ino} == {"sources.html"}
-    assert report.written == 1
+    rewritten = {rel for rel in after if after[rel].st_ino != before[rel].st_ino}
+    assert rewritten == {"sources.html", MANIFEST}
+    assert report.written == 2
     sources = parse(out / "sources.html")
     assert sources.find_all("h1")[0].text == "Custom sources"
-    assert sources.find_all("p")[-2].text == f"5 feeds: Evil {HOSTILE}"  # still escaped
+    assert sources.find_all("p")[-3].text == f"5 feeds: Evil {HOSTILE}"  # still escaped
     assert HOSTILE not in (out / "sources.html").read_text("utf-8")
 
     # The config's site.templates_dir is used when no argument is given.
@@ -732,3 +758,351 @@ def test_templates_root_prefers_the_copy_inside_an_installed_package(
     (package / "templates/site").mkdir(parents=True)
     monkeypatch.setattr(digest, "__file__", str(package / "__init__.py"))
     assert templates_root() == (package / "templates").resolve()
+
+
+# ---------------------------------------------------------------- tests: feeds, archive, takedown
+
+BASE = "https://example.org/digest/"
+
+
+def test_output_feeds_are_valid_atom_and_json_feed(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    import feedparser
+
+    _, out = build(tmp_path)
+    atom = feedparser.parse((out / "feeds/stories.atom").read_bytes())
+    assert not atom.bozo, atom.get("bozo_exception")
+    assert atom.version == "atom10"
+    assert atom.feed.title == "Digital Rights Digest"
+    # The window's four visible stories, newest first, with absolute links to their pages.
+    links = [e.link for e in atom.entries]
+    assert links == [
+        BASE + "stories/s-en.html",
+        BASE + "stories/s-zh.html",
+        BASE + "stories/s-ug.html",
+        next(lk for lk in links if "awkward" in lk or lk.startswith(BASE + "stories/etc")),
+    ]
+    zh = atom.entries[1]
+    assert zh.title == "Weibo deletes rights posts"
+    assert zh.updated == "2026-11-20T13:55:00Z"
+    assert [t.term for t in zh.tags] == ["censorship"]
+    assert "CDT Chinese" in zh.summary
+    raw = (out / "feeds/stories.atom").read_text("utf-8")
+    assert HOSTILE not in raw and "\ud800" not in raw
+    # JSON Feed 1.1 carries the same stories.
+    document = json.loads((out / "feeds/stories.json").read_text("utf-8"))
+    assert document["version"] == "https://jsonfeed.org/version/1.1"
+    assert document["feed_url"] == BASE + "feeds/stories.json"
+    assert [i["url"] for i in document["items"]] == links
+    assert document["items"][1]["date_modified"] == "2026-11-20T13:55:00Z"
+    assert document["items"][2]["language"] == "ug"
+    for record in document["items"]:  # the fields JSON Feed 1.1 requires, and ours
+        assert {"id", "url", "title", "content_text", "date_published"} <= set(record)
+    # One pair per topic, holding that topic's stories only.
+    topic = feedparser.parse((out / "feeds/topics/surveillance.atom").read_bytes())
+    assert not topic.bozo
+    assert [e.link for e in topic.entries] == [
+        BASE + "stories/s-en.html",
+        BASE + "stories/s-topic-only.html",
+    ]
+    assert json.loads((out / "feeds/topics/censorship.json").read_text("utf-8"))["items"]
+    # The OPML of the sources: every live http(s) feed, the gone one left out.
+    opml = ET.fromstring((out / "sources.opml").read_bytes())
+    outlines = opml.findall("./body/outline")
+    assert [o.get("xmlUrl") for o in outlines] == [
+        "https://www.eff.org/rss/updates.xml",
+        "https://chinadigitaltimes.net/chinese/feed/",
+        "https://www.voachinese.com/api/new",
+        'https://evil.example/feed?x="><b>',
+    ]
+    assert outlines[3].get("text") == f"Evil {HOSTILE}"
+    # Pages point feed readers at the feeds.
+    index = parse(out / "index.html")
+    alternates = [n.attrs["href"] for n in index.find_all("link", rel="alternate")]
+    assert alternates == ["feeds/stories.atom", "feeds/stories.json"]
+
+
+def test_feeds_do_not_change_with_the_build_time(tmp_path: Path) -> None:
+    _, out = build(tmp_path)
+    first = (out / "feeds/stories.atom").read_bytes()
+    later = replace(make_data(), generated_at=T0 + timedelta(days=2))
+    build(tmp_path, later)
+    assert (out / "feeds/stories.atom").read_bytes() == first
+
+
+VOID_TAGS = VOID
+
+
+class StrictChecker(HTMLParser):
+    """A parser-based validity check: the subset of HTML5 rules our pages can break."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.ids: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.doctype = False
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = self.doctype or decl.lower() == "doctype html"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        where = f"<{tag}> at line {self.getpos()[0]}"
+        names = [k for k, _ in attrs]
+        if len(names) != len(set(names)):
+            self.problems.append(f"duplicate attribute in {where}")
+        for name, value in attrs:
+            if name == "id":
+                if not value or value in self.ids or re.search(r"\s", value):
+                    self.problems.append(f"bad or duplicate id {value!r} in {where}")
+                self.ids.add(value or "")
+        if tag in ("p", "h1", "h2", "h3", "div", "ul", "ol") and self.stack[-1:] == ["p"]:
+            self.problems.append(f"{where} inside <p>")
+        if tag in ("li",) and self.stack and self.stack[-1] not in ("ul", "ol"):
+            self.problems.append(f"{where} outside a list")
+        if tag in ("dt", "dd") and self.stack and self.stack[-1] != "dl":
+            self.problems.append(f"{where} outside <dl>")
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        if tag not in VOID_TAGS:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in VOID_TAGS:
+            self.problems.append(f"self-closed <{tag}/> at line {self.getpos()[0]}")
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID_TAGS:
+            self.stack.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID_TAGS:
+            self.problems.append(f"end tag for void <{tag}> at line {self.getpos()[0]}")
+        elif not self.stack or self.stack[-1] != tag:
+            top = self.stack[-1] if self.stack else None
+            self.problems.append(f"</{tag}> closes <{top}> at line {self.getpos()[0]}")
+        else:
+            self.stack.pop()
+
+
+def test_every_page_is_valid_html(tmp_path: Path) -> None:
+    data = make_data()
+    data.redirects = {"s-old": "s-zh"}
+    _, out = build(tmp_path, data)
+    for page in html_pages(out):
+        checker = StrictChecker()
+        checker.feed(page.read_text("utf-8"))
+        checker.close()
+        assert checker.doctype, page
+        assert checker.problems == [], (page, checker.problems)
+        assert checker.stack == [], (page, checker.stack)
+        for tag in ("html", "head", "body", "title", "main", "h1"):
+            assert checker.counts.get(tag) == 1, (page, tag, checker.counts.get(tag))
+        raw = page.read_text("utf-8")
+        assert raw.startswith("<!doctype html>\n<html lang=")
+        assert '<meta charset="utf-8">' in raw
+
+
+def test_checker_catches_broken_html() -> None:
+    checker = StrictChecker()
+    checker.feed('<p><div id="a"></p><span id="a"><li>x</li>')
+    assert len(checker.problems) >= 3
+
+
+def test_day_archive_keeps_older_stories(tmp_path: Path) -> None:
+    data = make_data()
+    old_item = item("old1", "en", "Last month's shutdown", "Networks were cut.", ["eff"])
+    old_item.published = datetime(2026, 10, 2, 23, 59, tzinfo=UTC)
+    old = story("s-old", [old_item], ["censorship"], ["EFF"])
+    data.archive = [old]
+    _, out = build(tmp_path, data)
+    days = parse(out / "days/index.html")
+    hrefs = [a.attrs["href"] for a in days.find_all("main")[0].find_all("a")]
+    assert hrefs == ["../days/2026-11-20.html", "../days/2026-10-02.html"]
+    old_day = parse(out / "days/2026-10-02.html")
+    assert [a.text for a in old_day.find_all("h2")] == ["Last month's shutdown"]
+    assert (out / "stories/s-old.html").is_file()
+    # The front page, its feeds and topics stay with the window.
+    assert "Last month" not in (out / "index.html").read_text("utf-8")
+    assert "Last month" not in (out / "feeds/stories.atom").read_text("utf-8")
+    assert "Last month" not in (out / "topics/censorship.html").read_text("utf-8")
+    today = parse(out / "days/2026-11-20.html")
+    assert len(today.find_all("article", class_="story-card")) == 5
+    nav = [a.attrs.get("rel") for a in today.find_all("nav", class_="day-nav")[0].find_all("a")]
+    assert nav == [None, "prev"]
+
+
+def test_coverage_gap_key_terms_and_redirects(tmp_path: Path) -> None:
+    data = make_data()
+    zh_story = data.stories[0]
+    zh_story.coverage_gap = "only in Chinese-language media"
+    zh_story.key_terms = ["Weibo", "维权", "<b>"]
+    data.redirects = {"s-zh-before": "s-zh", "s-lost": "no-such-story", "s-en": "s-zh"}
+    _, out = build(tmp_path, data)
+    card = parse(out / "index.html").find_all("article", class_="story-card")[0]
+    assert card.find_all("span", class_="gap-badge")[0].text == (
+        "Coverage gap: only in Chinese-language media"
+    )
+    page = parse(out / "stories/s-zh.html")
+    assert [t.text for t in page.find_all("span", class_="term")] == ["Weibo", "维权", "<b>"]
+    assert page.find_all("span", class_="gap-badge")
+    moved = parse(out / "stories/s-zh-before.html")
+    refresh = moved.find_all("meta", **{"http-equiv": "refresh"})[0]
+    assert refresh.attrs["content"] == "0; url=s-zh.html"
+    assert [a.attrs["href"] for a in moved.find_all("main")[0].find_all("a")] == ["s-zh.html"]
+    # No redirect to a story that has no page, and never over a live story's page.
+    assert not (out / "stories/s-lost.html").exists()
+    assert "Court blocks spyware sale" in (out / "stories/s-en.html").read_text("utf-8")
+
+
+def test_hidden_items_and_stories_vanish_everywhere(tmp_path: Path) -> None:
+    data = make_data()
+    for s in data.stories:
+        for i in s.items:
+            i.hidden = i.id in {"zh2", "ug1"}  # one item of s-zh, the only item of s-ug
+    _, out = build(tmp_path, data)
+    everything = "".join(
+        p.read_text("utf-8")
+        for p in sorted(out.resolve().rglob("*"))
+        if p.is_file() and p.suffix != ".ico"
+    )
+    assert "网络审查加强" not in everything
+    assert "ئۇيغۇر ئاپتونوم" not in everything
+    assert not (out / "stories/s-ug.html").exists()
+    assert "微博删除维权帖子" in (out / "stories/s-zh.html").read_text("utf-8")
+    assert "VOA Chinese" not in (out / "stories/s-zh.html").read_text("utf-8")
+
+
+def test_404_page_links_from_the_site_path(tmp_path: Path) -> None:
+    _, out = build(tmp_path)
+    page = parse(out / "404.html")
+    hrefs = {
+        n.attrs["href"]
+        for n in page.walk()
+        if "href" in n.attrs and not n.attrs["href"].startswith("#")
+    }
+    assert all(h.startswith("/digest/") for h in hrefs), hrefs
+    assert "/digest/static/style.css" in hrefs
+
+
+def test_front_page_stays_small_with_many_stories(tmp_path: Path) -> None:
+    data = make_data()
+    many = []
+    for n in range(400):
+        it = item(f"m{n}", "en", f"Story number {n} about blocked sites", "x " * 200, ["eff"])
+        many.append(story(f"s-m{n}", [it], ["censorship"], ["EFF"]))
+    data.stories = many + data.stories
+    report, out = build(tmp_path, data)
+    index = parse(out / "index.html")
+    assert len(index.find_all("article", class_="story-card")) == 30
+    assert (out / "index.html").stat().st_size < 100_000
+    assert len(list((out / "stories").iterdir())) == 405
+    assert report.rendered == 405
+
+
+def test_extra_files_are_published_and_checked(tmp_path: Path) -> None:
+    extra = {"newsletter/index.html": b"<!doctype html><title>x</title>", "newsletter/1.txt": b"1"}
+    _, out = build(tmp_path, extra_files=extra)
+    assert (out / "newsletter/1.txt").read_bytes() == b"1"
+    report, _ = build(tmp_path, extra_files=extra)
+    assert report.written == 0
+    for bad in ["../x", "/etc/x", "stories/s-en.html", "index.html", ".hidden", "a/../b"]:
+        with pytest.raises(StageError):
+            build(tmp_path, extra_files={bad: b"x"})
+
+
+# ---------------------------------------------------------------- tests: search index
+
+
+def test_search_index_is_built_then_reused(tmp_path: Path) -> None:
+    from digest.search import pagefind_executable
+
+    if pagefind_executable() is None:
+        pytest.skip("pagefind is not installed (pip install 'pagefind[extended]')")
+    data = make_data()
+    first, out = build(tmp_path, data, search=True)
+    assert first.search
+    assert (out / "pagefind/pagefind.js").is_file()
+    entry = json.loads((out / "pagefind/pagefind-entry.json").read_text("utf-8"))
+    # Indexed as Chinese (see digest/search.py), story pages only.
+    assert list(entry["languages"]) == ["zh"]
+    assert entry["languages"]["zh"]["page_count"] == 5
+    search_page = parse(out / "search.html")
+    assert [s.attrs["src"] for s in search_page.find_all("script")] == ["static/search.js"]
+    before = site_files(out)
+    again, _ = build(tmp_path, data, search=True)
+    assert again.written == 0 and again.rendered == 0
+    after = site_files(out)
+    assert all(after[rel].st_ino == before[rel].st_ino for rel in before)
+    # A changed story rebuilds the index; unchanged parts of it are still linked.
+    changed = copy.deepcopy(data)
+    changed.stories[1].items[0].summary = "A court ruled on Wednesday, not Tuesday."
+    third, _ = build(tmp_path, changed, search=True)
+    latest = site_files(out)
+    rewritten = {r for r in latest if r not in before or latest[r].st_ino != before[r].st_ino}
+    assert "stories/s-en.html" in rewritten
+    assert any(r.startswith("pagefind/") for r in rewritten)
+    assert "pagefind/pagefind.js" not in rewritten
+    assert third.rendered == 1
+
+
+def test_each_source_has_a_page_with_health_and_stories(tmp_path: Path) -> None:
+    _, out = build(tmp_path)
+    sources = parse(out / "sources.html")
+    links = {a.text: a.attrs["href"] for h in sources.find_all("h2") for a in h.find_all("a")}
+    assert links["CDT Chinese"] == "sources/cdt-zh.html"
+    assert links["RFA Uyghur"] == "sources/rfa-ug.html"
+    cdt = parse(out / "sources/cdt-zh.html")
+    assert cdt.find_all("h1")[0].text == "CDT Chinese"
+    fields = dict(
+        zip([n.text for n in cdt.find_all("dt")], [n.text for n in cdt.find_all("dd")], strict=True)
+    )
+    assert fields["Last status"] == "304" and fields["Next fetch"] == "on the next run"
+    assert [a.text for a in cdt.find_all("h3")] == ["Weibo deletes rights posts"]
+    gone = parse(out / "sources/rfa-ug.html")
+    assert "digest feeds reset rfa-ug" in gone.text
+    evil = parse(out / links[f"Evil {HOSTILE}"])
+    assert evil.find_all("h1")[0].text == f"Evil {HOSTILE}"
+    assert HOSTILE not in (out / links[f"Evil {HOSTILE}"]).read_text("utf-8")
+
+
+def test_sources_page_shows_backoff(tmp_path: Path) -> None:
+    data = make_data()
+    data.feeds[3].gone = False
+    data.feeds[3].next_fetch = T0 + timedelta(hours=2)
+    _, out = build(tmp_path, data)
+    page = parse(out / "sources/rfa-ug.html")
+    next_fetch = next(
+        dd
+        for dt, dd in zip(page.find_all("dt"), page.find_all("dd"), strict=True)
+        if dt.text == "Next fetch"
+    )
+    assert next_fetch.text == "not before 2026-11-20 16:05 UTC (backing off after 3 failures)"
+
+
+def test_serve_previews_the_site_with_its_404_page(tmp_path: Path) -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from digest.serve import make_server
+
+    _, out = build(tmp_path)
+    server = make_server(out, 0, "/digest/")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for path in ("/index.html", "/digest/index.html"):
+            with urllib.request.urlopen(base + path, timeout=10) as answer:
+                assert answer.status == 200
+                assert b"Top stories" in answer.read()
+        with urllib.request.urlopen(base + "/digest/static/style.css", timeout=10) as answer:
+            assert answer.headers["Content-Type"].startswith("text/css")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "/stories/gone.html", timeout=10)
+        assert missing.value.code == 404
+        assert b"Page not found" in missing.value.read()
+    finally:
+        server.shutdown()
+        server.server_close()

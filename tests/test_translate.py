@@ -34,10 +34,16 @@ import tinymodel
 from digest.errors import ConfigError, InputError, StageError
 from digest.models import TranslationConfig
 from digest.packages import (
+    IndexEntry,
     PackageInfo,
+    choose_packages,
+    fetch_index,
+    index_url,
     install_file,
+    install_from_index,
     installed_packages,
     packages_dir,
+    parse_index,
 )
 from digest.translate import (
     MAX_SENTENCE_CHARS,
@@ -47,10 +53,10 @@ from digest.translate import (
     make_translator,
     missing_model_note,
     split_sentences,
+    to_simplified,
 )
 
 REPO = Path(__file__).resolve().parent.parent
-
 
 
 # ---------------------------------------------------------------- fixtures
@@ -63,6 +69,7 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "zh_en": tinymodel.build_copy_model(dest, "zh", "en"),
         "zh_en_new": tinymodel.build_copy_model(dest, "zh", "en", version="1.10"),
+        "zh_en_11": tinymodel.build_copy_model(dest, "zh", "en", version="1.1"),
         "zt_en": tinymodel.build_copy_model(dest, "zt", "en", version="1.9"),
         "en_fr": tinymodel.build_copy_model(dest, "en", "fr"),
         "en_zh": tinymodel.build_copy_model(dest, "en", "zh", target_prefix=">>cmn_Hans<<"),
@@ -339,7 +346,10 @@ def test_zh_hant_maps_to_zt_when_installed_else_zh(
 ) -> None:
     cfg = config_for(tmp_path / "packages")
     install_file(cfg, archives["zh_en"])
-    assert ArgosTranslator(cfg).model_for("zh-Hant", "en") == ModelRef("translate-zh_en-1.0")
+    # Without a zt package, OpenCC converts to Simplified first (part of the cache key).
+    assert ArgosTranslator(cfg).model_for("zh-Hant", "en") == ModelRef(
+        "opencc-t2s+translate-zh_en-1.0"
+    )
     install_file(cfg, archives["zt_en"])
     translator = ArgosTranslator(cfg)
     assert translator.model_for("zh-Hant", "en") == ModelRef("translate-zt_en-1.9")
@@ -665,3 +675,371 @@ def test_real_feed_texts_round_trip_through_the_copy_model(zh_en: TranslationCon
     out = ArgosTranslator(zh_en).translate(texts, "zh", "en")
     for text, result in zip(texts, out, strict=True):
         assert squeeze(result) == squeeze(nfkc(text)), text
+
+
+# ---------------------------------------------------------------- the Argos package index
+
+from httpserver import LoopbackServer  # noqa: E402
+
+
+def index_doc(srv: LoopbackServer, *packages: tuple[str, str, str]) -> bytes:
+    """An index.json offering (from, to, version) packages served at /pkg/<from>_<to>-<v>."""
+    entries = [
+        {
+            "package_version": v,
+            "argos_version": "1.9",
+            "from_code": f,
+            "from_name": f,
+            "to_code": t,
+            "to_name": t,
+            "links": [srv.url(f"/pkg/{f}_{t}-{v}.argosmodel")],
+        }
+        for f, t, v in packages
+    ]
+    return json.dumps(entries).encode()
+
+
+def closed_port_url() -> str:
+    """A 127.0.0.1 URL nothing listens on: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def test_index_url_follows_argos_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARGOS_PACKAGE_INDEX", raising=False)
+    assert index_url().startswith("https://") and index_url().endswith("/index.json")
+    monkeypatch.setenv("ARGOS_PACKAGE_INDEX", "http://127.0.0.1:9/mirror")
+    assert index_url() == "http://127.0.0.1:9/mirror/index.json"
+    monkeypatch.setenv("ARGOS_PACKAGE_INDEX", "http://127.0.0.1:9/mirror/")
+    assert index_url() == "http://127.0.0.1:9/mirror/index.json"
+    monkeypatch.setenv("ARGOS_PACKAGE_INDEX", "http://127.0.0.1:9/other.json")
+    assert index_url() == "http://127.0.0.1:9/other.json"
+
+
+def test_install_from_a_loopback_index(
+    tmp_path: Path, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = config_for(tmp_path / "packages")
+    with LoopbackServer() as srv:
+        srv.route("/index.json", body=index_doc(srv, ("zh", "en", "1.0"), ("en", "fr", "1.0")))
+        srv.route("/pkg/zh_en-1.0.argosmodel", body=archives["zh_en"].read_bytes())
+        srv.route("/pkg/en_fr-1.0.argosmodel", body=archives["en_fr"].read_bytes())
+        monkeypatch.setenv("ARGOS_PACKAGE_INDEX", srv.url("/"))
+        done = install_from_index(cfg, "zh", "en")
+        assert [(info.key, new) for info, new in done] == [("translate-zh_en-1.0", True)]
+        assert ArgosTranslator(cfg).translate(["中国。"], "zh", "en") == ["中国。"]
+        # Again: nothing is downloaded a second time.
+        again = install_from_index(cfg, "zh-CN", "en")
+        assert [(info.key, new) for info, new in again] == [("translate-zh_en-1.0", False)]
+        assert len(srv.requests_for("/pkg/zh_en-1.0.argosmodel")) == 1
+        # No direct zh→fr package: both legs through English, the one missing is fetched.
+        pivot = install_from_index(cfg, "zh", "fr")
+        assert [(i.key, new) for i, new in pivot] == [
+            ("translate-zh_en-1.0", False),
+            ("translate-en_fr-1.0", True),
+        ]
+        assert ArgosTranslator(cfg).model_for("zh", "fr") == ModelRef(
+            "translate-zh_en-1.0+translate-en_fr-1.0"
+        )
+        with pytest.raises(InputError, match="no ug→en package") as err:
+            install_from_index(cfg, "ug", "en")
+        assert err.value.hint is not None and "zh→en" in err.value.hint
+    # Nothing but the installed packages is left in the packages dir.
+    assert sorted(p.name for p in (tmp_path / "packages").iterdir()) == [
+        "translate-en_fr-1_0",
+        "translate-zh_en-1_0",
+    ]
+
+
+def test_install_through_the_cli_from_a_loopback_index(
+    tmp_path: Path, archives: dict[str, Path]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        f"translation: {{packages_dir: {tmp_path / 'packages'}}}\n"
+        "feeds:\n  - {id: a, name: A, url: a.xml, language: zh}\n",
+        encoding="utf-8",
+    )
+    with LoopbackServer() as srv:
+        srv.route("/index.json", body=index_doc(srv, ("zh", "en", "1.0")))
+        srv.route("/pkg/zh_en-1.0.argosmodel", body=archives["zh_en"].read_bytes())
+        done = run_cli(
+            ["--config", str(config), "models", "install", "zh", "en"],
+            {"ARGOS_PACKAGE_INDEX": srv.url("/")},
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("installed translate-zh_en 1.0 (zh→en)")
+    listed = run_cli(["--config", str(config), "models", "list"], {})
+    assert "zh→en: direct (translate-zh_en-1.0)" in listed.stdout
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The digest CLI in a fresh interpreter, with extra environment variables."""
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "digest.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_install_fails_at_once_when_the_index_is_unreachable(tmp_path: Path) -> None:
+    import time
+
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"translation: {{packages_dir: {tmp_path / 'packages'}}}\n")
+    started = time.monotonic()
+    done = run_cli(
+        ["--config", str(config), "models", "install", "zh", "en"],
+        {"ARGOS_PACKAGE_INDEX": closed_port_url()},
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 4
+    assert "error: cannot reach the Argos package index at http://127.0.0.1:" in done.stderr
+    assert "hint:" in done.stderr and "digest models install-file" in done.stderr
+    # Not a speed figure: argostranslate's own lookup hangs for over 70 s here.
+    assert elapsed < 30
+    assert not (tmp_path / "packages").exists() or not any((tmp_path / "packages").iterdir())
+
+
+def test_a_silent_or_broken_index_fails_cleanly(tmp_path: Path) -> None:
+    cfg = config_for(tmp_path / "packages")
+    with LoopbackServer() as srv:
+        srv.route("/silent/index.json", delay=5.0, body=b"[]")
+        srv.route("/missing/index.json", status=404)
+        srv.route("/garbage/index.json", body=b"<html>not json")
+        with pytest.raises(StageError, match="cannot reach") as err:
+            fetch_index(srv.url("/silent/index.json"), timeout=0.3)
+        assert err.value.hint is not None and "install-file" in err.value.hint
+        # A server dripping bytes never trips an inactivity timeout: the deadline stops it.
+        srv.route("/drip/index.json", drip=0.05, drip_chunk=b" ")
+        with pytest.raises(StageError, match="too slow"):
+            fetch_index(srv.url("/drip/index.json"), timeout=2, deadline=0.5)
+        with pytest.raises(StageError, match="answered HTTP 404"):
+            fetch_index(srv.url("/missing/index.json"))
+        with pytest.raises(StageError, match="not valid JSON"):
+            fetch_index(srv.url("/garbage/index.json"))
+        # An index pointing at a missing file, then at a file that is not a package.
+        srv.route("/bad/index.json", body=index_doc(srv, ("zh", "en", "1.0")))
+        srv.route("/pkg/zh_en-1.0.argosmodel", body=b"PK\x03\x04 not really a zip")
+        with pytest.raises(InputError, match=r"downloaded from .* is unusable"):
+            install_from_index(cfg, "zh", "en", url=srv.url("/bad/index.json"))
+        srv.route("/pkg/zh_en-1.0.argosmodel", status=404)
+        with pytest.raises(StageError, match=r"could not download translate-zh_en-1\.0"):
+            install_from_index(cfg, "zh", "en", url=srv.url("/bad/index.json"))
+    root = tmp_path / "packages"
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_parse_index_skips_hostile_entries() -> None:
+    good = {"from_code": "zh", "to_code": "en", "package_version": "1.9", "links": ["https://x/a"]}
+    data = [
+        good,
+        {**good, "type": "sbd"},
+        {**good, "from_code": "../../etc"},
+        {**good, "links": ["file:///etc/passwd", "javascript:alert(1)"]},
+        {**good, "links": "https://x/a"},
+        {**good, "package_version": 2},
+        {**good, "package_version": "1.9<script>", "to_code": "fr"},
+        "not a dict",
+        None,
+    ]
+    entries = parse_index(data)
+    assert entries == [
+        IndexEntry("zh", "en", "1.9", ("https://x/a",)),
+        IndexEntry("zh", "fr", "1.9script", ("https://x/a",)),
+    ]
+    assert parse_index({"not": "a list"}) == []
+    newest = choose_packages(
+        [IndexEntry("zh", "en", "1.9", ("u",)), IndexEntry("zh", "en", "1.10", ("v",))], "zh", "en"
+    )
+    assert [e.version for e in newest] == ["1.10"]
+    # zh-Hant prefers a zt package and falls back to zh.
+    both = [IndexEntry("zh", "en", "1.9", ("u",)), IndexEntry("zt", "en", "1.9", ("v",))]
+    assert choose_packages(both, "zh-TW", "en")[0].from_code == "zt"
+    assert choose_packages(both[:1], "zh-Hant", "en")[0].from_code == "zh"
+    assert choose_packages(both, "ug", "en") == []
+
+
+# ---------------------------------------------------------------- Traditional Chinese
+
+
+TRADITIONAL = "臺灣記者報導，網路審查與監控愈來愈嚴重。香港學生被捕！"
+
+
+def test_traditional_chinese_is_converted_when_no_zt_package(zh_en: TranslationConfig) -> None:
+    simplified = to_simplified(TRADITIONAL)
+    assert simplified == "台湾记者报导，网路审查与监控愈来愈严重。香港学生被捕！"
+    translator = ArgosTranslator(zh_en)
+    assert translator.model_for("zh-Hant", "en") == ModelRef("opencc-t2s+translate-zh_en-1.0")
+    assert translator.model_for("zh-TW", "en") == ModelRef("opencc-t2s+translate-zh_en-1.0")
+    # The copy model shows what reached it: Simplified text.
+    out = translator.translate([TRADITIONAL, "2024", ""], "zh-Hant", "en")
+    assert out == [nfkc("台湾记者报导，网路审查与监控愈来愈严重。 香港学生被捕！"), "2024", ""]
+    # Simplified Chinese is not converted.
+    assert translator.model_for("zh", "en") == ModelRef("translate-zh_en-1.0")
+    assert translator.translate([TRADITIONAL], "zh", "en") == [
+        nfkc("臺灣記者報導，網路審查與監控愈來愈嚴重。 香港學生被捕！")
+    ]
+
+
+def test_traditional_chinese_goes_to_a_zt_package_unconverted(
+    tmp_path: Path, archives: dict[str, Path]
+) -> None:
+    cfg = config_for(tmp_path / "packages")
+    install_file(cfg, archives["zh_en"])
+    install_file(cfg, archives["zt_en"])
+    translator = ArgosTranslator(cfg)
+    assert translator.model_for("zh-Hant", "en") == ModelRef("translate-zt_en-1.9")
+    assert translator.translate([TRADITIONAL], "zh-HK", "en") == [
+        nfkc("臺灣記者報導，網路審查與監控愈來愈嚴重。 香港學生被捕！")
+    ]
+
+
+# ---------------------------------------------------------------- the translate stage
+
+
+def stage_setup(tmp_path: Path, cfg: TranslationConfig, items: list[tuple[str, str, str]]) -> Any:
+    """A Config and an open Store holding (lang, title, summary) items."""
+    from datetime import UTC, datetime, timedelta
+
+    from digest.models import Config, FeedConfig, Item
+    from digest.normalize import content_key
+    from digest.store import Store
+
+    feed = FeedConfig(id="f", name="F", url="f.xml")
+    config = Config(path=tmp_path / "feeds.yaml", translation=cfg, feeds=(feed,))
+    store = Store.open(tmp_path / "state.db")
+    store.sync_feeds(config.feeds)
+    now = datetime.now(UTC)
+    with store.transaction():
+        for i, (lang, title, summary) in enumerate(items):
+            store.upsert_item(
+                Item(
+                    feed_id="f",
+                    guid=f"g{i}",
+                    url=f"https://example.org/{i}",
+                    link=f"https://example.org/{i}",
+                    title=title,
+                    summary=summary,
+                    content_html="<p>not translated</p>",
+                    published=now - timedelta(minutes=i),
+                    date_is_fallback=False,
+                    lang=lang,
+                    content_key=content_key(title, summary),
+                ),
+                now,
+            )
+    return config, store
+
+
+STAGE_ITEMS = [
+    ("zh", "警方拘留三名维权人士", "他们被指控寻衅滋事。家属表示担心。"),
+    ("zh", "苹果下架VPN应用", "网民批评审查。"),
+    ("zh-Hant", "臺灣網路審查", "香港學生被捕。"),
+    ("ug", "ئۇيغۇر", "خەۋەر"),
+    ("ug", "ئۈرۈمچى", ""),
+    ("en", "Already English", "Not translated."),
+]
+
+
+def test_a_newer_package_retranslates_lazily(
+    tmp_path: Path, archives: dict[str, Path], counting: type[CountingTranslator]
+) -> None:
+    from digest.pipeline import translate_stage
+
+    cfg = config_for(tmp_path / "packages")
+    install_file(cfg, archives["zh_en"])
+    config, store = stage_setup(tmp_path, cfg, STAGE_ITEMS)
+    with store:
+        first = translate_stage(config, store)
+        assert (first.items, first.translated, first.cached) == (3, 6, 0)
+        assert first.no_model == {"ug": 2}
+        assert "2 items in ug: no ug→en model installed" in first.line()
+        again = translate_stage(config, store)
+        assert (again.items, again.translated, again.cached) == (0, 0, 0)
+
+        # A newer package: nothing happens at install time, the next run re-translates.
+        calls_before = len(counting.calls)
+        install_file(cfg, archives["zh_en_11"])
+        assert len(counting.calls) == calls_before
+        second = translate_stage(config, store)
+        assert (second.items, second.translated, second.cached) == (3, 6, 0)
+        third = translate_stage(config, store)
+        assert (third.items, third.translated, third.cached) == (0, 0, 0)
+
+        rows = {
+            r["lang"]: r
+            for r in store.conn.execute(
+                "SELECT i.lang, t.model, t.title, t.status FROM items i"
+                " JOIN item_translations t ON t.item_id = i.id"
+            )
+        }
+        assert rows["zh"]["model"] == "translate-zh_en-1.1"
+        assert rows["zh-Hant"]["model"] == "opencc-t2s+translate-zh_en-1.1"
+        assert rows["zh-Hant"]["title"] == "台湾网路审查"
+        assert rows["ug"]["status"] == "no-model" and rows["ug"]["model"] is None
+        assert "en" not in rows
+        # Both versions' translations stay cached: going back costs nothing.
+        models = {r[0] for r in store.conn.execute("SELECT DISTINCT model FROM translations")}
+        assert "translate-zh_en-1.0" in models and "translate-zh_en-1.1" in models
+
+
+def test_an_edited_item_is_translated_again(tmp_path: Path, archives: dict[str, Path]) -> None:
+    from digest.pipeline import translate_stage
+
+    cfg = config_for(tmp_path / "packages")
+    install_file(cfg, archives["zh_en"])
+    config, store = stage_setup(tmp_path, cfg, STAGE_ITEMS[:2])
+    with store:
+        assert translate_stage(config, store).translated == 4
+        store.conn.execute(
+            "UPDATE items SET summary = '网民强烈批评审查。' WHERE title LIKE '苹果%'"
+        )
+        edited = translate_stage(config, store)
+        # Only the changed summary goes through the model; the title comes from the cache.
+        assert (edited.items, edited.translated, edited.cached) == (1, 1, 1)
+
+
+# ---------------------------------------------------------------- digest models list
+
+
+def test_models_report_says_direct_pivot_and_missing(
+    tmp_path: Path, archives: dict[str, Path]
+) -> None:
+    from digest.models import Config, FeedConfig, SiteConfig
+    from digest.reports import models_report
+
+    cfg = config_for(tmp_path / "packages")
+    install_file(cfg, archives["zh_en"])
+    install_file(cfg, archives["en_fr"])
+    langs = ["zh", "zh-Hant", "ug", "en", "fr-CA"]
+    feeds = tuple(
+        FeedConfig(id=f"f{i}", name="F", url="f.xml", language=x) for i, x in enumerate(langs)
+    )
+    report = models_report(Config(path=tmp_path / "feeds.yaml", translation=cfg, feeds=feeds))
+    assert report[0] == f"packages dir: {tmp_path / 'packages'}"
+    assert "installed: translate-zh_en 1.0 (zh→en)" in report
+    assert "zh→en: direct (translate-zh_en-1.0)" in report
+    assert "zh-Hant→en: OpenCC converts to Simplified, then direct (translate-zh_en-1.0)" in report
+    ug = next(line for line in report if line.startswith("ug→en"))
+    assert "no model; missing translate-ug_en" in ug and "digest models install ug en" in ug
+    assert "digest models install-file translate-ug_en-VERSION.argosmodel" in ug
+    assert not any(line.startswith("en→") for line in report)
+
+    # Site in French: zh goes through English, fr-CA needs nothing.
+    fr_site = Config(
+        path=tmp_path / "feeds.yaml", site=SiteConfig(language="fr"), translation=cfg, feeds=feeds
+    )
+    report = models_report(fr_site)
+    assert "zh→fr: pivot through en (translate-zh_en-1.0 + translate-en_fr-1.0)" in report
+    assert "en→fr: direct (translate-en_fr-1.0)" in report
+    assert not any(line.startswith("fr-CA→") for line in report)
+    ug = next(line for line in report if line.startswith("ug→fr"))
+    assert "missing translate-ug_en (for the pivot) or translate-ug_fr" in ug

@@ -98,4 +98,45 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # the newsletter (issue 6): every issue as built, and each recipient's delivery state
+    """
+    CREATE TABLE newsletter_issues (
+        id TEXT PRIMARY KEY,               -- e.g. 2026-11-21, or 2026-11-21-2 for a second one
+        number INTEGER NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        since TEXT,                        -- what it covers: items new after this time
+        until TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        html TEXT NOT NULL,                -- the HTML part (no recipient address in it)
+        text TEXT NOT NULL,                -- the plain-text part
+        stories TEXT NOT NULL DEFAULT '[]', -- JSON list of story ids
+        items TEXT NOT NULL DEFAULT '[]'    -- JSON list of the item ids it covered
+    );
+    CREATE TABLE newsletter_deliveries (
+        issue_id TEXT NOT NULL REFERENCES newsletter_issues(id) ON DELETE CASCADE,
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        status TEXT NOT NULL,              -- pending | sending | sent | failed
+        permanent INTEGER NOT NULL DEFAULT 0,  -- failed with a 5xx: not retried unless --force
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (issue_id, recipient)
+    );
+    """,
+    # takedown (issue 5): an item hidden because its story was names that story in `via`,
+    # so unhiding the story shows it again, while re-clustering cannot bring it back
+    """
+    ALTER TABLE hidden ADD COLUMN via TEXT;
+    CREATE INDEX hidden_via ON hidden(via);
+    """,
+    # stories (issue 4): key terms per story, and where the ids of merged stories now point
+    """
+    ALTER TABLE stories ADD COLUMN key_terms TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE story_redirects (
+        old_id TEXT PRIMARY KEY,           -- a story id that no longer exists (merged away)
+        new_id TEXT NOT NULL,              -- the story that took most of its items
+        at TEXT NOT NULL
+    );
+    """,
 )

@@ -1,0 +1,257 @@
+"""Clustering benchmark: quality on ../shared/labeled, speed on synthetic items.
+
+Run: flock /tmp/bench.lock .venv/bin/python bench/cluster/run.py [--skip-speed] [--skip-quality]
+Writes bench/results/cluster.md (and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from score import bcubed, nmi, pairwise, pearson  # noqa: E402
+from synth import START, synthetic_docs  # noqa: E402
+
+from digest.cluster import (  # noqa: E402
+    DEFAULT_THRESHOLD,
+    _drop_common_terms,
+    _features,
+    _is_continuous_text,
+    _tfidf,
+    cluster_stories,
+)
+from digest.clusterfile import cluster_file  # noqa: E402
+from digest.stories import assign_new  # noqa: E402
+
+# The same lookup as tests/shared_data.py: ../shared beside the repository (as in CI).
+_CANDIDATES = (
+    Path(os.environ["DIGEST_SHARED"]) if os.environ.get("DIGEST_SHARED") else None,
+    ROOT.parent / "shared",
+    Path("/work/shared"),
+)
+SHARED = next((p for p in _CANDIDATES if p is not None and p.is_dir()), Path("/nonexistent"))
+LABELED = SHARED / "labeled"
+
+
+def topic_sets() -> dict[str, dict[str, object]]:
+    """cluster-file on each topic-labelled set: story and topic scores against `label`."""
+    out: dict[str, dict[str, object]] = {}
+    for name in ("bbc-topics", "thucnews-titles-dev"):
+        src = LABELED / f"{name}.jsonl"
+        if not src.exists():
+            continue
+        rows = [json.loads(line) for line in src.open(encoding="utf-8")]
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / "out.jsonl"
+            t0 = time.perf_counter()
+            summary = cluster_file(src, target)
+            seconds = time.perf_counter() - t0
+            result = {}
+            for line in target.open(encoding="utf-8"):
+                record = json.loads(line)
+                result[record["id"]] = record
+        truth = {r["id"]: r["label"] for r in rows}
+        story = {i: result[i]["story"] for i in truth}
+        topic = {i: (result[i]["topics"] or ["(none)"])[0] for i in truth}
+        out[name] = {
+            "items": summary.items,
+            "stories": summary.stories,
+            "topics_found": summary.topics,
+            "labels": len(set(truth.values())),
+            "topic_nmi": nmi(truth, topic),
+            "story_pairwise": pairwise(truth, story),
+            "story_bcubed": bcubed(truth, story),
+            "seconds": seconds,
+        }
+        print(name, json.dumps(out[name]), flush=True)
+    return out
+
+
+def semeval(cut: int | None = None) -> dict[str, object]:
+    """Same-story decision (similarity >= threshold) on SemEval-2022 pairs, like a window.
+
+    IDF over all texts of the file, per script family, common terms dropped as in the
+    pipeline; no dates (no time penalty) and no feeds. Same story: overall <= 1.5; different:
+    overall >= 3; pairs in between count for Pearson only.
+    """
+    src = LABELED / "semeval2022-pairs-train.jsonl"
+    rows = [json.loads(line) for line in src.open(encoding="utf-8")]
+    texts: list[tuple[str, str]] = []
+    for r in rows:
+        for k in ("1", "2"):
+            text = r[f"text{k}"] or ""
+            texts.append((text[:cut] if cut else text, r[f"lang{k}"]))
+    family = [_is_continuous_text(t) for t, _ in texts]
+    vectors: dict[int, object] = {}
+    for flag in (False, True):
+        idx = [i for i, f in enumerate(family) if f == flag]
+        matrix = _drop_common_terms(_tfidf([_features(*texts[i]) for i in idx]))
+        for row, i in enumerate(idx):
+            vectors[i] = matrix[row]
+    sims = []
+    for k in range(len(rows)):
+        a, b = 2 * k, 2 * k + 1
+        same_family = family[a] == family[b]
+        sims.append(float((vectors[a] @ vectors[b].T).toarray()[0, 0]) if same_family else 0.0)
+
+    def rule(subset: list[int]) -> dict[str, float]:
+        same = [k for k in subset if rows[k]["overall"] <= 1.5]
+        diff = [k for k in subset if rows[k]["overall"] >= 3]
+        joined_same = sum(sims[k] >= DEFAULT_THRESHOLD for k in same)
+        joined_diff = sum(sims[k] >= DEFAULT_THRESHOLD for k in diff)
+        joined = joined_same + joined_diff
+        return {
+            "pairs": len(subset),
+            "same": len(same),
+            "different": len(diff),
+            "precision": joined_same / joined if joined else 1.0,
+            "recall": joined_same / len(same) if same else 1.0,
+            "pearson_vs_overall": pearson(
+                [sims[k] for k in subset], [rows[k]["overall"] for k in subset]
+            )
+            if len(subset) > 2
+            else 0.0,
+        }
+
+    groups: dict[str, list[int]] = {"all": list(range(len(rows)))}
+    groups["same-language"] = [k for k, r in enumerate(rows) if r["lang1"] == r["lang2"]]
+    groups["cross-language"] = [k for k, r in enumerate(rows) if r["lang1"] != r["lang2"]]
+    for pair in ("en-en", "zh-zh", "de-de", "es-es", "zh-en"):
+        l1, l2 = pair.split("-")
+        groups[pair] = [k for k, r in enumerate(rows) if (r["lang1"], r["lang2"]) == (l1, l2)]
+    return {name: rule(subset) for name, subset in groups.items()}
+
+
+def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - t0, result
+
+
+def speed(days_per_5k: float | None) -> dict[str, float]:
+    """From-scratch growth 5k -> 20k, and 200 new items into 20k vs 20.2k from scratch.
+
+    days_per_5k None: every set spans 7 days (the window fills up: density grows 4x);
+    otherwise a set spans days_per_5k per 5,000 items (a constant rate of items).
+    """
+    cluster_stories(synthetic_docs(500, seed=9))  # warm-up: imports
+
+    def span(n: int) -> float:
+        return 7.0 if days_per_5k is None else days_per_5k * n / 5000
+
+    small = synthetic_docs(5000, seed=1, days=span(5000))
+    big = synthetic_docs(20000, seed=1, days=span(20000))
+    t_small, _ = timed(cluster_stories, small)
+    t_big, groups = timed(cluster_stories, big)
+    # 200 new items from new events in the last day of the big set's span.
+    last = START + timedelta(days=span(20000))
+    new = [
+        replace(d, published=last - timedelta(hours=24) + (d.published - START) / 7)
+        for d in synthetic_docs(200, seed=2, days=7.0, prefix="n")
+    ]
+    t_all, _ = timed(cluster_stories, big + new)
+    story_of = {i: f"g{g}" for g, group in enumerate(groups) for i in group}
+    t_new, placed = timed(assign_new, big, story_of, new)
+    return {
+        "scratch_5k_s": t_small,
+        "scratch_20k_s": t_big,
+        "ratio_20k_over_5k": t_big / t_small,
+        "scratch_20200_s": t_all,
+        "assign_200_into_20k_s": t_new,
+        "ratio_assign_over_scratch": t_new / t_all,
+        "new_stories": len(placed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    out = ROOT / "bench" / "results" / "cluster.json"
+    # The quality and speed parts may run separately: keep what the other part measured.
+    results: dict[str, object] = json.loads(out.read_text("utf-8")) if out.exists() else {}
+    results["load_before"] = os.getloadavg()
+    if not args.skip_quality:
+        if not LABELED.is_dir():
+            raise SystemExit(f"{LABELED} is absent: run with --skip-quality")
+        results["semeval_full_text"] = semeval()
+        results["semeval_300_chars"] = semeval(300)
+        print(json.dumps(results["semeval_full_text"]), flush=True)
+        results["topic_sets"] = topic_sets()
+    if not args.skip_speed:
+        results["speed_7_day_window"] = speed(None)
+        print(json.dumps(results["speed_7_day_window"]), flush=True)
+        results["speed_constant_rate"] = speed(7.0)
+        print(json.dumps(results["speed_constant_rate"]), flush=True)
+    results["load_after"] = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out.parent / "cluster-figures.md").write_text(figures(results), encoding="utf-8")
+    print("wrote", out, "and cluster-figures.md")
+
+
+def figures(results: dict[str, object]) -> str:
+    """The measured figures as Markdown tables (bench/results/cluster.md explains them)."""
+    lines = [f"load average before/after: {results['load_before']} / {results['load_after']}", ""]
+    sets = results.get("topic_sets")
+    if isinstance(sets, dict):
+        lines += [
+            "| set | items | stories | topics found (true) | topic NMI | story pairwise P / R / F1"
+            " | story BCubed P / R / F1 | seconds |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in sets.items():
+            pw, bc = r["story_pairwise"], r["story_bcubed"]
+            lines.append(
+                f"| {name} | {r['items']} | {r['stories']} | {r['topics_found']} ({r['labels']})"
+                f" | {r['topic_nmi']:.3f} | {pw['precision']:.3f} / {pw['recall']:.4f} /"
+                f" {pw['f1']:.4f} | {bc['precision']:.3f} / {bc['recall']:.4f} / {bc['f1']:.4f}"
+                f" | {r['seconds']:.1f} |"
+            )
+        lines.append("")
+    for key in ("semeval_full_text", "semeval_300_chars"):
+        table = results.get(key)
+        if not isinstance(table, dict):
+            continue
+        lines += [
+            f"{key}: same-story decision (similarity >= {DEFAULT_THRESHOLD})",
+            "",
+            "| pairs | n | same (<=1.5) | different (>=3) | precision | recall"
+            " | Pearson vs overall |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, r in table.items():
+            lines.append(
+                f"| {name} | {r['pairs']} | {r['same']} | {r['different']} | {r['precision']:.3f}"
+                f" | {r['recall']:.3f} | {r['pearson_vs_overall']:.3f} |"
+            )
+        lines.append("")
+    for key in ("speed_7_day_window", "speed_constant_rate"):
+        r = results.get(key)
+        if not isinstance(r, dict):
+            continue
+        lines += [
+            f"{key}: 5k {r['scratch_5k_s']:.2f} s, 20k {r['scratch_20k_s']:.2f} s"
+            f" (ratio {r['ratio_20k_over_5k']:.2f}); 20,200 from scratch"
+            f" {r['scratch_20200_s']:.2f} s, 200 new into 20k {r['assign_200_into_20k_s']:.3f} s"
+            f" (ratio {r['ratio_assign_over_scratch']:.3f})",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

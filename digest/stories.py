@@ -1,0 +1,306 @@
+"""Stories over runs: incremental assignment, redirects, labels, coverage gaps (pure, no I/O).
+
+The pipeline and `digest cluster-file` both go through `cluster_new_stories` (a full
+clustering) or `assign_new` (new items into existing stories), then `label_stories`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digest.cluster import (
+    DEFAULT_MAX_GAP_DAYS,
+    DEFAULT_THRESHOLD,
+    SAME_FEED_FACTOR,
+    TIME_DISCOUNT,
+    ClusterDoc,
+    _features,
+    _fresh_id,
+    _is_continuous_text,
+    _tfidf,
+    _utc_seconds,
+    assign_story_ids,
+    cluster_stories,
+    match_topics,
+)
+from digest.models import TopicConfig
+from digest.topics import class_key_terms, discover_topics, key_term_tokens, topic_name
+
+__all__ = [
+    "LabelDoc",
+    "StoryLabels",
+    "assign_new",
+    "cluster_new_stories",
+    "coverage_gap",
+    "label_stories",
+    "redirects_after",
+]
+
+
+# ---------------------------------------------------------------- full and incremental
+
+
+def cluster_new_stories(
+    docs: Sequence[ClusterDoc],
+    previous: Mapping[str, str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Cluster from scratch, keep old ids where possible: (story id -> items, redirects)."""
+    groups = cluster_stories(docs, threshold=threshold, max_gap_days=max_gap_days)
+    known = {d.id for d in docs}
+    before = {item: story for item, story in previous.items() if item in known}
+    stories = assign_story_ids(groups, previous)
+    return stories, redirects_after(before, stories)
+
+
+def redirects_after(
+    previous: Mapping[str, str], stories: Mapping[str, Sequence[str]]
+) -> dict[str, str]:
+    """Old story id -> the story now holding most of its items, for ids that disappeared.
+
+    A merge gives the absorbed story's id a redirect; in a split the old id stays with the
+    bigger part (assign_story_ids), so nothing needs one. Ties go to the lowest story id.
+    """
+    where = {item: story for story, items in stories.items() for item in items}
+    votes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for item, old in previous.items():
+        new = where.get(item)
+        if new is not None and old not in stories:
+            votes[old][new] += 1
+    return {
+        old: min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        for old, counts in sorted(votes.items())
+    }
+
+
+def assign_new(
+    existing: Sequence[ClusterDoc],
+    story_of: Mapping[str, str],
+    new: Sequence[ClusterDoc],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
+    reserved: set[str] | None = None,
+) -> dict[str, list[str]]:
+    """Put new docs into existing stories, or into new ones: story id -> the new doc ids.
+
+    The new docs are first grouped among themselves (cluster_stories); each group then joins
+    the existing story with the highest mean penalised similarity (average linkage, as the full
+    clustering would merge them) when that mean reaches the threshold and the joined story
+    spans no more than max_gap_days; otherwise it becomes a new story. Only stories with an
+    item within max_gap_days of a new doc are looked at (no others could be joined), so the
+    cost follows the number of recent items, not the store. IDF comes from the docs looked
+    at. Existing stories never merge or split here: `digest cluster --rebuild` does that.
+    `reserved` are ids no new story may take (every id ever used, for stable URLs).
+    """
+    groups = cluster_stories(new, threshold=threshold, max_gap_days=max_gap_days)
+    if not groups:
+        return {}
+    max_gap = max(0.0, float(max_gap_days)) * 86400.0
+    by_id = {d.id: d for d in new}
+    seconds = {d.id: _utc_seconds(d.published) for d in new}
+    lo, hi = min(seconds.values()) - max_gap, max(seconds.values()) + max_gap
+    # A story is worth comparing only when all of it lies within max_gap of the new docs'
+    # range: any other join would be refused by the span rule anyway.
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for d in existing:
+        story = story_of.get(d.id)
+        if story is not None:
+            t = _utc_seconds(d.published)
+            first[story] = min(first.get(story, t), t)
+            last[story] = max(last.get(story, t), t)
+    near_stories = {s for s in first if first[s] >= lo and last[s] <= hi}
+    candidates = [d for d in existing if story_of.get(d.id) in near_stories]
+    best = _best_stories(groups, by_id, candidates, story_of, threshold, max_gap)
+    taken = set(story_of.values()) | (reserved or set())
+    result: dict[str, list[str]] = defaultdict(list)
+    for g, group in enumerate(groups):
+        story = best.get(g)
+        if story is None:
+            story = _fresh_id(group, taken)
+            taken.add(story)
+        result[story].extend(group)
+    return dict(result)
+
+
+def _best_stories(
+    groups: Sequence[Sequence[str]],
+    by_id: Mapping[str, ClusterDoc],
+    candidates: Sequence[ClusterDoc],
+    story_of: Mapping[str, str],
+    threshold: float,
+    max_gap: float,
+) -> dict[int, str]:
+    """Group index -> the existing story it joins (mean similarity >= threshold)."""
+    if not candidates:
+        return {}
+    new_docs = [by_id[i] for group in groups for i in group]
+    group_of = [g for g, group in enumerate(groups) for _ in group]
+    docs = [*new_docs, *candidates]
+    story_ids = sorted({story_of[d.id] for d in candidates})
+    story_index = {s: k for k, s in enumerate(story_ids)}
+    column_story = np.array([story_index[story_of[d.id]] for d in candidates])
+    size = np.bincount(column_story, minlength=len(story_ids)).astype(np.float64)
+    times = np.array([_utc_seconds(d.published) for d in docs])
+    t_new, t_old = times[: len(new_docs)], times[len(new_docs) :]
+    span_min = np.full(len(story_ids), np.inf)
+    span_max = np.full(len(story_ids), -np.inf)
+    np.minimum.at(span_min, column_story, t_old)
+    np.maximum.at(span_max, column_story, t_old)
+    totals = np.zeros((len(groups), len(story_ids)))
+    # Spaced and unspaced scripts share no features: each family its own IDF, as in the
+    # full clustering.
+    family = np.array([_is_continuous_text(d.text) for d in docs])
+    for flag in (False, True):
+        rows = np.flatnonzero(family[: len(new_docs)] == flag)
+        cols = np.flatnonzero(family[len(new_docs) :] == flag)
+        if rows.size == 0 or cols.size == 0:
+            continue
+        picked = [new_docs[r] for r in rows.tolist()] + [candidates[c] for c in cols.tolist()]
+        matrix = _tfidf([_features(d.text, d.lang) for d in picked])
+        import scipy.sparse as sp
+
+        x = sp.csr_matrix(matrix)
+        sims = (x[: rows.size] @ x[rows.size :].T).toarray()
+        gap = np.abs(t_new[rows][:, None] - t_old[cols][None, :])
+        if max_gap > 0 and math.isfinite(max_gap):
+            sims = sims * (1.0 - TIME_DISCOUNT * np.minimum(gap, max_gap) / max_gap)
+        sims = np.where(gap <= max_gap, sims, 0.0)
+        sims = np.where(_same_feed(new_docs, rows, candidates, cols), sims * SAME_FEED_FACTOR, sims)
+        for a, r in enumerate(rows.tolist()):
+            np.add.at(totals[group_of[r]], column_story[cols], sims[a])
+    chosen: dict[int, str] = {}
+    for g, group in enumerate(groups):
+        mean = totals[g] / (size * len(group))
+        g_times = [t_new[k] for k, owner in enumerate(group_of) if owner == g]
+        span = np.maximum(span_max, max(g_times)) - np.minimum(span_min, min(g_times))
+        mean = np.where(span <= max_gap, mean, -1.0)
+        k = int(np.argmax(mean))  # first maximum: the lowest story id on a tie
+        if mean[k] >= threshold:
+            chosen[g] = story_ids[k]
+    return chosen
+
+
+def _same_feed(
+    left: Sequence[ClusterDoc], rows: np.ndarray, right: Sequence[ClusterDoc], cols: np.ndarray
+) -> np.ndarray:
+    """Boolean matrix: left[rows[a]] and right[cols[b]] share a feed."""
+    index: dict[str, int] = {}
+    out = np.zeros((rows.size, cols.size), dtype=bool)
+    # One column per feed: a document x feed incidence product marks the pairs sharing one.
+    a_pairs = [
+        (a, index.setdefault(f, len(index)))
+        for a, r in enumerate(rows.tolist())
+        for f in left[r].feed_ids
+    ]
+    b_pairs = [
+        (b, index[f]) for b, c in enumerate(cols.tolist()) for f in right[c].feed_ids if f in index
+    ]
+    if not a_pairs or not b_pairs:
+        return out
+    a_in = np.zeros((rows.size, len(index)), dtype=np.int32)
+    b_in = np.zeros((cols.size, len(index)), dtype=np.int32)
+    a_in[tuple(np.array(a_pairs).T)] = 1
+    b_in[tuple(np.array(b_pairs).T)] = 1
+    return np.asarray((a_in @ b_in.T) > 0)
+
+
+# ---------------------------------------------------------------- labels
+
+
+@dataclass(frozen=True)
+class LabelDoc:
+    """One report of a story as labelling sees it."""
+
+    text: str  # comparable text: in the site language when translated, else the original
+    lang: str  # language of `text`
+    texts: tuple[str, ...] = ()  # every text the taxonomy is matched on (original, translated)
+
+
+@dataclass
+class StoryLabels:
+    """What labelling found for one story."""
+
+    topics: list[str] = field(default_factory=list)  # taxonomy topics, else one discovered
+    key_terms: list[str] = field(default_factory=list)
+    discovered: bool = False  # topics come from discovery, not the taxonomy
+
+
+def label_stories(
+    stories: Mapping[str, Sequence[LabelDoc]], taxonomy: Sequence[TopicConfig]
+) -> dict[str, StoryLabels]:
+    """Key terms (class-based TF-IDF) and topics of each story; deterministic.
+
+    A story is filed under every taxonomy topic whose keywords occur in any of its texts.
+    The stories the taxonomy misses are clustered into discovered topics (their number chosen
+    automatically, see digest.topics), each named after its top key terms.
+    """
+    ids = sorted(stories)
+    display = [[t for d in stories[s] for t in key_term_tokens(d.text, d.lang)] for s in ids]
+    terms = class_key_terms(display)
+    labels: dict[str, StoryLabels] = {}
+    missed: list[str] = []
+    for s, story_terms in zip(ids, terms, strict=True):
+        texts = [t for d in stories[s] for t in (d.texts or (d.text,))]
+        found = match_topics(texts, taxonomy)
+        labels[s] = StoryLabels(topics=found, key_terms=story_terms)
+        if not found:
+            missed.append(s)
+    tokens = [[t for d in stories[s] for t in _features(d.text, d.lang)] for s in missed]
+    numbers = discover_topics(tokens)
+    members: dict[int, list[int]] = defaultdict(list)
+    for k, number in enumerate(numbers):
+        if number >= 0:
+            members[number].append(k)
+    position = {s: k for k, s in enumerate(ids)}
+    topic_terms = class_key_terms(
+        [[t for k in members[n] for t in display[position[missed[k]]]] for n in sorted(members)]
+    )
+    taken = {t.name for t in taxonomy}
+    for n, top in zip(sorted(members), topic_terms, strict=True):
+        name = topic_name(top, taken)
+        for k in members[n]:
+            labels[missed[k]].topics = [name]
+            labels[missed[k]].discovered = True
+    return labels
+
+
+# ---------------------------------------------------------------- coverage gap
+
+_LANGUAGE_NAMES = {
+    "ar": "Arabic", "bo": "Tibetan", "de": "German", "en": "English", "es": "Spanish",
+    "fa": "Persian", "fr": "French", "it": "Italian", "ja": "Japanese", "kk": "Kazakh",
+    "km": "Khmer", "ko": "Korean", "lo": "Lao", "my": "Burmese", "pl": "Polish",
+    "ps": "Pashto", "pt": "Portuguese", "ru": "Russian", "th": "Thai", "tr": "Turkish",
+    "ug": "Uyghur", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese", "yue": "Cantonese",
+    "zh": "Chinese",
+}  # fmt: skip
+
+
+def _language_name(code: str) -> str:
+    base = code.split("-")[0].lower()
+    return _LANGUAGE_NAMES.get(base, base or "unknown")
+
+
+def coverage_gap(languages: Sequence[str], site_language: str) -> str | None:
+    """'only in Chinese-language media' when no report is in the site language, else None."""
+    site = site_language.split("-")[0].lower()
+    bases = [lang.split("-")[0].lower() for lang in languages]
+    if not bases or site in bases:
+        return None
+    names = sorted({_language_name(b) for b in bases if b not in ("und", "")})
+    if not names:
+        return "only in media in other languages"
+    if len(names) == 1:
+        listed = names[0]
+    else:
+        listed = ", ".join(f"{n}-" for n in names[:-1]) + " and " + names[-1]
+    return f"only in {listed}-language media"

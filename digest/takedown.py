@@ -1,0 +1,71 @@
+"""`digest hide` / `digest unhide`: take an item or a story off the site, feeds and newsletter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .models import Config
+from .pipeline import BuildSummary, build_stage
+from .store import utc_now
+from .workspace import Workspace, run_lock
+
+
+@dataclass
+class TakedownResult:
+    """What hide or unhide did, and the rebuild that followed (None with build=False)."""
+
+    id: str
+    kind: str  # item | story | shown
+    items: int  # items hidden, or hidden rows removed
+    build: BuildSummary | None
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        if self.kind == "shown":
+            what = f"{self.id}: shown again ({self.items} hidden entries removed)"
+        elif self.kind == "story":
+            what = f"{self.id}: story hidden with its {self.items} items"
+        else:
+            what = f"{self.id}: item hidden"
+        if self.build is None:
+            return what + "; the site changes on the next build"
+        return what + "; site rebuilt"
+
+
+def hide(
+    config: Config,
+    ws: Workspace,
+    target_id: str,
+    reason: str,
+    *,
+    build: bool = True,
+    out: Path | None = None,
+) -> TakedownResult:
+    """Hide an item or a story for good (until unhidden), then rebuild the site."""
+    if not reason.strip():
+        raise InputError("--reason must say why the item is hidden", "e.g. --reason 'request'")
+    with run_lock(ws), ws.open_store() as store:
+        found = store.hide(target_id, reason.strip(), utc_now())
+        if found is None:
+            raise InputError(
+                f"no item or story has the id {target_id!r}",
+                "story ids are shown at the bottom of each story page; item ids by "
+                "`digest export` (and as the #anchor of each report)",
+            )
+        kind, count = found
+        summary = build_stage(config, store, ws.out_dir(out)) if build else None
+    return TakedownResult(target_id, kind, count, summary)
+
+
+def unhide(
+    config: Config, ws: Workspace, target_id: str, *, build: bool = True, out: Path | None = None
+) -> TakedownResult:
+    """Show a hidden item or story again, then rebuild the site."""
+    with run_lock(ws), ws.open_store() as store:
+        removed = store.unhide(target_id)
+        if removed == 0:
+            raise InputError(f"{target_id!r} is not hidden", "nothing to do")
+        summary = build_stage(config, store, ws.out_dir(out)) if build else None
+    return TakedownResult(target_id, "shown", removed, summary)

@@ -1,0 +1,183 @@
+"""Discovered topics and key terms: pure functions over texts (no I/O, no store).
+
+Discovered topics are a coarser clustering than stories: stories are events, topics are the
+broad subjects readers browse ("business", "sport", "internet shutdowns"). The texts are put
+in a latent semantic space (TF-IDF, then truncated SVD), clustered with k-means, and the number
+of topics is the one whose clustering is most *stable*: k-means fitted on two random subsamples
+agrees with itself (adjusted Rand index over all documents) better at that k than at any
+other. A real topic structure reappears in every subsample; an arbitrary split of a
+continuous cloud does not.
+
+Key terms are class-based TF-IDF: a term weighs by its frequency within the class (a story or
+a topic) times log(1 + A / f), A the average class size in tokens and f the term's frequency
+over all classes, so a term frequent in one class and rare elsewhere ranks first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from digest.cluster import _features
+
+__all__ = [
+    "KEY_TERMS",
+    "MIN_TOPIC_DOCS",
+    "class_key_terms",
+    "discover_topics",
+    "key_term_tokens",
+    "topic_name",
+]
+
+KEY_TERMS = 5  # key terms shown per story
+# Fewer documents than this give no discovered topics: too few to tell a topic from noise.
+MIN_TOPIC_DOCS = 30
+MIN_TOPICS = 3  # k = 2 splits any cloud in two reproducibly, so stability cannot judge it
+MAX_TOPICS = 15  # more would be stories again, not topics
+DOCS_PER_TOPIC = 10  # at most n / 10 topics: a topic should hold several stories
+SVD_DIMS = 50
+STABILITY_RUNS = 6  # subsample pairs per k
+STABILITY_SAMPLE = 3000  # documents used to judge stability (the final fit uses all)
+SUBSAMPLE = 0.8
+SEED = 0  # every random step is seeded: same input, same topics
+
+
+def key_term_tokens(text: str, lang: str) -> list[str]:
+    """Tokens for key terms: as for clustering, but unstemmed so they read as written."""
+    # Any code other than English turns plural folding off ("news" stays "news").
+    return _features(text, "und" if lang.split("-")[0].lower() in ("en", "") else lang)
+
+
+def _displayable(term: str) -> bool:
+    if term.isdigit():
+        return False
+    # A single CJK character is rarely a word on its own; 2-3-grams are.
+    return len(term) >= 2
+
+
+def class_key_terms(classes: Sequence[Sequence[str]], top: int = KEY_TERMS) -> list[list[str]]:
+    """The `top` class-based TF-IDF terms of each class (a class: its documents' tokens)."""
+    counts = [Counter(tokens) for tokens in classes]
+    overall: Counter[str] = Counter()
+    for c in counts:
+        overall.update(c)
+    sizes = [sum(c.values()) for c in counts]
+    average = sum(sizes) / len(sizes) if sizes else 0.0
+    result: list[list[str]] = []
+    for c, size in zip(counts, sizes, strict=True):
+        if not size:
+            result.append([])
+            continue
+        scored = sorted(
+            (
+                -(tf / size) * math.log(1.0 + average / overall[term]),
+                term,
+            )
+            for term, tf in c.items()
+            if _displayable(term)
+        )
+        chosen: list[str] = []
+        for _, term in scored:
+            # Character n-grams overlap: "清朗行" adds nothing after "清朗" or "朗行动".
+            if any(term in kept or kept in term for kept in chosen):
+                continue
+            chosen.append(term)
+            if len(chosen) == top:
+                break
+        result.append(chosen)
+    return result
+
+
+def topic_name(terms: Sequence[str], taken: set[str]) -> str:
+    """A readable, unique name for a discovered topic from its key terms."""
+    base = " · ".join(terms[:3]) or "other"
+    name, n = base, 2
+    while name in taken:
+        name = f"{base} ({n})"
+        n += 1
+    taken.add(name)
+    return name
+
+
+def discover_topics(token_lists: Sequence[list[str]]) -> list[int]:
+    """A topic number (0..k-1) per document, k chosen by stability; -1s when too few docs."""
+    n = len(token_lists)
+    with_text = [i for i, t in enumerate(token_lists) if t]
+    labels = [-1] * n
+    if len(with_text) < MIN_TOPIC_DOCS:
+        return labels
+    space = _latent_space([token_lists[i] for i in with_text])
+    if space is None:
+        return labels
+    found = _kmeans_auto(space)
+    for i, label in zip(with_text, found, strict=True):
+        labels[i] = label
+    return labels
+
+
+def _latent_space(token_lists: Sequence[list[str]]) -> np.ndarray | None:
+    """Unit-length LSA vectors of the documents, or None when they share no vocabulary."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    def identity(tokens: list[str]) -> list[str]:
+        return tokens
+
+    # Terms in one document cannot relate documents; terms in most say nothing about topics.
+    vectorizer = TfidfVectorizer(analyzer=identity, sublinear_tf=True, min_df=2, max_df=0.5)
+    try:
+        matrix = vectorizer.fit_transform(token_lists)
+    except ValueError:  # no term left after the document-frequency limits
+        return None
+    dims = min(SVD_DIMS, matrix.shape[1] - 1, matrix.shape[0] - 1)
+    if dims < 2:
+        return None
+    reduced = TruncatedSVD(n_components=dims, random_state=SEED).fit_transform(matrix)
+    return np.asarray(normalize(reduced))
+
+
+def _kmeans_auto(space: np.ndarray) -> list[int]:
+    """k-means with the most stable k in [MIN_TOPICS, MAX_TOPICS]; labels in a stable order."""
+    from sklearn.cluster import KMeans
+
+    n = space.shape[0]
+    top = max(MIN_TOPICS, min(MAX_TOPICS, n // DOCS_PER_TOPIC))
+    rng = np.random.RandomState(SEED)
+    sample = space
+    if n > STABILITY_SAMPLE:
+        sample = space[np.sort(rng.choice(n, STABILITY_SAMPLE, replace=False))]
+    best_k, best_score = MIN_TOPICS, -math.inf
+    for k in range(MIN_TOPICS, top + 1):
+        score = _stability(sample, k, rng)
+        # Strictly better only: on a tie the smaller k wins.
+        if score > best_score + 1e-9:
+            best_k, best_score = k, score
+    model = KMeans(n_clusters=best_k, n_init=4, random_state=SEED).fit(space)
+    raw = model.labels_.tolist()
+    # Number the topics by their first document so the numbering does not depend on k-means'
+    # internal order.
+    renumber: dict[int, int] = {}
+    for label in raw:
+        renumber.setdefault(label, len(renumber))
+    return [renumber[label] for label in raw]
+
+
+def _stability(space: np.ndarray, k: int, rng: np.random.RandomState) -> float:
+    """Mean adjusted Rand index between k-means fitted on pairs of random subsamples."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    n = space.shape[0]
+    size = max(k + 1, int(n * SUBSAMPLE))
+    scores = []
+    for run in range(STABILITY_RUNS):
+        a = rng.choice(n, size, replace=False)
+        b = rng.choice(n, size, replace=False)
+        left = KMeans(n_clusters=k, n_init=1, random_state=SEED + run).fit(space[a])
+        right = KMeans(n_clusters=k, n_init=1, random_state=SEED + 100 + run).fit(space[b])
+        scores.append(adjusted_rand_score(left.predict(space), right.predict(space)))
+    return float(np.mean(scores))

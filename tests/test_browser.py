@@ -1,0 +1,279 @@
+"""The built site in a real browser: Debian's chromium driven by Playwright, over 127.0.0.1.
+
+The site is built by the real pipeline from the bundled demo feeds (English, Chinese, Uyghur, a
+broken and a missing feed) plus one hostile feed, served by `digest serve`'s server on a free
+port. Every request the browser makes is recorded. Screenshots go to tests/artifacts/.
+
+Needs chromium (`apt-get install chromium`; Playwright's own browser download is not used) and
+the playwright and pagefind[extended] packages; skipped with the reason when one is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from digest.config import load_config
+from digest.pipeline import run
+from digest.search import pagefind_executable
+from digest.serve import make_server
+from digest.workspace import Workspace
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Without these, chromium phones home (component updates, sync, field trials) on start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# CI installs chromium (.ci/run): there a missing browser is a failure, not a skip.
+if os.environ.get("CI") and not CHROMIUM.exists():
+    raise RuntimeError(f"CI is set but {CHROMIUM} is missing: .ci/run must install chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
+        "to run the browser tests",
+        allow_module_level=True,
+    )
+if pagefind_executable() is None:
+    pytest.skip(
+        "pagefind is not installed (pip install 'pagefind[extended]')", allow_module_level=True
+    )
+
+HOSTILE_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Hostile (test)</title><link>https://evil.example/</link>
+<language>en</language>
+<item><guid>evil-1</guid><link>https://evil.example/a</link>
+<title>&lt;img src="https://evil.example/t.png" onerror="alert(1)"&gt;Firewall probe report</title>
+<description>&lt;p&gt;Tracking pixel &lt;img src="https://evil.example/pixel.gif"&gt; and
+&lt;script&gt;alert(2)&lt;/script&gt; inside.&lt;/p&gt;</description>
+<pubDate>Mon, 01 Jun 2026 08:00:00 GMT</pubDate></item>
+</channel></rss>
+"""
+
+
+@dataclass
+class Site:
+    """The served site and what the browser saw."""
+
+    base: str
+    root: Path
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    work = tmp_path_factory.mktemp("browser")
+    shutil.copytree(DEMO / "feeds", work / "feeds")
+    (work / "feeds" / "hostile.xml").write_text(HOSTILE_FEED, encoding="utf-8")
+    config_text = (DEMO / "feeds.yaml").read_text("utf-8")
+    # The 404 page's links start at base_url's path: serve the site at the server's root.
+    config_text = config_text.replace(
+        "base_url: https://example.org/digest/", "base_url: https://example.org/"
+    )
+    config_text += (
+        "  - id: hostile\n    name: Hostile <b>outlet</b>\n    url: feeds/hostile.xml\n"
+        "    language: en\n"
+    )
+    (work / "feeds.yaml").write_text(config_text, encoding="utf-8")
+    config = load_config(work / "feeds.yaml")
+    ws = Workspace.resolve(work / "feeds.yaml", work / "state")
+    summary = run(config, ws)
+    assert summary.build.search
+    server = make_server(ws.out_dir(None), 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_address[1]}/", ws.out_dir(None).resolve())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[object]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser: object, site: Site, width: int = 1024, dark: bool = False) -> object:
+    """A fresh page that records every request and every console error into `site`."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": width, "height": 900},
+        color_scheme="dark" if dark else "light",
+        service_workers="block",
+    )
+    page = context.new_page()
+    page.on("request", lambda request: site.requests.append(request.url))
+    page.on(
+        "console",
+        lambda msg: site.errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None,
+    )
+    page.on("pageerror", lambda exc: site.errors.append(f"{page.url}: {exc}"))
+    return page
+
+
+def story_with(site: Site, text: str) -> str:
+    """The path of the story page that contains `text`."""
+    for path in sorted((site.root / "stories").glob("*.html")):
+        if text in path.read_text("utf-8"):
+            return f"stories/{path.name}"
+    raise AssertionError(f"no story page contains {text!r}")
+
+
+def test_pages_load_without_errors_or_outside_requests(browser: object, site: Site) -> None:
+    page = open_page(browser, site)
+    paths = [
+        "index.html",
+        "about.html",
+        "sources.html",
+        "sources/rfa-uyghur.html",
+        "days/index.html",
+        "days/2026-06-01.html",
+        "search.html",
+        story_with(site, "Firewall probe report"),
+        story_with(site, "刷脸"),
+        "topics/censorship.html",
+        "no/such/page.html",  # the 404 page, at depth
+    ]
+    for path in paths:
+        response = page.goto(site.base + path)
+        assert response is not None
+        assert response.status == (404 if path.startswith("no/") else 200), path
+        page.wait_for_load_state("networkidle")
+        assert page.title(), path
+        # Computed styles prove the stylesheet loaded (the CSP let it in).
+        assert page.evaluate("getComputedStyle(document.body).maxWidth") != "none", path
+    page.screenshot(path=str(ARTIFACTS / "404.png"), full_page=True)
+    page.goto(site.base + "index.html")
+    page.screenshot(path=str(ARTIFACTS / "front-1024.png"), full_page=True)
+    # The one error allowed: chromium logs the 404 status of the missing page itself.
+    errors = [e for e in site.errors if not e.startswith(site.base + "no/such/page.html: ")]
+    assert errors == []
+    site.errors.clear()
+    outside = [
+        u for u in site.requests if not u.startswith(site.base) and not u.startswith("data:")
+    ]
+    assert outside == [], outside
+    assert any(u.endswith("/static/style.css") for u in site.requests)
+    # The hostile feed's markup arrived as text: no image from it, no script ran.
+    assert not any("evil.example" in u for u in site.requests)
+    page.context.close()
+
+
+def test_search_finds_english_and_chinese_terms(browser: object, site: Site) -> None:
+    page = open_page(browser, site)
+    eff = story_with(site, "Client-Side Scanning")
+    face = story_with(site, "刷脸")
+    for term, expected in (("scanning", eff), ("刷脸", face)):
+        page.goto(site.base + "search.html")
+        page.fill("#search-q", term)
+        page.press("#search-q", "Enter")
+        page.wait_for_selector("#search-results li a", timeout=15_000)
+        hrefs = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.href)")
+        assert site.base + expected in hrefs, (term, hrefs)
+        marks = page.eval_on_selector_all("#search-results mark", "els => els.length")
+        assert marks > 0, term
+        page.screenshot(path=str(ARTIFACTS / f"search-{'en' if term.isascii() else 'zh'}.png"))
+    # A query in the address (the front page's form submits one) runs at once.
+    page.goto(site.base + "search.html?q=" + "Firewall")
+    page.wait_for_selector("#search-results li a", timeout=15_000)
+    hostile = story_with(site, "Firewall probe report")
+    hrefs = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.href)")
+    assert site.base + hostile in hrefs
+    # The excerpt of hostile text shows the text; it adds no element but <mark>.
+    tags = page.eval_on_selector_all(
+        "#search-results .result-excerpt *", "els => els.map(e => e.tagName)"
+    )
+    assert set(tags) <= {"MARK"}
+    assert site.errors == []
+    assert [u for u in site.requests if not u.startswith(site.base)] == []
+    page.context.close()
+
+
+def test_uyghur_original_is_right_to_left_inside_a_left_to_right_page(
+    browser: object, site: Site
+) -> None:
+    page = open_page(browser, site)
+    page.goto(site.base + story_with(site, "يۈز تونۇش"))
+    assert page.evaluate("getComputedStyle(document.documentElement).direction") == "ltr"
+    directions = page.eval_on_selector_all(
+        '[lang="ug"]', "els => els.map(e => getComputedStyle(e).direction)"
+    )
+    assert directions and set(directions) == {"rtl"}
+    # The text starts at the right edge of its box.
+    align = page.eval_on_selector('h3[lang="ug"]', "e => getComputedStyle(e).textAlign")
+    assert align in ("start", "right")
+    page.screenshot(path=str(ARTIFACTS / "story-uyghur.png"), full_page=True)
+    assert site.errors == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_front_page_fits_360_px(browser: object, site: Site, dark: bool) -> None:
+    page = open_page(browser, site, width=360, dark=dark)
+    for path in ["index.html", "sources.html", story_with(site, "刷脸"), "search.html"]:
+        page.goto(site.base + path)
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1] == 360, (path, widths)
+    page.goto(site.base + "index.html")
+    name = "front-360-dark" if dark else "front-360"
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-top.png"))
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (background == "rgb(21, 22, 26)") == dark
+    assert site.errors == []
+    page.context.close()
+
+
+def test_skip_link_and_visible_focus(browser: object, site: Site) -> None:
+    page = open_page(browser, site)
+    page.goto(site.base + "index.html")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.className")
+    assert focused == "skip-link"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+    top = page.evaluate("document.activeElement.getBoundingClientRect().top")
+    assert top >= 0  # shown on focus
+    page.keyboard.press("Enter")
+    assert urlsplit(page.url).fragment == "main"
+    page.context.close()
+
+
+def test_pages_work_without_javascript(browser: object, site: Site) -> None:
+    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(site.base + "index.html")
+    first = page.eval_on_selector(".story-card .headline a", "e => e.getAttribute('href')")
+    page.click(".story-card .headline a")
+    assert page.url == site.base + first
+    assert page.locator("li.item").count() >= 1
+    page.goto(site.base + "search.html")
+    assert "needs JavaScript" in page.inner_text("main")
+    context.close()

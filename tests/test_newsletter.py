@@ -1,0 +1,447 @@
+"""The newsletter: layout, golden text and HTML structure, the message, dry run and archive."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from digest.config import parse_config
+from digest.errors import ConfigError
+from digest.models import Config, SiteData, StoredItem, Story, TopicView
+from digest.newsletter import (
+    SECTION_LIMIT,
+    TOP_STORIES,
+    archive_files,
+    build_message,
+    check_addresses,
+    message_id_for,
+    plan_issue,
+    render_issue,
+    run_newsletter,
+    select_stories,
+)
+from digest.newsletter_records import NewsletterIssue
+from digest.workspace import Workspace
+
+GOLDEN = Path(__file__).parent / "golden" / "newsletter"
+UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
+NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)  # for the pure layout tests
+TODAY = f"{datetime.now(UTC):%Y-%m-%d}"  # runs on the store use the real clock
+
+CONFIG = """
+site: {title: Digital Rights Digest, base_url: "https://example.org/digest/", window_days: 36500}
+translation: {engine: none}
+newsletter:
+  from: "Digest <digest@example.org>"
+  to: [alice@example.org, bob@example.net]
+  list_id: digest.example.org
+  list_unsubscribe: "mailto:unsubscribe@example.org"
+  smtp: {host: 127.0.0.1, port: 1, security: none}
+topics:
+  censorship: {keywords: [censor]}
+  surveillance: {keywords: [surveillance]}
+feeds:
+  - {id: cdt, name: China Digital Times, url: "https://cdt.example/feed"}
+  - {id: rfa-ug, name: RFA Uyghur, url: "https://rfa.example/ug"}
+"""
+
+
+def config(text: str = CONFIG, path: Path | None = None) -> Config:
+    """A validated config from YAML text."""
+    return parse_config(text, path or Path("/nonexistent/feeds.yaml"))
+
+
+def item(
+    iid: str,
+    title: str,
+    summary: str,
+    lang: str = "en",
+    feeds: tuple[str, ...] = ("cdt",),
+    hour: int = 1,
+    title_tr: str | None = None,
+    summary_tr: str | None = None,
+) -> StoredItem:
+    """A stored item on 2026-11-20 at `hour`."""
+    return StoredItem(
+        id=iid,
+        url=f"https://example.org/{iid}",
+        link=f"https://example.org/{iid}",
+        title=title,
+        summary=summary,
+        content_html="",
+        published=datetime(2026, 11, 20, hour, tzinfo=UTC),
+        lang=lang,
+        feeds=list(feeds),
+        title_translated=title_tr,
+        summary_translated=summary_tr,
+        translation="translated" if title_tr else "original",
+    )
+
+
+def story(
+    sid: str, headline: str, items: list[StoredItem], topics: list[str], **kw: object
+) -> Story:
+    """A story over these items."""
+    return Story(
+        id=sid,
+        headline=headline,
+        items=items,
+        topics=topics,
+        outlets=[
+            {"cdt": "China Digital Times", "rfa-ug": "RFA Uyghur"}[f]
+            for i in items
+            for f in i.feeds
+        ],
+        languages=list(dict.fromkeys(i.lang for i in items)),
+        first_published=items[0].published,
+        last_published=items[-1].published,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def sample_stories() -> list[Story]:
+    """Eight ranked stories: translated Chinese, RTL Uyghur, a coverage gap, hostile text."""
+    zh = item(
+        "i-zh",
+        "微信用户因发蜡烛表情被封号",
+        "多名微信用户反映账号被封禁。",
+        lang="zh",
+        title_tr="WeChat users banned for candle emoji",
+        summary_tr="Several WeChat users say their accounts were banned.",
+    )
+    ug = item(
+        "i-ug", "ئۇيغۇرلار تەھدىتكە ئۇچرىماقتا", "گېرمانىيەدىكى ئۇيغۇرلار", "ug", ("rfa-ug",), 2
+    )
+    stories = [
+        story("s-zh", "WeChat users banned for candle emoji", [zh], ["censorship"]),
+        story(
+            "s-ug",
+            "ئۇيغۇرلار تەھدىتكە ئۇچرىماقتا",
+            [ug],
+            ["surveillance"],
+            coverage_gap="only in Uyghur-language media",
+        ),
+        story(
+            "s-hostile",
+            "<script>alert(1)</script> & \u202eevil\nSubject: injected",
+            [item("i-h", "<script>alert(1)</script> & \u202eevil\nSubject: injected", "<b>x</b>")],
+            [],
+        ),
+    ]
+    for n in range(5):
+        it = item(f"i-{n}", f"Censor story {n}", f"Summary {n} " * 30, hour=3 + n)
+        stories.append(story(f"s-{n}", it.title, [it], ["censorship"] if n % 2 else []))
+    return stories
+
+
+def sample_content(cfg: Config | None = None) -> tuple[str, str]:
+    """The golden issue, rendered: (html, text)."""
+    cfg = cfg or config()
+    content = plan_issue(
+        sample_stories(),
+        cfg,
+        issue_id="2026-11-21",
+        number=3,
+        date=NOW,
+        since=datetime(2026, 11, 14, 7, 0, tzinfo=UTC),
+        until=NOW,
+    )
+    return render_issue(content)
+
+
+# ---------------------------------------------------------------- layout and golden files
+
+
+class Outline(HTMLParser):
+    """The HTML structure: one line per element (tag, class, lang, dir, href) or text."""
+
+    KEEP = ("class", "lang", "dir", "href", "width", "role")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.depth = 0
+        self.styled = 0
+        self.scripts = 0
+
+    VOID = frozenset({"meta", "br", "img", "hr", "link", "input"})
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """One line per element."""
+        values = dict(attrs)
+        if values.get("style"):
+            self.styled += 1
+        if tag == "script":
+            self.scripts += 1
+        shown = " ".join(f'{k}="{values[k]}"' for k in self.KEEP if k in values)
+        self.lines.append("  " * self.depth + f"<{tag}{' ' + shown if shown else ''}>")
+        if tag not in self.VOID:
+            self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        """Close."""
+        if tag not in self.VOID:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        """Text, one line, when not blank."""
+        text = " ".join(data.split())
+        if text and self.lines and not self.lines[-1].lstrip().startswith("<style"):
+            self.lines.append("  " * self.depth + text)
+
+
+def normalise(text: str) -> str:
+    """Dates, times and issue/story ids replaced by placeholders."""
+    text = re.sub(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2} UTC)?", "<DATE>", text)
+    return re.sub(r"\bs-[0-9a-z-]+\b", "<STORY>", text)
+
+
+def check_golden(name: str, actual: str) -> None:
+    """Compare with tests/golden/newsletter/NAME; DIGEST_UPDATE_GOLDEN=1 rewrites it."""
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        if not UPDATE:
+            pytest.fail(f"{path} was missing and has been written: check it and run again")
+    assert actual == path.read_text(encoding="utf-8"), f"differs from {path}"
+
+
+def test_golden_text_part() -> None:
+    _, text = sample_content()
+    check_golden("issue.txt", normalise(text))
+
+
+def test_golden_html_structure() -> None:
+    html, _ = sample_content()
+    outline = Outline()
+    outline.feed(html)
+    check_golden("issue-html-outline.txt", normalise("\n".join(outline.lines) + "\n"))
+    assert outline.scripts == 0
+    assert outline.styled > 30  # css-inline moved the classes' rules into style attributes
+
+
+def test_html_is_a_mail_layout() -> None:
+    html, _ = sample_content()
+    assert "<script" not in html.lower().replace("&lt;script", "")
+    assert 'width="600"' in html and "width: 600px" in html
+    assert "<img" not in html and "<link" not in html and "src=" not in html
+    # Only the @media rules stay in <style>: dark mode where the client supports it.
+    style = re.search(r"<style>(.*?)</style>", html, re.S)
+    assert style is not None and "prefers-color-scheme: dark" in style.group(1)
+    assert "padding: 8px 28px" not in style.group(1)  # the .story rule went inline
+    assert 'name="color-scheme" content="light dark"' in html
+    # Hostile text is escaped, original-language titles keep lang and dir.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
+    assert re.search(r'<a (?=[^>]*lang="ug")(?=[^>]*dir="rtl")[^>]*>ئۇيغۇرلار', html)
+    assert re.search(r'<p (?=[^>]*class="original")(?=[^>]*lang="zh")[^>]*>微信用户', html)
+    assert "https://example.org/digest/stories/s-zh.html" in html
+    assert "Coverage gap: only in Uyghur-language media" in html
+
+
+def test_layout_top_stories_then_topics() -> None:
+    content = plan_issue(
+        sample_stories(), config(), issue_id="x", number=1, date=NOW, since=None, until=NOW
+    )
+    assert [s.id for s in content.top] == ["s-zh", "s-ug", "s-hostile", "s-0", "s-1"]
+    assert [(b.name, [s.id for s in b.stories]) for b in content.topics] == [
+        ("censorship", ["s-3"])
+    ]
+    assert [s.id for s in content.more] == ["s-2", "s-4"]
+    assert [s.id for s in content.gaps] == ["s-ug"]
+    assert content.top[0].outlets == ["China Digital Times"] and content.top[1].languages == ["ug"]
+    assert content.subject == (
+        "Digital Rights Digest — 2026-11-21: WeChat users banned for candle emoji"
+    )
+    # Newlines, controls and bidi overrides in a headline never reach one line.
+    assert content.top[2].headline.value == "<script>alert(1)</script> & evil Subject: injected"
+
+
+def test_long_sections_are_cut_and_counted() -> None:
+    many = []
+    for n in range(30):
+        it = item(f"i-{n}", f"Censor story {n}", "text", hour=n % 24)
+        many.append(story(f"s-{n}", it.title, [it], ["censorship"] if n % 2 else []))
+    many[-1] = dataclasses.replace(many[-1], coverage_gap="only in English-language media")
+    content = plan_issue(many, config(), issue_id="x", number=1, date=NOW, since=None, until=NOW)
+    assert len(content.topics[0].stories) == SECTION_LIMIT and content.topics[0].extra == 3
+    assert len(content.more) == SECTION_LIMIT and content.more_extra == 2
+    assert len(content.story_ids) == TOP_STORIES + 2 * SECTION_LIMIT
+    assert content.gaps == []  # the gap story is not in the issue, so not called out
+    html, text = render_issue(content)
+    assert "3 more stories on the site: https://example.org/digest/" in text
+    assert "2 more stories on the site</a>" in html
+
+
+def test_headers_without_unsubscribe_or_list_id() -> None:
+    cfg = config(
+        CONFIG.replace("  list_id: digest.example.org\n", "").replace(
+            '  list_unsubscribe: "mailto:unsubscribe@example.org"\n', ""
+        )
+    )
+    addresses = check_addresses(cfg)
+    assert cfg.newsletter is not None
+    issue = NewsletterIssue(
+        id="2026-11-21", number=1, created_at=NOW, since=None, until=NOW,
+        subject="Digest — 2026-11-21: 审查", html="<p>x</p>", text="x\n",
+    )  # fmt: skip
+    msg = build_message(
+        issue, "alice@example.org", sender=addresses.sender, site_title="Digest",
+        newsletter=cfg.newsletter, date=NOW,
+    )  # fmt: skip
+    assert "List-Unsubscribe" not in msg and msg["List-Id"] == "Digest <example.org>"
+    parsed = message_from_bytes(msg.as_bytes(), policy=default)
+    assert parsed["Subject"] == "Digest — 2026-11-21: 审查"
+    assert parsed["Date"] == "Sat, 21 Nov 2026 07:00:00 +0000"
+
+
+def test_select_stories_only_new_and_visible() -> None:
+    stories = sample_stories()
+    stories[0].items[0].hidden = True
+    data = SiteData(
+        site=config().site, stories=stories, topics=[TopicView("c", "c", [])], feeds=[],
+        generated_at=NOW,
+    )  # fmt: skip
+    assert [s.id for s in select_stories(data, {"i-zh", "i-ug"})] == ["s-ug"]
+    assert len(select_stories(data, None)) == len(stories) - 1
+
+
+# ---------------------------------------------------------------- the message
+
+
+def test_message_headers_and_parts(tmp_path: Path) -> None:
+    cfg, ws = workspace_with_items(tmp_path)
+    summary = run_newsletter(cfg, ws)
+    assert summary.issue is not None and summary.eml_dir is not None
+    emls = sorted(summary.eml_dir.glob("*.eml"))
+    assert len(emls) == 2
+    assert summary.eml_dir.is_relative_to(ws.state_dir)
+    raw = emls[0].read_bytes()
+    msg = message_from_bytes(raw, policy=default)
+    assert isinstance(msg, EmailMessage)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    # The subject is UTF-8 in an encoded word (the em dash) and carries the date.
+    assert re.search(rb"^Subject: .*=\?utf-8\?", raw, re.M)
+    assert str(msg["Subject"]).startswith(f"Digest test — {TODAY}")
+    assert (
+        msg["Date"] and msg["Message-ID"] and msg["List-Id"] == "Digest test <digest.example.org>"
+    )
+    assert msg["List-Unsubscribe"] == "<mailto:unsubscribe@example.org>"
+    recipient = str(msg["To"])
+    assert msg["Message-ID"] == message_id_for(summary.issue.id, recipient, "example.org")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None and html is not None
+    assert "Internet shutdown in the capital" in text.get_content()
+    assert "style=" in html.get_content() and "<script" not in html.get_content()
+
+
+def test_missing_newsletter_section_is_a_config_error(tmp_path: Path) -> None:
+    cfg = config("feeds: []\n", tmp_path / "feeds.yaml")
+    with pytest.raises(ConfigError) as err:
+        run_newsletter(cfg, Workspace(tmp_path / "feeds.yaml", tmp_path / "state"))
+    assert "newsletter" in err.value.message and err.value.exit_code == 1
+    assert err.value.hint and "newsletter:" in err.value.hint
+
+
+def test_bad_recipient_address_names_the_key() -> None:
+    cfg = config(CONFIG.replace("bob@example.net", '"not an address"'))
+    with pytest.raises(ConfigError, match=r"newsletter\.to\[1\]"):
+        check_addresses(cfg)
+
+
+# ---------------------------------------------------------------- dry run, issues, archive
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>{name}</title><link>https://example.org/</link>
+<language>{lang}</language>{items}</channel></rss>"""
+
+
+def write_feed(path: Path, name: str, lang: str, items: list[tuple[str, str, str]]) -> None:
+    """An RSS file; items are (guid, title, description)."""
+    body = "".join(
+        f"<item><guid>{g}</guid><link>https://example.org/{g}</link><title>{t}</title>"
+        f"<description>{d}</description><pubDate>Fri, 20 Nov 2026 0{i}:00:00 GMT</pubDate></item>"
+        for i, (g, t, d) in enumerate(items)
+    )
+    path.write_text(RSS.format(name=name, lang=lang, items=body), encoding="utf-8")
+
+
+def workspace_with_items(
+    tmp_path: Path,
+    to: tuple[str, ...] = ("alice@example.org", "bob@example.net"),
+    smtp: str = "{host: 127.0.0.1, port: 1, security: none}",
+) -> tuple[Config, Workspace]:
+    """A config with two local feeds, fetched and clustered into a store."""
+    from digest.ingest import fetch_stage
+    from digest.pipeline import cluster_stage
+
+    write_feed(
+        tmp_path / "en.xml",
+        "EN",
+        "en",
+        [
+            ("en-1", "Internet shutdown in the capital", "Mobile data cut for a day."),
+            ("en-2", "Censor deletes posts about the flood", "Posts about the flood deleted."),
+        ],
+    )
+    write_feed(tmp_path / "zh.xml", "ZH", "zh", [("zh-1", "网信办关闭自媒体账号", "清朗行动。")])
+    recipients = ", ".join(to)
+    text = f"""
+site: {{title: Digest test, base_url: "https://example.org/digest/", window_days: 36500}}
+translation: {{engine: none}}
+newsletter:
+  from: "Digest test <digest@example.org>"
+  to: [{recipients}]
+  list_id: digest.example.org
+  list_unsubscribe: "mailto:unsubscribe@example.org"
+  smtp: {smtp}
+topics:
+  censorship: {{keywords: [censor]}}
+feeds:
+  - {{id: en, name: English feed, url: en.xml}}
+  - {{id: zh, name: Chinese feed, url: zh.xml}}
+"""
+    cfg_path = tmp_path / "feeds.yaml"
+    cfg_path.write_text(text, encoding="utf-8")
+    cfg = parse_config(text, cfg_path)
+    ws = Workspace(cfg_path, tmp_path / "state")
+    with ws.open_store() as store:
+        fetch_stage(cfg, store)
+        cluster_stage(cfg, store)
+    return cfg, ws
+
+
+def test_dry_run_replaces_its_draft_and_archive_lists_only_sent(tmp_path: Path) -> None:
+    cfg, ws = workspace_with_items(tmp_path)
+    first = run_newsletter(cfg, ws)
+    second = run_newsletter(cfg, ws)
+    assert first.issue is not None and second.issue is not None
+    assert first.issue.id == second.issue.id == TODAY
+    with ws.open_store() as store:
+        issues = store.newsletter_issues()
+        assert [i.id for i in issues] == [TODAY]  # a draft is replaced, not stacked
+        assert len(issues[0].stories) == 3
+        files = archive_files(cfg, store)
+    assert list(files) == ["newsletter/index.html"]  # drafts are not published
+    assert b"No issue has been sent yet" in files["newsletter/index.html"]
+
+
+def test_since_limits_the_issue(tmp_path: Path) -> None:
+    cfg, ws = workspace_with_items(tmp_path)
+    summary = run_newsletter(cfg, ws, since=datetime(2026, 11, 20, 1, 0, tzinfo=UTC))
+    assert summary.issue is not None
+    assert len(summary.issue.stories) == 1  # only the item published at 01:00
+    nothing = run_newsletter(cfg, ws, since=datetime(2026, 11, 21, tzinfo=UTC))
+    assert nothing.issue is None and "nothing new" in nothing.lines[0]

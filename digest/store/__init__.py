@@ -1,56 +1,33 @@
-"""All SQL: every query the stages need (the schema and its migrations are in schema.py)."""
+"""All SQL lives in this package: the Store and its queries (schema.py holds the migrations;
+mail.py the newsletter tables; curation.py takedowns and story redirects)."""
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import StageError
 from ..models import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
-from ..newsletter_records import PENDING, SENDING, SENT, Delivery, NewsletterIssue
+from .base import from_db, item_id_for, text_hash, to_db, utc_now
+from .curation import CurationQueries
+from .mail import NewsletterQueries
 from .schema import MIGRATIONS
 
-
-def utc_now() -> datetime:
-    """The current time in UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def to_db(dt: datetime | None) -> str | None:
-    """A UTC timestamp in one sortable text form."""
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def from_db(text: str | None) -> datetime | None:
-    """Parse a timestamp written by to_db."""
-    if not text:
-        return None
-    # fromisoformat is ~30x faster than strptime (a 20k-item build parses 20k of these);
-    # to_db's form is exactly what it reads, and the result is the same aware UTC time.
-    if len(text) == 20 and text[10] == "T" and text[19] == "Z":
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def text_hash(text: str) -> str:
-    """A stable hash of a text, for the translation cache."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def item_id_for(feed_id: str, guid: str) -> str:
-    """The id of an item first seen in this feed under this GUID."""
-    return "i-" + hashlib.sha1(f"{feed_id}\0{guid}".encode()).hexdigest()[:12]
+__all__ = [
+    "FeedState",
+    "Store",
+    "TranslationTask",
+    "from_db",
+    "item_id_for",
+    "text_hash",
+    "to_db",
+    "utc_now",
+]
 
 
 @dataclass
@@ -81,12 +58,8 @@ class TranslationTask:
     status: str | None  # translated | no-model, if any
 
 
-class Store:
+class Store(NewsletterQueries, CurationQueries):
     """The SQLite database of one digest state directory."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
-        self.path = path
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -120,27 +93,6 @@ class Store:
                 for statement in _statements(MIGRATIONS[number]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number + 1}")
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic step: committed on success, rolled back on any error."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     # ------------------------------------------------------------ feeds
 
@@ -578,7 +530,7 @@ class Store:
                     else ("no-model" if status == "no-model" else "original"),
                     translation_note=r["t_note"] if status == "no-model" else None,
                     story=r["story_id"],
-                    topics=json.loads(r["s_topics"]) if r["s_topics"] else [],
+                    topics=list(_topics(r["s_topics"])) if r["s_topics"] else [],
                     hidden=hidden,
                 )
             )
@@ -587,206 +539,6 @@ class Store:
     def integrity_ok(self) -> bool:
         """True when PRAGMA integrity_check says ok."""
         return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-
-    # ------------------------------------------------------------ newsletter (issue 6)
-
-    def new_item_ids(self, since: datetime) -> set[str]:
-        """Ids of items first seen at or after `since` (late arrivals included)."""
-        rows = self.conn.execute("SELECT id FROM items WHERE first_seen >= ?", (to_db(since),))
-        return {r["id"] for r in rows}
-
-    def newsletter_issues(self) -> list[NewsletterIssue]:
-        """Every stored issue, newest first, with whether delivery started and how many got it."""
-        rows = self.conn.execute(
-            "SELECT n.*,"
-            " (SELECT COUNT(*) FROM newsletter_deliveries d WHERE d.issue_id = n.id) AS started,"
-            " (SELECT COUNT(*) FROM newsletter_deliveries d"
-            "  WHERE d.issue_id = n.id AND d.status = ?) AS sent"
-            " FROM newsletter_issues n ORDER BY n.number DESC",
-            (SENT,),
-        )
-        return [
-            NewsletterIssue(
-                id=r["id"],
-                number=r["number"],
-                created_at=from_db(r["created_at"]) or utc_now(),
-                since=from_db(r["since"]),
-                until=from_db(r["until"]) or utc_now(),
-                subject=r["subject"],
-                html=r["html"],
-                text=r["text"],
-                stories=json.loads(r["stories"]),
-                items=json.loads(r["items"]),
-                started=r["started"] > 0,
-                sent=r["sent"],
-            )
-            for r in rows
-        ]
-
-    def save_newsletter_issue(self, issue: NewsletterIssue) -> None:
-        """Store a new issue, replacing every draft (an issue no delivery was queued for)."""
-        with self.transaction() as db:
-            db.execute(
-                "DELETE FROM newsletter_issues WHERE id NOT IN"
-                " (SELECT DISTINCT issue_id FROM newsletter_deliveries)"
-            )
-            db.execute(
-                "INSERT INTO newsletter_issues"
-                " (id, number, created_at, since, until, subject, html, text, stories, items)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    issue.id,
-                    issue.number,
-                    to_db(issue.created_at),
-                    to_db(issue.since),
-                    to_db(issue.until),
-                    issue.subject,
-                    issue.html,
-                    issue.text,
-                    json.dumps(issue.stories),
-                    json.dumps(issue.items),
-                ),
-            )
-
-    def newsletter_deliveries(self, issue_id: str) -> dict[str, Delivery]:
-        """recipient -> delivery state, for one issue."""
-        rows = self.conn.execute(
-            "SELECT * FROM newsletter_deliveries WHERE issue_id = ?", (issue_id,)
-        )
-        return {
-            r["recipient"]: Delivery(
-                issue_id=r["issue_id"],
-                recipient=r["recipient"],
-                message_id=r["message_id"],
-                status=r["status"],
-                permanent=bool(r["permanent"]),
-                attempts=r["attempts"],
-                error=r["error"],
-                updated_at=from_db(r["updated_at"]),
-            )
-            for r in rows
-        }
-
-    def queue_newsletter_deliveries(
-        self, issue_id: str, message_ids: Mapping[str, str], now: datetime, *, reset: bool
-    ) -> None:
-        """Queue the issue for these recipients (recipient -> Message-ID); `reset` requeues all."""
-        with self.transaction() as db:
-            for recipient, message_id in message_ids.items():
-                db.execute(
-                    "INSERT INTO newsletter_deliveries"
-                    " (issue_id, recipient, message_id, status, updated_at) VALUES (?,?,?,?,?)"
-                    " ON CONFLICT (issue_id, recipient) DO "
-                    + (
-                        "UPDATE SET status = excluded.status, permanent = 0, error = NULL,"
-                        " updated_at = excluded.updated_at"
-                        if reset
-                        else "NOTHING"
-                    ),
-                    (issue_id, recipient, message_id, PENDING, to_db(now)),
-                )
-
-    def set_newsletter_delivery(
-        self,
-        issue_id: str,
-        recipient: str,
-        status: str,
-        now: datetime,
-        *,
-        error: str | None = None,
-        permanent: bool = False,
-    ) -> None:
-        """Record one recipient's new state (committed at once: it must survive a crash)."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE newsletter_deliveries SET status = ?, error = ?, permanent = ?,"
-                " attempts = attempts + ?, updated_at = ? WHERE issue_id = ? AND recipient = ?",
-                (
-                    status,
-                    error,
-                    int(permanent),
-                    int(status == SENDING),
-                    to_db(now),
-                    issue_id,
-                    recipient,
-                ),
-            )
-
-    # ------------------------------------------------------------ takedown (issue 5)
-
-    def hide(self, target_id: str, reason: str, now: datetime) -> tuple[str, int] | None:
-        """Hide an item or a story and its current items: ("item"|"story", items hidden).
-
-        None when no item or story has this id. Hidden rows outlive re-fetch (item ids are
-        stable) and re-clustering (a story's items are hidden one by one too).
-        """
-        with self.transaction() as db:
-            is_item = db.execute("SELECT 1 FROM items WHERE id = ?", (target_id,)).fetchone()
-            is_story = db.execute(
-                "SELECT 1 FROM stories WHERE id = ? UNION ALL"
-                " SELECT 1 FROM items WHERE story_id = ? LIMIT 1",
-                (target_id, target_id),
-            ).fetchone()
-            if not is_item and not is_story:
-                return None
-            db.execute(
-                "INSERT OR REPLACE INTO hidden (id, reason, at, via) VALUES (?,?,?,NULL)",
-                (target_id, reason, to_db(now)),
-            )
-            if is_item:
-                return "item", 1
-            cur = db.execute(
-                "INSERT OR IGNORE INTO hidden (id, reason, at, via)"
-                " SELECT id, ?, ?, ? FROM items WHERE story_id = ?",
-                (reason, to_db(now), target_id, target_id),
-            )
-            return "story", cur.rowcount
-
-    def unhide(self, target_id: str) -> int:
-        """Show an item or a story again (with the items hidden through it); rows removed."""
-        with self.transaction() as db:
-            cur = db.execute("DELETE FROM hidden WHERE id = ? OR via = ?", (target_id, target_id))
-        return cur.rowcount
-
-    def hidden_entries(self) -> list[tuple[str, str, datetime | None, str | None]]:
-        """Everything hidden: (id, reason, when, story it was hidden through), oldest first."""
-        rows = self.conn.execute("SELECT id, reason, at, via FROM hidden ORDER BY at, id")
-        return [(r["id"], r["reason"], from_db(r["at"]), r["via"]) for r in rows]
-
-    # ------------------------------------------------------------ stories over runs (issue 4)
-
-    def save_story_extras(
-        self, key_terms: Mapping[str, Sequence[str]], redirects: Mapping[str, str], now: datetime
-    ) -> None:
-        """Store each story's key terms and add redirects (old story id -> current id)."""
-        with self.transaction() as db:
-            db.executemany(
-                "UPDATE stories SET key_terms = ? WHERE id = ?",
-                [
-                    (json.dumps(list(terms), ensure_ascii=False), sid)
-                    for sid, terms in key_terms.items()
-                ],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO story_redirects (old_id, new_id, at) VALUES (?,?,?)",
-                [(old, new, to_db(now)) for old, new in redirects.items() if old != new],
-            )
-            # An id in use again is a story, not a redirect.
-            db.execute("DELETE FROM story_redirects WHERE old_id IN (SELECT id FROM stories)")
-
-    def story_key_terms(self) -> dict[str, list[str]]:
-        """story id -> key terms."""
-        return {
-            r["id"]: json.loads(r["key_terms"])
-            for r in self.conn.execute("SELECT id, key_terms FROM stories")
-        }
-
-    def story_redirects(self) -> dict[str, str]:
-        """old story id -> the id it was merged into (possibly itself redirected since)."""
-        return {
-            r["old_id"]: r["new_id"]
-            for r in self.conn.execute("SELECT old_id, new_id FROM story_redirects")
-        }
 
     # ------------------------------------------------------------ feed health (issue 7)
 
@@ -798,6 +550,12 @@ class Store:
             " AND g.not_modified = 0) AND f.warning IS NOT NULL"
         )
         return {r["feed_id"]: r["warning"] for r in rows}
+
+
+@functools.lru_cache(maxsize=4096)
+def _topics(raw: str) -> tuple[str, ...]:
+    """A story's topics from their JSON text; many items share one story's text."""
+    return tuple(json.loads(raw))
 
 
 def _statements(script: str) -> list[str]:

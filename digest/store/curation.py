@@ -1,0 +1,89 @@
+"""Takedowns, story key terms and redirects kept across runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from .base import StoreBase, from_db, to_db
+
+
+class CurationQueries(StoreBase):
+    """Hidden items and stories; what clustering keeps between runs."""
+
+    # ------------------------------------------------------------ takedown (issue 5)
+
+    def hide(self, target_id: str, reason: str, now: datetime) -> tuple[str, int] | None:
+        """Hide an item or a story and its current items: ("item"|"story", items hidden).
+
+        None when no item or story has this id. Hidden rows outlive re-fetch (item ids are
+        stable) and re-clustering (a story's items are hidden one by one too).
+        """
+        with self.transaction() as db:
+            is_item = db.execute("SELECT 1 FROM items WHERE id = ?", (target_id,)).fetchone()
+            is_story = db.execute(
+                "SELECT 1 FROM stories WHERE id = ? UNION ALL"
+                " SELECT 1 FROM items WHERE story_id = ? LIMIT 1",
+                (target_id, target_id),
+            ).fetchone()
+            if not is_item and not is_story:
+                return None
+            db.execute(
+                "INSERT OR REPLACE INTO hidden (id, reason, at, via) VALUES (?,?,?,NULL)",
+                (target_id, reason, to_db(now)),
+            )
+            if is_item:
+                return "item", 1
+            cur = db.execute(
+                "INSERT OR IGNORE INTO hidden (id, reason, at, via)"
+                " SELECT id, ?, ?, ? FROM items WHERE story_id = ?",
+                (reason, to_db(now), target_id, target_id),
+            )
+            return "story", cur.rowcount
+
+    def unhide(self, target_id: str) -> int:
+        """Show an item or a story again (with the items hidden through it); rows removed."""
+        with self.transaction() as db:
+            cur = db.execute("DELETE FROM hidden WHERE id = ? OR via = ?", (target_id, target_id))
+        return cur.rowcount
+
+    def hidden_entries(self) -> list[tuple[str, str, datetime | None, str | None]]:
+        """Everything hidden: (id, reason, when, story it was hidden through), oldest first."""
+        rows = self.conn.execute("SELECT id, reason, at, via FROM hidden ORDER BY at, id")
+        return [(r["id"], r["reason"], from_db(r["at"]), r["via"]) for r in rows]
+
+    # ------------------------------------------------------------ stories over runs (issue 4)
+
+    def save_story_extras(
+        self, key_terms: Mapping[str, Sequence[str]], redirects: Mapping[str, str], now: datetime
+    ) -> None:
+        """Store each story's key terms and add redirects (old story id -> current id)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE stories SET key_terms = ? WHERE id = ?",
+                [
+                    (json.dumps(list(terms), ensure_ascii=False), sid)
+                    for sid, terms in key_terms.items()
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO story_redirects (old_id, new_id, at) VALUES (?,?,?)",
+                [(old, new, to_db(now)) for old, new in redirects.items() if old != new],
+            )
+            # An id in use again is a story, not a redirect.
+            db.execute("DELETE FROM story_redirects WHERE old_id IN (SELECT id FROM stories)")
+
+    def story_key_terms(self) -> dict[str, list[str]]:
+        """story id -> key terms."""
+        return {
+            r["id"]: json.loads(r["key_terms"])
+            for r in self.conn.execute("SELECT id, key_terms FROM stories")
+        }
+
+    def story_redirects(self) -> dict[str, str]:
+        """old story id -> the id it was merged into (possibly itself redirected since)."""
+        return {
+            r["old_id"]: r["new_id"]
+            for r in self.conn.execute("SELECT old_id, new_id FROM story_redirects")
+        }

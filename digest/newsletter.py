@@ -10,7 +10,6 @@ sends the same issue.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import math
 import os
@@ -22,7 +21,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from .errors import ConfigError, LockedError
+from .errors import ConfigError
 from .mailer import (
     DEFAULT_DELAYS,
     build_message,
@@ -35,7 +34,8 @@ from .models import Config, SiteData, StoredItem, Story, text_direction
 from .newsletter_records import FAILED, SENDING, SENT, NewsletterIssue
 from .render import as_utc, make_environment, utc_text
 from .store import Store, utc_now
-from .workspace import Workspace
+from .views import Text
+from .workspace import Workspace, state_lock
 
 __all__ = [
     "IssueContent",
@@ -72,15 +72,6 @@ _ARCHIVE_CSP = (
 
 
 # ---------------------------------------------------------------- the issue, as data
-
-
-@dataclass(frozen=True)
-class Text:
-    """A piece of feed text with the language and direction it is written in."""
-
-    value: str
-    lang: str
-    dir: str
 
 
 @dataclass(frozen=True)
@@ -345,23 +336,8 @@ class NewsletterSummary:
 @contextmanager
 def newsletter_lock(ws: Workspace) -> Iterator[None]:
     """Hold the newsletter lock of the state directory, or raise LockedError (exit 3)."""
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    path = ws.state_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LockedError(
-                f"another `digest newsletter` holds the lock {path} (pid {holder})",
-                "wait for it to finish; the lock is released when that process ends",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    with state_lock(ws, LOCK_NAME, "`digest newsletter`"):
         yield
-    finally:
-        os.close(fd)
 
 
 def run_newsletter(

@@ -46,10 +46,10 @@ class Workspace:
 
 
 @contextmanager
-def run_lock(ws: Workspace) -> Iterator[None]:
-    """Hold the state directory's lock, or raise LockedError when another run has it."""
+def state_lock(ws: Workspace, name: str, holder_kind: str) -> Iterator[None]:
+    """Hold lock file `name` of the state directory, or raise LockedError (exit 3)."""
     ws.state_dir.mkdir(parents=True, exist_ok=True)
-    path = ws.state_dir / LOCK_NAME
+    path = ws.state_dir / name
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -57,7 +57,7 @@ def run_lock(ws: Workspace) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             raise LockedError(
-                f"another digest run holds the lock {path} (pid {holder})",
+                f"another {holder_kind} holds the lock {path} (pid {holder})",
                 "wait for it to finish; the lock is released when that process ends",
             ) from None
         os.ftruncate(fd, 0)
@@ -65,3 +65,10 @@ def run_lock(ws: Workspace) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+@contextmanager
+def run_lock(ws: Workspace) -> Iterator[None]:
+    """Hold the state directory's run lock, or raise LockedError when another run has it."""
+    with state_lock(ws, LOCK_NAME, "digest run"):
+        yield

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import ConfigError
 from .mailer import (
     DEFAULT_DELAYS,
@@ -524,7 +524,5 @@ def _write_eml(folder: Path, messages: Mapping[str, EmailMessage]) -> Path:
         safe = re.sub(r"[^A-Za-z0-9@._-]+", "_", recipient)[:80]
         tag = hashlib.sha256(recipient.lower().encode()).hexdigest()[:8]
         path = folder / f"{safe}-{tag}.eml"
-        tmp = path.with_suffix(".eml.tmp")
-        tmp.write_bytes(msg.as_bytes())
-        os.replace(tmp, path)
+        write_atomic(path, msg.as_bytes())
     return folder

@@ -8,12 +8,8 @@ reaches the YAML.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import re
-import stat
-import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -26,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from .atomic import write_atomic
 from .config import load_config, parse_config
 from .errors import ConfigError, InputError, StageError
 from .ids import (
@@ -311,7 +308,7 @@ def _append_to_config(config_path: Path, config: Config, added: list[FeedConfig]
             "add them by hand: `digest feeds export-opml` shows the format of an entry",
         )
     data = new_text.encode("utf-8")
-    _atomic_write(Path(config_path), b"\xef\xbb\xbf" + data if bom else data)
+    write_atomic(Path(config_path), b"\xef\xbb\xbf" + data if bom else data)
 
 
 def _feeds_node(text: str) -> Node | None:
@@ -386,24 +383,6 @@ def _round_trip(text: str, added: list[FeedConfig], newline: str) -> str:
     yaml.dump(data, buf)
     out = buf.getvalue()
     return out.replace("\n", newline) if newline != "\n" else out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write beside the target and rename over it, so a crash leaves the old or new file."""
-    target = path.resolve()  # write through a symlink rather than replacing the link
-    mode = stat.S_IMODE(target.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- export

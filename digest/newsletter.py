@@ -34,7 +34,7 @@ from .models import Config, SiteData, StoredItem, Story, text_direction
 from .newsletter_records import FAILED, SENDING, SENT, NewsletterIssue
 from .render import as_utc, make_environment, utc_text
 from .store import Store, utc_now
-from .views import Text
+from .views import Text, lang_tag, one_line
 from .workspace import Workspace, state_lock
 
 __all__ = [
@@ -60,11 +60,6 @@ LOCK_NAME = "newsletter.lock"
 ARCHIVE_DIR = "newsletter"
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
-_LANG_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
-# Whitespace and controls (C0, C1, line/paragraph separators) never survive into one line.
-_SPACES = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-# Bidi overrides and isolates in feed text could reorder what follows them (a headline, a URL).
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _ARCHIVE_CSP = (
     '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
     "style-src 'unsafe-inline'; img-src 'self' data:\">"
@@ -162,7 +157,7 @@ def plan_issue(
 ) -> IssueContent:
     """Lay out one issue: top stories, coverage gaps, then the rest by topic (pure)."""
     site = config.site
-    site_lang = _lang_tag(site.language)
+    site_lang = lang_tag(site.language)
     site_dir = text_direction(site_lang)
     views = [_story_view(s, site.base_url, site_lang, site_dir) for s in stories]
     top, rest = views[:TOP_STORIES], views[TOP_STORIES:]
@@ -184,8 +179,8 @@ def plan_issue(
         v.id for v in [*top, *(v for b in topic_blocks for v in b.stories), *more[:SECTION_LIMIT]]
     }
     newsletter = config.newsletter
-    headline = _one_line(top[0].headline.value, SUBJECT_HEADLINE_CHARS) if top else ""
-    subject = f"{_one_line(site.title, 120)} — {as_utc(date):%Y-%m-%d}"
+    headline = one_line(top[0].headline.value, SUBJECT_HEADLINE_CHARS) if top else ""
+    subject = f"{one_line(site.title, 120)} — {as_utc(date):%Y-%m-%d}"
     if headline:
         subject += f": {headline}"
     return IssueContent(
@@ -213,21 +208,21 @@ def plan_issue(
 def _story_view(story: Story, base_url: str, site_lang: str, site_dir: str) -> IssueStory:
     visible = [i for i in story.items if not i.hidden]
     lead = _lead_item(story, visible)
-    headline = Text(_one_line(story.headline, 300), site_lang, site_dir)
+    headline = Text(one_line(story.headline, 300), site_lang, site_dir)
     original = None
     if lead is not None and lead.title == story.headline:
-        lang = _lang_tag(lead.lang)
+        lang = lang_tag(lead.lang)
         headline = Text(headline.value, lang, text_direction(lang))
     elif lead is not None and lead.title_translated and lead.title.strip():
-        lang = _lang_tag(lead.lang)
-        original = Text(_one_line(lead.title, 300), lang, text_direction(lang))
+        lang = lang_tag(lead.lang)
+        original = Text(one_line(lead.title, 300), lang, text_direction(lang))
     summary = None
     if lead is not None:
-        line = _one_line(lead.display_summary, SUMMARY_CHARS)
+        line = one_line(lead.display_summary, SUMMARY_CHARS)
         if line and lead.summary_translated:
             summary = Text(line, site_lang, site_dir)
         elif line:
-            lang = _lang_tag(lead.lang)
+            lang = lang_tag(lead.lang)
             summary = Text(line, lang, text_direction(lang))
     return IssueStory(
         id=story.id,
@@ -235,10 +230,10 @@ def _story_view(story: Story, base_url: str, site_lang: str, site_dir: str) -> I
         headline=headline,
         original=original,
         summary=summary,
-        outlets=[_one_line(o, 80) for o in dict.fromkeys(story.outlets)],
-        languages=[_lang_tag(lang) for lang in dict.fromkeys(story.languages)],
+        outlets=[one_line(o, 80) for o in dict.fromkeys(story.outlets)],
+        languages=[lang_tag(lang) for lang in dict.fromkeys(story.languages)],
         topics=list(dict.fromkeys(story.topics)),
-        coverage_gap=_one_line(story.coverage_gap, 200) if story.coverage_gap else None,
+        coverage_gap=one_line(story.coverage_gap, 200) if story.coverage_gap else None,
         time=story.last_published,
         reports=len(visible),
     )
@@ -249,22 +244,6 @@ def _lead_item(story: Story, visible: list[StoredItem]) -> StoredItem | None:
         if story.headline in (item.display_title, item.title):
             return item
     return visible[0] if visible else None
-
-
-def _lang_tag(lang: str | None) -> str:
-    # Language codes land in lang="" attributes: keep only well-formed BCP 47-ish tags.
-    return lang if lang and _LANG_TAG.fullmatch(lang) else "und"
-
-
-def _one_line(text: str, limit: int) -> str:
-    line = _SPACES.sub(" ", _BIDI_CONTROLS.sub("", text)).strip()
-    if len(line) <= limit:
-        return line
-    cut = line[:limit]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.") + "…"
 
 
 # ---------------------------------------------------------------- rendering
@@ -302,7 +281,7 @@ def archive_files(config: Config, store: Store) -> dict[str, bytes]:
         return {}
     files = {f"{ARCHIVE_DIR}/{i.id}.html": _archive_page(i.html) for i in issues}
     env = make_environment(config.site.templates_dir)
-    lang = _lang_tag(config.site.language)
+    lang = lang_tag(config.site.language)
     index = env.get_template("email/archive.html").render(
         site=config.site, lang=lang, dir=text_direction(lang), issues=issues, utc=utc_text
     )

@@ -17,6 +17,10 @@ SUMMARY_CHARS = 220
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 _LANG_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
 _SPACES = re.compile(r"\s+")
+# Line breaks and controls (C0, C1, line/paragraph separators): one-line texts also go into
+# mail headers. Bidi overrides and isolates could reorder what follows them (a URL).
+_LINE_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 # ---------------------------------------------------------------- views handed to templates
 
@@ -96,7 +100,7 @@ class SiteContext:
 
     def __init__(self, data: SiteData) -> None:
         self.data = data
-        self.site_lang = _lang_tag(data.site.language)
+        self.site_lang = lang_tag(data.site.language)
         self.site_dir = text_direction(self.site_lang)
         self.feed_names = {f.id: f.name for f in data.feeds}
         self.topic_slugs: dict[str, str] = {}
@@ -168,7 +172,7 @@ class SiteContext:
             lead = visible[0]
         summary = None
         if lead is not None:
-            line = _one_line(lead.display_summary, SUMMARY_CHARS)
+            line = one_line(lead.display_summary, SUMMARY_CHARS)
             if line:
                 summary = self._text(line, lead, translated=bool(lead.summary_translated))
         topics = [
@@ -180,7 +184,7 @@ class SiteContext:
             headline=self._headline(story.headline, visible),
             summary=summary,
             outlets=_distinct(story.outlets),
-            languages=[_lang_tag(lang) for lang in _distinct(story.languages)],
+            languages=[lang_tag(lang) for lang in _distinct(story.languages)],
             time=story.last_published,
             topics=topics,
             reports=len(visible),
@@ -190,7 +194,7 @@ class SiteContext:
 
     def item_view(self, item: StoredItem) -> ItemView:
         """The story-page view of an item."""
-        lang = _lang_tag(item.lang)
+        lang = lang_tag(item.lang)
         original_title = Text(item.title, lang, text_direction(lang))
         original_summary = Text(item.summary, lang, original_title.dir) if item.summary else None
         translated = item.translation == "translated" and bool(
@@ -240,7 +244,7 @@ class SiteContext:
     def _text(self, value: str, item: StoredItem, *, translated: bool) -> Text:
         if translated:
             return Text(value, self.site_lang, self.site_dir)
-        lang = _lang_tag(item.lang)
+        lang = lang_tag(item.lang)
         return Text(value, lang, text_direction(lang))
 
 
@@ -271,8 +275,8 @@ def _hashed_name(key: str) -> str:
     return f"{readable}-{digest}"
 
 
-def _lang_tag(lang: str | None) -> str:
-    # A language code lands in lang="" attributes: keep only well-formed BCP 47-ish tags.
+def lang_tag(lang: str | None) -> str:
+    """The code for a lang="" attribute: well-formed BCP 47-ish tags only, else 'und'."""
     if lang and _LANG_TAG.fullmatch(lang):
         return lang
     return "und"
@@ -285,8 +289,9 @@ def _outbound_link(link: str) -> str | None:
     return None
 
 
-def _one_line(text: str, limit: int) -> str:
-    line = _SPACES.sub(" ", text).strip()
+def one_line(text: str, limit: int) -> str:
+    """Text on one line (no control or bidi-override characters), cut at a word near `limit`."""
+    line = _LINE_BREAKS.sub(" ", _BIDI_CONTROLS.sub("", text)).strip()
     if len(line) <= limit:
         return line
     cut = line[:limit]

@@ -57,6 +57,7 @@ class StoryCard:
     reports: int = 0  # visible items
     coverage_gap: str | None = None  # e.g. "only in Chinese-language media"
     key_terms: list[str] = field(default_factory=list)
+    machine_translated: bool = False  # the headline or summary shown is a machine translation
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,12 @@ class SiteContext:
         if lead is None and visible:
             lead = visible[0]
         summary = None
+        machine = any(i.title_translated == story.headline for i in visible)
         if lead is not None:
             line = one_line(lead.display_summary, SUMMARY_CHARS)
             if line:
                 summary = self._text(line, lead, translated=bool(lead.summary_translated))
+                machine = machine or bool(lead.summary_translated)
         topics = [
             TopicLink(name, self._topic_href_by_name(name)) for name in _distinct(story.topics)
         ]
@@ -190,6 +193,7 @@ class SiteContext:
             reports=len(visible),
             coverage_gap=story.coverage_gap or None,
             key_terms=_distinct([t for t in story.key_terms if t.strip()])[:8],
+            machine_translated=machine,
         )
 
     def item_view(self, item: StoredItem) -> ItemView:

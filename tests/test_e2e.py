@@ -352,6 +352,9 @@ def test_run_translates_through_an_installed_model(tmp_path: Path) -> None:
             assert r["title_translated"] == unicodedata.normalize("NFKC", str(r["title"]))
         story = (tmp_path / "site" / "stories" / f"{records[0]['story']}.html").read_text("utf-8")
         assert "machine translation" in story.lower()
+        index = (tmp_path / "site" / "index.html").read_text("utf-8")
+        # a machine-translated headline is labelled on the cards too, not only on story pages
+        assert "Machine translation: the original is on the story page" in index
         again = digest("--config", str(cfg), "translate", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert again.stdout.startswith("translate: 0 items, 0 texts translated")

@@ -45,14 +45,13 @@ from digest.packages import (
     packages_dir,
     parse_index,
 )
+from digest.sentences import MAX_SENTENCE_CHARS, split_sentences
 from digest.translate import (
-    MAX_SENTENCE_CHARS,
     ArgosTranslator,
     ModelRef,
     argos_codes,
     make_translator,
     missing_model_note,
-    split_sentences,
     to_simplified,
 )
 

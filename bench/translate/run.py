@@ -39,7 +39,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from digest.translate import split_sentences  # noqa: E402
+from digest.sentences import split_sentences  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "translate.md"
 WARMUP = "中国。"

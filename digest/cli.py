@@ -110,15 +110,25 @@ def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
 
 
 @cli.command()
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="run the models on this Dask scheduler (tcp://HOST:PORT); needs digest[dask]",
+)
 @pass_state
-def translate(st: State) -> None:
+def translate(st: State, cluster: str | None) -> None:
     """Translate titles and summaries into the site language (offline, cached)."""
+    from .config import scheduler_address_problem
     from .pipeline import translate_stage
     from .workspace import run_lock
 
+    problem = scheduler_address_problem(cluster) if cluster is not None else None
+    if problem:
+        raise click.BadParameter(problem, param_hint="--cluster")
     config = st.config()  # a broken config fails before any state is created
     with run_lock(st.ws), st.ws.open_store() as store:
-        echo(translate_stage(config, store, progress=st.progress()).line())
+        summary = translate_stage(config, store, cluster=cluster, progress=st.progress())
+        echo(summary.line())
 
 
 @cli.command()

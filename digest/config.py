@@ -93,6 +93,7 @@ def parse_config(text: str, path: Path) -> Config:
     store = _section(ctx, root, "store", _STORE_FIELDS)
     fetch = _section(ctx, root, "fetch", _FETCH_FIELDS)
     translation = _section(ctx, root, "translation", _TRANSLATION_FIELDS)
+    _check_executor(ctx, root, translation)
     return Config(
         path=Path(path),
         site=SiteConfig(**site),
@@ -299,6 +300,18 @@ def _base_url(ctx: _Ctx, value: Any, line: int, keypath: str) -> str:
     return text if text.endswith("/") else text + "/"
 
 
+def scheduler_address_problem(text: str) -> str | None:
+    """Why text is not a Dask scheduler address, or None when it is one."""
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+        return f"{text!r} is not a Dask scheduler address (tcp://HOST:PORT or tls://HOST:PORT)"
+    return None
+
+
 def _env_problem(text: str) -> str | None:
     if _ENV_RE.match(text):
         return None
@@ -375,6 +388,9 @@ _TRANSLATION_FIELDS = {
     "inter_threads": _int(1, nullable=True, example="null"),
     # 0 lets CTranslate2 pick, as argostranslate's own default does
     "intra_threads": _int(0, nullable=True, example="null"),
+    "executor": _str(choices=("local", "dask"), example="local"),
+    "cluster": _str(nullable=True, check=scheduler_address_problem, example="tcp://10.0.0.5:8786"),
+    "workers": _int(1, nullable=True, example="null"),
 }
 _SMTP_FIELDS = {
     "host": _str(example="smtp.example.org"),
@@ -440,6 +456,15 @@ def _fields(
         for key, conv in spec.items()
         if key in mapping
     }
+
+
+def _check_executor(ctx: _Ctx, root: CommentedMap, translation: dict[str, Any]) -> None:
+    """A scheduler address only means something to the dask executor."""
+    if translation.get("cluster") and translation.get("executor", "local") != "dask":
+        section = root["translation"]
+        line = _key_line(section, "cluster")
+        msg = "a scheduler address is set but translation.executor is local"
+        raise ctx.error(line, "translation.cluster", msg, "add `executor: dask` (or drop cluster)")
 
 
 def _section(ctx: _Ctx, root: CommentedMap, key: str, spec: Mapping[str, _Conv]) -> dict[str, Any]:

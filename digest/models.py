@@ -48,6 +48,9 @@ class TranslationConfig:
     max_decoding_length: int = 256
     inter_threads: int | None = None
     intra_threads: int | None = None
+    executor: str = "local"  # "local" (in this process) or "dask"
+    cluster: str | None = None  # a Dask scheduler address; None starts a local cluster
+    workers: int | None = None  # worker processes of that local cluster; None: one per core
 
 
 @dataclass(frozen=True)

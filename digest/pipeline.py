@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .executors import ExecutorLost
 from .ingest import FetchSummary, fetch_stage
 from .models import (
     Config,
@@ -25,11 +26,11 @@ from .store import Store, TranslationTask, text_hash, utc_now
 from .workspace import Workspace, run_lock
 
 if TYPE_CHECKING:
+    from .executors import Batch, Executor
     from .translate import Translator
 
 log = logging.getLogger(__name__)
 
-TRANSLATE_CHUNK = 256  # texts per model call and per transaction: progress and crash safety
 
 
 # ---------------------------------------------------------------- translate
@@ -44,6 +45,7 @@ class TranslateSummary:
     items: int = 0  # items whose translation was (re)made
     no_model: Counter[str] = field(default_factory=Counter)  # lang -> items without a model
     notes: dict[str, str] = field(default_factory=dict)  # lang -> why
+    executor: str | None = None  # where the model ran, when not in this process
 
     def line(self) -> str:
         """One line for cron mail."""
@@ -51,6 +53,8 @@ class TranslateSummary:
             f"translate: {self.items} items, {self.translated} texts translated, "
             f"{self.cached} from cache"
         )
+        if self.executor:
+            text += f" (on {self.executor})"
         for lang, count in sorted(self.no_model.items()):
             text += f"; {count} items in {lang}: {self.notes.get(lang, 'no model available')}"
         return text
@@ -61,9 +65,16 @@ def translate_stage(
     store: Store,
     *,
     translator_factory: Callable[[TranslationConfig], Translator | None] | None = None,
+    executor: Executor | None = None,
+    cluster: str | None = None,
     progress: Progress = QUIET,
 ) -> TranslateSummary:
-    """Translate titles and summaries not in the site language; never twice for one model."""
+    """Translate titles and summaries not in the site language; never twice for one model.
+
+    Batches run on the configured executor (this process, or Dask: `cluster` overrides
+    translation.cluster); this process alone writes results, one transaction per batch.
+    """
+    from .executors import LocalExecutor, batch_items, make_executor
     from .translate import make_translator, missing_model_note
 
     summary = TranslateSummary()
@@ -77,6 +88,7 @@ def translate_stage(
     for task in tasks:
         by_lang[task.lang].append(task)
     now = utc_now()
+    work: list[tuple[str, str, list[TranslationTask]]] = []  # (lang, model, items to do)
     for lang, group in sorted(by_lang.items()):
         known = lang != UNDETERMINED
         ref = translator.model_for(lang, tgt) if translator is not None and known else None
@@ -104,7 +116,6 @@ def translate_stage(
             summary.no_model[lang] += len(group)
             summary.notes[lang] = note
             continue
-        assert translator is not None  # a model was found through it
         todo = [
             t
             for t in group
@@ -112,44 +123,104 @@ def translate_stage(
                 t.status == "translated" and t.model == ref.name and t.done_hash == t.source_hash
             )
         ]
-        progress.start(f"translate {lang}", len(todo))
-        for start in range(0, len(todo), TRANSLATE_CHUNK // 2):
-            chunk = todo[start : start + TRANSLATE_CHUNK // 2]
-            _translate_chunk(store, translator, ref.name, lang, tgt, chunk, summary)
-            progress.advance(len(chunk))
-        progress.close()
+        if todo:
+            work.append((lang, ref.name, todo))
+    if not work:
+        return summary
+    assert translator is not None  # a model was found through it
+    size = executor.batch_items if executor else batch_items(config.translation, cluster)
+    pending = _plan_batches(store, work, tgt, size, summary)
+    total = sum(len(todo) for _, _, todo in work)
+    progress.start(f"translate {', '.join(lang for lang, _, _ in work)}", total)
+    for chunk in pending.ready:
+        _write_chunk(store, chunk, {}, tgt, summary)
+        progress.advance(len(chunk.items))
+    if pending.batches:
+        runner = executor or make_executor(config.translation, translator, cluster=cluster)
+        if not isinstance(runner, LocalExecutor):
+            summary.executor = runner.description
+        try:
+            for batch, outputs in runner.run(pending.batches):
+                owner = pending.waiting.get(batch.key)
+                if owner is None:
+                    continue  # a result delivered twice is written once
+                del pending.waiting[batch.key]
+                fresh = dict(zip(owner.missing, outputs, strict=True))
+                _write_chunk(store, owner, fresh, tgt, summary)
+                progress.advance(len(owner.items))
+        except ExecutorLost as exc:
+            written = f"{summary.items} of {total} items were translated and stored"
+            raise ExecutorLost(f"{exc.message}; {written}", hint=exc.hint) from exc
+        finally:
+            if executor is None:
+                runner.close()
+    progress.close()
     return summary
 
 
-def _translate_chunk(
+@dataclass
+class _Chunk:
+    """Items translated and written together: one model call, one transaction."""
+
+    lang: str
+    model: str
+    items: list[TranslationTask]
+    texts: dict[str, str]  # text hash -> source text
+    cached: dict[str, str]  # text hash -> translation already in the cache
+    missing: list[str]  # text hashes for the model, in batch order
+
+
+@dataclass
+class _Pending:
+    ready: list[_Chunk] = field(default_factory=list)  # everything cached: nothing to run
+    batches: list[Batch] = field(default_factory=list)
+    waiting: dict[int, _Chunk] = field(default_factory=dict)  # batch key -> its chunk
+
+
+def _plan_batches(
     store: Store,
-    translator: Translator,
-    model: str,
-    src: str,
+    work: list[tuple[str, str, list[TranslationTask]]],
     tgt: str,
-    chunk: Sequence[TranslationTask],
+    step: int,
     summary: TranslateSummary,
+) -> _Pending:
+    """Cut the work into chunks of `step` items, look each up in the cache, batch the rest."""
+    from .executors import Batch
+
+    pending = _Pending()
+    for lang, model, todo in work:
+        for start in range(0, len(todo), step):
+            items = todo[start : start + step]
+            texts = {text_hash(s): s for t in items for s in (t.title, t.summary) if s.strip()}
+            cached = store.cached_translations(texts, lang, tgt, model)
+            missing = [h for h in texts if h not in cached]
+            summary.cached += len(cached)
+            chunk = _Chunk(lang, model, items, texts, cached, missing)
+            if not missing:
+                pending.ready.append(chunk)
+                continue
+            key = len(pending.batches)
+            pending.waiting[key] = chunk
+            texts_out = tuple(texts[h] for h in missing)
+            pending.batches.append(Batch(key, lang, tgt, model, texts_out))
+    return pending
+
+
+def _write_chunk(
+    store: Store, chunk: _Chunk, fresh: dict[str, str], tgt: str, summary: TranslateSummary
 ) -> None:
-    """Translate one chunk of items (cache first) and record it in one transaction."""
-    texts = {text_hash(s): s for t in chunk for s in (t.title, t.summary) if s.strip()}
-    cached = store.cached_translations(texts, src, tgt, model)
-    missing = [h for h in texts if h not in cached]
-    fresh: dict[str, str] = {}
-    if missing:
-        outputs = translator.translate([texts[h] for h in missing], src, tgt)
-        fresh = dict(zip(missing, outputs, strict=True))
-    summary.cached += len(texts) - len(missing)
-    summary.translated += len(missing)
-    done = {**cached, **fresh}
+    """Record one chunk's translations (new ones cached) in one transaction."""
+    summary.translated += len(fresh)
+    done = {**chunk.cached, **fresh}
     now = utc_now()
     with store.transaction():
-        store.save_translations(fresh.items(), src, tgt, model, now)
-        for t in chunk:
+        store.save_translations(fresh.items(), chunk.lang, tgt, chunk.model, now)
+        for t in chunk.items:
             store.set_item_translation(
                 t.item_id,
                 tgt,
                 source_hash=t.source_hash,
-                model=model,
+                model=chunk.model,
                 status="translated",
                 note=None,
                 title=done.get(text_hash(t.title), ""),
@@ -494,12 +565,21 @@ def run(
             store.prune(utc_now() - timedelta(days=config.store.retention_days))
         fetched = fetch_stage(config, store, progress=progress)
         report(fetched.line())
-        translated = translate_stage(config, store, progress=progress)
-        report(translated.line())
+        lost: ExecutorLost | None = None
+        try:
+            translated = translate_stage(config, store, progress=progress)
+            report(translated.line())
+        except ExecutorLost as exc:
+            # What was translated is stored; the site still gets the new items (originals
+            # where the translation is missing) and the run then fails with the reason.
+            lost, translated = exc, TranslateSummary()
+            report(f"translate: stopped: {exc.message}")
         clustered = cluster_stage(config, store, progress=progress)
         report(clustered.line())
         built = build_stage(config, store, ws.out_dir(out), progress=progress)
         report(built.line())
+    if lost is not None:
+        raise lost
     return RunSummary(fetched, translated, clustered, built)
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,7 @@ class ArgosTranslator:
         self._pairs: dict[tuple[str, str], PackageInfo] | None = None
         self._models: dict[Path, _Model] = {}
         self._lock = threading.Lock()
+        self.loads: Counter[str] = Counter()  # package key -> models built (scale-out tests)
 
     # CTranslate2 models cannot be pickled: a pickled translator (e.g. shipped to a worker
     # process) carries only its config and loads its models again where it lands.
@@ -331,6 +333,7 @@ class ArgosTranslator:
                 ) from exc
             log.debug("loaded %s in %.2fs", info.key, time.monotonic() - started)
             model = self._models[info.path] = _Model(info, translator, tokenizer)
+            self.loads[info.key] += 1
             return model
 
     def _run_package(self, model: _Model, segments: list[str]) -> list[str]:

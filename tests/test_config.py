@@ -434,11 +434,36 @@ def test_wrong_types(tmp_path: Path, text: str, expected: str) -> None:
         ("site:\n  language: english\n", "2: site.language: 'english' is not a language code"),
         ("site:\n  language: zh_CN\n", "2: site.language: 'zh_CN' is not a language code"),
         ("site:\n  title: ''\n", "2: site.title: must not be empty"),
+        (
+            "translation:\n  executor: ray\n",
+            "2: translation.executor: must be one of local | dask, got 'ray'",
+        ),
+        (
+            "translation:\n  executor: dask\n  cluster: http://10.0.0.5:8786\n",
+            "3: translation.cluster: 'http://10.0.0.5:8786' is not a Dask scheduler address",
+        ),
+        (
+            "translation:\n  executor: dask\n  cluster: tcp://10.0.0.5\n",
+            "3: translation.cluster: 'tcp://10.0.0.5' is not a Dask scheduler address",
+        ),
+        (
+            "translation:\n  beam_size: 2\n  cluster: tcp://10.0.0.5:8786\n",
+            "3: translation.cluster: a scheduler address is set but translation.executor is local",
+        ),
+        ("translation:\n  workers: 0\n", "2: translation.workers: must be at least 1, got 0"),
     ],
 )
 def test_out_of_range(tmp_path: Path, text: str, expected: str) -> None:
     path, exc = error_of(tmp_path, text)
     assert str(exc).startswith(f"{path}:{expected}"), str(exc)
+
+
+def test_dask_executor_settings(tmp_path: Path) -> None:
+    text = "translation:\n  executor: dask\n  cluster: tcp://10.0.0.5:8786\n  workers: 3\n"
+    cfg = load_config(write(tmp_path, text)).translation
+    assert (cfg.executor, cfg.cluster, cfg.workers) == ("dask", "tcp://10.0.0.5:8786", 3)
+    default = load_config(write(tmp_path, "feeds: []\n")).translation
+    assert (default.executor, default.cluster, default.workers) == ("local", None, None)
 
 
 def test_yaml_1_2_yes_is_a_string(tmp_path: Path) -> None:

@@ -1,0 +1,443 @@
+"""Translation on Dask: a local cluster, a real scheduler and workers, a killed worker, a lost
+scheduler. Everything on 127.0.0.1, with the tiny copy model built by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tinymodel
+from test_e2e import digest
+from test_translate import config_for, stage_setup
+
+from digest.errors import StageError
+from digest.executors import Batch, Executor, ExecutorLost, LocalExecutor
+from digest.models import TranslationConfig
+from digest.packages import install_file
+from digest.pipeline import translate_stage
+from digest.store import Store
+
+try:
+    import distributed  # noqa: F401
+except ImportError:  # pragma: no cover - CI installs digest[dask]
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("digest[dask] is not installed", allow_module_level=True)
+
+from digest.scaleout import DaskExecutor, TranslationPlugin, worker_loads
+
+DASK = Path(sys.executable).with_name("dask")
+N_ITEMS = 2000
+
+
+def chinese_items(n: int) -> list[tuple[str, str, str]]:
+    """(lang, title, summary) items, every one different."""
+    return [
+        ("zh", f"警方拘留第{i}名维权人士", f"他们被指控寻衅滋事{i}次。家属表示担心。")
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def zh_en_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zh→en copy model, built once."""
+    return tinymodel.build_copy_model(tmp_path_factory.mktemp("archive"), "zh", "en")
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, zh_en_archive: Path) -> TranslationConfig:
+    """Translation settings whose packages dir holds the copy model."""
+    cfg = config_for(tmp_path / "packages")
+    install_file(cfg, zh_en_archive)
+    return cfg
+
+
+class CountingWrites:
+    """Counts the stage's writes of each item's translation."""
+
+    def __init__(self, store: Store) -> None:
+        self.counts: Counter[str] = Counter()
+        real = store.set_item_translation
+
+        def counting(item_id: str, *args: Any, **kw: Any) -> None:
+            self.counts[item_id] += 1
+            real(item_id, *args, **kw)
+
+        store.set_item_translation = counting  # type: ignore[method-assign]
+
+
+def translations(store: Store) -> dict[str, tuple[Any, ...]]:
+    """Every item's stored translation, by item id."""
+    rows = store.conn.execute(
+        "SELECT item_id, tgt, model, status, title, summary, source_hash FROM item_translations"
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def local_result(tmp_path: Path, cfg: TranslationConfig, n: int) -> dict[str, tuple[Any, ...]]:
+    """What the in-process executor stores for the same items."""
+    (tmp_path / "local").mkdir()
+    config, store = stage_setup(tmp_path / "local", cfg, chinese_items(n))
+    with store:
+        summary = translate_stage(config, store)
+        assert summary.items == n and summary.executor is None
+        return translations(store)
+
+
+class KillAfter:
+    """Wraps an executor: after `after` results, calls `action` once, then goes on."""
+
+    def __init__(self, inner: Executor, after: int, action: Any) -> None:
+        self.inner, self.after, self.action = inner, after, action
+        self.description = inner.description
+        self.batch_items = inner.batch_items
+
+    def run(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list[str]]]:
+        for i, result in enumerate(self.inner.run(batches)):
+            if i == self.after:
+                self.action()
+            yield result
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# ---------------------------------------------------------------- a local cluster
+
+
+def test_two_local_workers_translate_2000_items_once_each(
+    tmp_path: Path, cfg: TranslationConfig
+) -> None:
+    expected = local_result(tmp_path, cfg, N_ITEMS)
+    (tmp_path / "dask").mkdir()
+    config, store = stage_setup(tmp_path / "dask", cfg, chinese_items(N_ITEMS))
+    executor = DaskExecutor(cfg, workers=2)
+    try:
+        with store:
+            writes = CountingWrites(store)
+            summary = translate_stage(config, store, executor=executor)
+            assert summary.items == N_ITEMS and summary.translated == 2 * N_ITEMS
+            assert "a local Dask cluster of 2 worker processes" in summary.line()
+            assert len(writes.counts) == N_ITEMS and set(writes.counts.values()) == {1}
+            assert translations(store) == expected
+        loads = executor.client.run(worker_loads)
+    finally:
+        executor.close()
+    # Both workers took batches, and each built the zh→en model exactly once.
+    assert len(loads) == 2
+    assert all(counts == {"translate-zh_en-1.0": 1} for counts in loads.values()), loads
+
+
+def test_a_killed_worker_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, cfg: TranslationConfig
+) -> None:
+    expected = local_result(tmp_path, cfg, N_ITEMS)
+    (tmp_path / "dask").mkdir()
+    config, store = stage_setup(tmp_path / "dask", cfg, chinese_items(N_ITEMS))
+    executor = DaskExecutor(cfg, workers=2)
+    killed: dict[str, Any] = {}
+
+    def kill_a_busy_worker() -> None:
+        busy = {w: keys for w, keys in executor.client.processing().items() if keys}
+        victim = sorted(busy)[0]
+        pids = executor.client.run(os.getpid)
+        killed.update(address=victim, batches=len(busy[victim]))
+        os.kill(pids[victim], signal.SIGKILL)
+
+    try:
+        with store:
+            writes = CountingWrites(store)
+            summary = translate_stage(
+                config, store, executor=KillAfter(executor, 1, kill_a_busy_worker)
+            )
+            assert summary.items == N_ITEMS
+            assert len(writes.counts) == N_ITEMS and set(writes.counts.values()) == {1}
+            assert translations(store) == expected
+    finally:
+        executor.close()
+    assert killed["batches"] >= 1  # the worker died holding work, which ran elsewhere
+
+
+def test_a_lost_scheduler_stops_the_stage_and_the_next_run_finishes(
+    tmp_path: Path, cfg: TranslationConfig
+) -> None:
+    expected = local_result(tmp_path, cfg, N_ITEMS)
+    (tmp_path / "dask").mkdir()
+    config, store = stage_setup(tmp_path / "dask", cfg, chinese_items(N_ITEMS))
+    with DaskProcesses(tmp_path, workers=2) as cluster, store:
+        executor = DaskExecutor(cfg, address=cluster.address)
+        writes = CountingWrites(store)
+        with pytest.raises(ExecutorLost) as lost:
+            translate_stage(config, store, executor=KillAfter(executor, 1, cluster.kill_scheduler))
+        executor.close()
+        assert lost.value.exit_code == 4
+        assert f"lost the Dask cluster at {cluster.address} mid-run" in lost.value.message
+        done = sum(writes.counts.values())
+        assert 0 < done < N_ITEMS
+        assert f"{done} of {N_ITEMS} items were translated and stored" in lost.value.message
+        assert "the next run translates the rest" in (lost.value.hint or "")
+        # The next run (here in this process) translates only what is left.
+        again = translate_stage(config, store)
+        assert again.items == N_ITEMS - done
+        assert len(writes.counts) == N_ITEMS and set(writes.counts.values()) == {1}
+        assert translations(store) == expected
+
+
+# ---------------------------------------------------------------- the CLI on a real cluster
+
+
+class DaskProcesses:
+    """`dask scheduler` and `dask worker` processes on 127.0.0.1, stopped by PID."""
+
+    def __init__(self, tmp: Path, workers: int) -> None:
+        self.tmp, self.n = tmp, workers
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.address = ""
+
+    def __enter__(self) -> DaskProcesses:
+        info = self.tmp / "scheduler.json"
+        log = (self.tmp / "dask.log").open("wb")
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    str(DASK),
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--scheduler-file",
+                    str(info),
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while not info.exists() or not info.read_text().strip():
+            assert time.monotonic() < deadline, (self.tmp / "dask.log").read_text()
+            time.sleep(0.05)
+        self.address = json.loads(info.read_text())["address"]
+        for _ in range(self.n):
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        str(DASK),
+                        "worker",
+                        self.address,
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                        "--preload",
+                        "digest.scaleout",
+                    ],
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        return self
+
+    def kill_scheduler(self) -> None:
+        """The scheduler goes away without warning."""
+        self.procs[0].kill()
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def rss_file(path: Path, n: int) -> None:
+    """An RSS feed of n Chinese items."""
+    entries = "".join(
+        f"<item><guid>g{i}</guid><link>https://example.org/{i}</link><title>{title}</title>"
+        f"<description>{summary}</description>"
+        f"<pubDate>Thu, 19 Nov 2026 0{i % 10}:{i % 60:02d}:00 GMT</pubDate></item>"
+        for i, (_, title, summary) in enumerate(chinese_items(n))
+    )
+    path.write_text(
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://example.org/</link><language>zh-CN</language>{entries}</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+def test_cli_translates_on_a_dask_scheduler_and_two_workers(
+    tmp_path: Path, zh_en_archive: Path
+) -> None:
+    rss_file(tmp_path / "zh.xml", 300)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "translation:\n  packages_dir: packages\n"
+        "feeds:\n  - {id: zh, name: Chinese outlet, url: zh.xml}\n",
+        encoding="utf-8",
+    )
+    args = ("--config", str(config), "--state", str(tmp_path / "state"))
+    assert digest(*args, "models", "install-file", str(zh_en_archive), cwd=tmp_path).returncode == 0
+    assert digest(*args, "fetch", cwd=tmp_path).returncode == 0
+    with DaskProcesses(tmp_path, workers=2) as cluster:
+        res = digest(*args, "translate", "--cluster", cluster.address, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert (
+            f"translate: 300 items, 600 texts translated, 0 from cache (on the Dask cluster "
+            f"at {cluster.address})" in res.stdout
+        )
+        workers = cluster.procs[1:]
+        assert all(w.poll() is None for w in workers)  # still up: stopped below, by PID
+    assert all(p.returncode is not None for p in cluster.procs)
+    export = digest(*args, "export", "--format", "jsonl", cwd=tmp_path)
+    rows = [json.loads(line) for line in export.stdout.splitlines()]
+    assert len(rows) == 300 and {r["translation"] for r in rows} == {"translated"}
+    assert "警方拘留第7名维权人士" in {r["title_translated"] for r in rows}
+
+
+def test_cli_names_an_unreachable_scheduler(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    rss_file(tmp_path / "zh.xml", 3)
+    config.write_text("feeds:\n  - {id: zh, name: Z, url: zh.xml}\n", encoding="utf-8")
+    args = ("--config", str(config), "--state", str(tmp_path / "state"))
+    assert digest(*args, "fetch", cwd=tmp_path).returncode == 0
+    bad = digest(*args, "translate", "--cluster", "http://127.0.0.1:1", cwd=tmp_path)
+    assert bad.returncode == 2 and "not a Dask scheduler address" in bad.stderr
+
+
+# ---------------------------------------------------------------- without a cluster
+
+
+def test_without_dask_installed_the_message_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, cfg: TranslationConfig
+) -> None:
+    from digest.executors import make_executor
+
+    monkeypatch.setitem(sys.modules, "digest.scaleout", None)  # as if distributed were absent
+    dask_cfg = TranslationConfig(packages_dir=cfg.packages_dir, executor="dask")
+    with pytest.raises(StageError) as info:
+        make_executor(dask_cfg, translator=None)  # type: ignore[arg-type]
+    assert "optional Dask packages" in info.value.message
+    assert "pip install 'digest[dask]'" in (info.value.hint or "")
+    assert isinstance(make_executor(cfg, translator=None), LocalExecutor)  # type: ignore[arg-type]
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, cfg: TranslationConfig
+) -> None:
+    import socket
+
+    import digest.scaleout as scaleout
+
+    monkeypatch.setattr(scaleout, "CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nobody listens once closed
+    with pytest.raises(StageError) as info:
+        DaskExecutor(cfg, address=f"tcp://127.0.0.1:{port}")
+    assert f"cannot use the Dask cluster at tcp://127.0.0.1:{port}" in info.value.message
+    assert "dask scheduler" in (info.value.hint or "")
+
+
+class FakeWorker:
+    address = "tcp://127.0.0.1:9"
+
+    class state:
+        nthreads = 2
+
+
+def test_a_worker_with_other_packages_or_version_refuses_the_batch(
+    cfg: TranslationConfig,
+) -> None:
+    plugin = TranslationPlugin(cfg, caller_version=scaleout_version())
+    plugin.setup(FakeWorker())
+    assert plugin.translator is not None
+    assert plugin.translator.inter_threads == 2 and plugin.translator.intra_threads == 1
+    ok = Batch(0, "zh", "en", "translate-zh_en-1.0", ("网络审查",))
+    assert plugin.translate(ok) == ["网络审查"]
+    with pytest.raises(RuntimeError, match=r"the caller uses translate-zh_en-1\.9"):
+        plugin.translate(Batch(1, "zh", "en", "translate-zh_en-1.9", ("网络审查",)))
+    with pytest.raises(RuntimeError, match="has no model for ug→en"):
+        plugin.translate(Batch(2, "ug", "en", "translate-ug_en-1.0", ("خەۋەر",)))
+    old = TranslationPlugin(cfg, caller_version="0.0.1")
+    old.setup(FakeWorker())
+    with pytest.raises(RuntimeError, match=r"runs digest .* the caller 0\.0\.1"):
+        old.translate(ok)
+
+
+def scaleout_version() -> str:
+    from digest.scaleout import digest_version
+
+    return digest_version()
+
+
+class LosesItsClusterAfterOneBatch:
+    """A local executor that then loses its cluster, as a Dask one can."""
+
+    description = "a flaky cluster"
+    batch_items = 128  # as the local executor it stands in for
+
+    def __init__(self, inner: LocalExecutor) -> None:
+        self.inner = inner
+
+    def run(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list[str]]]:
+        for i, result in enumerate(self.inner.run(batches)):
+            if i == 1:
+                raise ExecutorLost("lost a flaky cluster mid-run (test)", hint="run again")
+            yield result
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_run_still_builds_the_site_when_the_cluster_is_lost(
+    tmp_path: Path,
+    zh_en_archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from digest import executors
+    from digest.cli import main
+
+    rss_file(tmp_path / "zh.xml", 300)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "translation:\n  packages_dir: packages\n"
+        "feeds:\n  - {id: zh, name: Chinese outlet, url: zh.xml}\n",
+        encoding="utf-8",
+    )
+    args = ["--config", str(config), "--state", str(tmp_path / "state")]
+    assert digest(*args, "models", "install-file", str(zh_en_archive), cwd=tmp_path).returncode == 0
+    monkeypatch.setattr(
+        executors,
+        "make_executor",
+        lambda cfg, translator, cluster=None: LosesItsClusterAfterOneBatch(
+            LocalExecutor(translator)
+        ),
+    )
+    with pytest.raises(SystemExit) as info:
+        main([*args, "run", "--out", str(tmp_path / "site")])
+    out, err = capsys.readouterr()
+    assert info.value.code == 4
+    assert "translate: stopped: lost a flaky cluster mid-run (test); 128 of 300 items" in out
+    assert "build:" in out and (tmp_path / "site" / "index.html").is_file()
+    assert err.startswith("error: lost a flaky cluster mid-run")
+    # The next run, with a working executor, translates the other 172.
+    monkeypatch.undo()
+    again = digest(*args, "translate", cwd=tmp_path)
+    assert "translate: 172 items" in again.stdout, again.stderr

@@ -50,7 +50,7 @@ class TranslationConfig:
     intra_threads: int | None = None
     executor: str = "local"  # "local" (in this process) or "dask"
     cluster: str | None = None  # a Dask scheduler address; None starts a local cluster
-    workers: int | None = None  # worker processes of that local cluster; None: one per core
+    workers: int | None = None  # processes of that local cluster; None: one, a thread per core
 
 
 @dataclass(frozen=True)

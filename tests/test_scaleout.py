@@ -126,7 +126,7 @@ def test_two_local_workers_translate_2000_items_once_each(
             writes = CountingWrites(store)
             summary = translate_stage(config, store, executor=executor)
             assert summary.items == N_ITEMS and summary.translated == 2 * N_ITEMS
-            assert "a local Dask cluster of 2 worker processes" in summary.line()
+            assert "a local Dask cluster (2 workers × 1 thread)" in summary.line()
             assert len(writes.counts) == N_ITEMS and set(writes.counts.values()) == {1}
             assert translations(store) == expected
         loads = executor.client.run(worker_loads)
@@ -441,3 +441,22 @@ def test_run_still_builds_the_site_when_the_cluster_is_lost(
     monkeypatch.undo()
     again = digest(*args, "translate", cwd=tmp_path)
     assert "translate: 172 items" in again.stdout, again.stderr
+
+
+def test_a_nanny_malloc_setting_is_undone_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.scaleout import _undo_malloc_trim
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert _undo_malloc_trim() is False  # glibc's dynamic tuning is on: nothing to undo
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    assert _undo_malloc_trim() is sys.platform.startswith("linux")
+
+
+def test_local_cluster_workers_do_not_get_the_trim_setting(cfg: TranslationConfig) -> None:
+    executor = DaskExecutor(cfg, workers=1)
+    try:
+        env = executor.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    finally:
+        executor.close()
+    assert set(env.values()) == {None}
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor does this process

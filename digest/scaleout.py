@@ -18,7 +18,15 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import dask
-from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed import (
+    Client,
+    Future,
+    KilledWorker,
+    LocalCluster,
+    WorkerPlugin,
+    as_completed,
+    get_worker,
+)
 
 from .errors import StageError
 from .executors import DASK_BATCH_ITEMS, Batch, ExecutorLost
@@ -189,13 +197,20 @@ class DaskExecutor:
                 self.client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
                 self.description = f"the Dask cluster at {address}"
             self.client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
-            self.client.register_plugin(TranslationPlugin(cfg, digest_version()), PLUGIN_NAME)
         except (OSError, TimeoutError) as exc:
             self.close()
-            where = address or "a local cluster"
+            where = f"the Dask cluster at {address}" if address else "a local Dask cluster"
             raise StageError(
-                f"cannot use the Dask cluster at {where}: {exc or type(exc).__name__}",
-                hint=SCHEDULER_HINT,
+                f"cannot use {where}: {exc or type(exc).__name__}", hint=SCHEDULER_HINT
+            ) from exc
+        try:
+            self.client.register_plugin(TranslationPlugin(cfg, digest_version()), PLUGIN_NAME)
+        except Exception as exc:  # e.g. a worker without digest cannot unpickle the plugin
+            self.close()
+            raise StageError(
+                f"the workers of {self.description} cannot set up digest's translation: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"install digest {digest_version()} and the argos packages on every worker",
             ) from exc
 
     def threads(self) -> int:
@@ -231,6 +246,12 @@ class DaskExecutor:
                 raise ExecutorLost(
                     f"lost {self.description} mid-run ({why})",
                     hint="the next run translates the rest; " + SCHEDULER_HINT,
+                ) from exc
+            except KilledWorker as exc:
+                raise StageError(
+                    f"a translation batch killed {self.description}'s workers again and again "
+                    "(out of memory?)",
+                    hint="give each worker more memory, or fewer threads per worker",
                 ) from exc
             except WorkerSetupError as exc:
                 raise StageError(

@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from digest.executors import DASK_BATCH_ITEMS, LOCAL_BATCH_ITEMS  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "scale.md"
 BATCH_ITEMS = [0]  # items per Dask batch, set from --batch-items
+TRANSLATE_BENCH: list[Any] = []  # bench/translate/run.py, loaded by main()
 
 
 def _load_translate_bench() -> Any:
@@ -52,42 +52,14 @@ def _load_translate_bench() -> Any:
     return module
 
 
-def make_store(work: Path, name: str, config: Any, items: list[tuple[str, str]]) -> Any:
-    """A fresh store holding the Chinese items, untranslated."""
-    from digest.models import Item
-    from digest.normalize import content_key
-    from digest.store import Store
-
-    store = Store.open(work / f"{name}.db")
-    store.sync_feeds(config.feeds)
-    now = datetime.now(UTC)
-    with store.transaction():
-        for i, (title, summary) in enumerate(items):
-            store.upsert_item(
-                Item(
-                    feed_id="rfa-zh",
-                    guid=f"item-{i}",
-                    url=f"https://example.org/{i}",
-                    link=f"https://example.org/{i}",
-                    title=title,
-                    summary=summary,
-                    content_html="",
-                    published=now - timedelta(minutes=i),
-                    date_is_fallback=False,
-                    lang="zh",
-                    content_key=content_key(title, summary),
-                ),
-                now,
-            )
-    return store
-
-
 def run_once(name: str, config: Any, work: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
     """One translate stage over a fresh store with the named executor."""
     from digest.pipeline import translate_stage
     from digest.scaleout import DaskExecutor, worker_loads, worker_rss
 
-    store = make_store(work, f"{name}-{time.monotonic_ns()}", config, items)
+    store = TRANSLATE_BENCH[0].store_with_items(
+        work / f"{name}-{time.monotonic_ns()}.db", config, items
+    )
     out: dict[str, Any] = {}
     with store:
         t0 = time.perf_counter()
@@ -136,11 +108,12 @@ def main() -> None:
     from tinymodel import install_model
 
     translate_bench = _load_translate_bench()
+    TRANSLATE_BENCH.append(translate_bench)
     feed_sentences = translate_bench.feed_sentences
     make_items = translate_bench.make_items
     sentence_count = translate_bench.sentence_count
 
-    from digest.models import Config, FeedConfig, SiteConfig, TranslationConfig
+    from digest.models import TranslationConfig
 
     items, source = make_items(args.items)
     sentences = sentence_count(items)
@@ -156,13 +129,7 @@ def main() -> None:
         tcfg = TranslationConfig(
             packages_dir=packages, beam_size=args.beam, max_decoding_length=args.max_len
         )
-        feed = FeedConfig(id="rfa-zh", name="RFA Mandarin", url="file:///dev/null", language="zh")
-        config = Config(
-            path=work / "feeds.yaml",
-            site=SiteConfig(language="en"),
-            translation=tcfg,
-            feeds=(feed,),
-        )
+        config = translate_bench.bench_config(work, tcfg)
         for round_ in range(args.repeat):
             # Alternate the order so a burst of load elsewhere hits each executor alike.
             for name in names if round_ % 2 == 0 else list(reversed(names)):

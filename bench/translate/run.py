@@ -163,36 +163,32 @@ def path_a(spec: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "import_s": import_s, "load_s": load_s, "rss_mb": peak_rss_mb()}
 
 
-def path_b(spec: dict[str, Any]) -> dict[str, Any]:
-    """Ours: the pipeline's translate stage over a fresh store, twice."""
+def bench_config(work: Path, tcfg: Any) -> Any:
+    """A Config with one Chinese feed and the given translation settings."""
+    from digest.models import Config, FeedConfig, SiteConfig
+
+    feed = FeedConfig(id="rfa-zh", name="RFA Mandarin", url="file:///dev/null", language="zh")
+    return Config(
+        path=work / "feeds.yaml", site=SiteConfig(language="en"), translation=tcfg, feeds=(feed,)
+    )
+
+
+def store_with_items(db: Path, config: Any, items: list[tuple[str, str]]) -> Any:
+    """A fresh store holding the Chinese (title, summary) items, untranslated."""
     from datetime import UTC, datetime, timedelta
 
-    from digest.models import Config, FeedConfig, Item, SiteConfig, TranslationConfig
+    from digest.models import Item
     from digest.normalize import content_key
-    from digest.pipeline import translate_stage
     from digest.store import Store
-    from digest.translate import ArgosTranslator
 
-    tcfg = TranslationConfig(
-        packages_dir=Path(spec["packages"]),
-        beam_size=spec["beam"],
-        max_decoding_length=spec["max_len"],
-    )
-    feed = FeedConfig(id="rfa-zh", name="RFA Mandarin", url="file:///dev/null", language="zh")
-    config = Config(
-        path=Path(spec["work"]) / "feeds.yaml",
-        site=SiteConfig(language="en"),
-        translation=tcfg,
-        feeds=(feed,),
-    )
-    store = Store.open(Path(spec["work"]) / f"bench-{os.getpid()}.db")
+    store = Store.open(db)
     store.sync_feeds(config.feeds)
     now = datetime.now(UTC)
     with store.transaction():
-        for i, (title, summary) in enumerate(spec["items"]):
+        for i, (title, summary) in enumerate(items):
             store.upsert_item(
                 Item(
-                    feed_id=feed.id,
+                    feed_id=config.feeds[0].id,
                     guid=f"item-{i}",
                     url=f"https://example.org/{i}",
                     link=f"https://example.org/{i}",
@@ -206,6 +202,23 @@ def path_b(spec: dict[str, Any]) -> dict[str, Any]:
                 ),
                 now,
             )
+    return store
+
+
+def path_b(spec: dict[str, Any]) -> dict[str, Any]:
+    """Ours: the pipeline's translate stage over a fresh store, twice."""
+    from digest.models import TranslationConfig
+    from digest.pipeline import translate_stage
+    from digest.translate import ArgosTranslator
+
+    tcfg = TranslationConfig(
+        packages_dir=Path(spec["packages"]),
+        beam_size=spec["beam"],
+        max_decoding_length=spec["max_len"],
+    )
+    work = Path(spec["work"])
+    config = bench_config(work, tcfg)
+    store = store_with_items(work / f"bench-{os.getpid()}.db", config, spec["items"])
     translator = ArgosTranslator(tcfg, length_cap=spec["length_cap"])
     t0 = time.perf_counter()
     translator.translate([WARMUP], "zh", "en")

@@ -53,12 +53,24 @@ def zh_en_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tinymodel.build_copy_model(tmp_path_factory.mktemp("archive"), "zh", "en")
 
 
-@pytest.fixture
-def cfg(tmp_path: Path, zh_en_archive: Path) -> TranslationConfig:
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory: pytest.TempPathFactory, zh_en_archive: Path) -> TranslationConfig:
     """Translation settings whose packages dir holds the copy model."""
-    cfg = config_for(tmp_path / "packages")
+    cfg = config_for(tmp_path_factory.mktemp("argos") / "packages")
     install_file(cfg, zh_en_archive)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def expected(
+    tmp_path_factory: pytest.TempPathFactory, cfg: TranslationConfig
+) -> dict[str, tuple[Any, ...]]:
+    """What the in-process executor stores for the N_ITEMS items."""
+    config, store = stage_setup(tmp_path_factory.mktemp("local"), cfg, chinese_items(N_ITEMS))
+    with store:
+        summary = translate_stage(config, store)
+        assert summary.items == N_ITEMS and summary.executor is None
+        return translations(store)
 
 
 class CountingWrites:
@@ -83,16 +95,6 @@ def translations(store: Store) -> dict[str, tuple[Any, ...]]:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def local_result(tmp_path: Path, cfg: TranslationConfig, n: int) -> dict[str, tuple[Any, ...]]:
-    """What the in-process executor stores for the same items."""
-    (tmp_path / "local").mkdir()
-    config, store = stage_setup(tmp_path / "local", cfg, chinese_items(n))
-    with store:
-        summary = translate_stage(config, store)
-        assert summary.items == n and summary.executor is None
-        return translations(store)
-
-
 class KillAfter:
     """Wraps an executor: after `after` results, calls `action` once, then goes on."""
 
@@ -115,11 +117,9 @@ class KillAfter:
 
 
 def test_two_local_workers_translate_2000_items_once_each(
-    tmp_path: Path, cfg: TranslationConfig
+    tmp_path: Path, cfg: TranslationConfig, expected: dict[str, tuple[Any, ...]]
 ) -> None:
-    expected = local_result(tmp_path, cfg, N_ITEMS)
-    (tmp_path / "dask").mkdir()
-    config, store = stage_setup(tmp_path / "dask", cfg, chinese_items(N_ITEMS))
+    config, store = stage_setup(tmp_path, cfg, chinese_items(N_ITEMS))
     executor = DaskExecutor(cfg, workers=2)
     try:
         with store:
@@ -138,11 +138,9 @@ def test_two_local_workers_translate_2000_items_once_each(
 
 
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(
-    tmp_path: Path, cfg: TranslationConfig
+    tmp_path: Path, cfg: TranslationConfig, expected: dict[str, tuple[Any, ...]]
 ) -> None:
-    expected = local_result(tmp_path, cfg, N_ITEMS)
-    (tmp_path / "dask").mkdir()
-    config, store = stage_setup(tmp_path / "dask", cfg, chinese_items(N_ITEMS))
+    config, store = stage_setup(tmp_path, cfg, chinese_items(N_ITEMS))
     executor = DaskExecutor(cfg, workers=2)
     killed: dict[str, Any] = {}
 
@@ -168,11 +166,9 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
 
 
 def test_a_lost_scheduler_stops_the_stage_and_the_next_run_finishes(
-    tmp_path: Path, cfg: TranslationConfig
+    tmp_path: Path, cfg: TranslationConfig, expected: dict[str, tuple[Any, ...]]
 ) -> None:
-    expected = local_result(tmp_path, cfg, N_ITEMS)
-    (tmp_path / "dask").mkdir()
-    config, store = stage_setup(tmp_path / "dask", cfg, chinese_items(N_ITEMS))
+    config, store = stage_setup(tmp_path, cfg, chinese_items(N_ITEMS))
     with DaskProcesses(tmp_path, workers=2) as cluster, store:
         executor = DaskExecutor(cfg, address=cluster.address)
         writes = CountingWrites(store)
@@ -281,9 +277,8 @@ def rss_file(path: Path, n: int) -> None:
     )
 
 
-def test_cli_translates_on_a_dask_scheduler_and_two_workers(
-    tmp_path: Path, zh_en_archive: Path
-) -> None:
+def cli_project(tmp_path: Path, archive: Path) -> tuple[str, ...]:
+    """A config with one feed of 300 Chinese items and the copy model installed: CLI args."""
     rss_file(tmp_path / "zh.xml", 300)
     config = tmp_path / "feeds.yaml"
     config.write_text(
@@ -292,7 +287,14 @@ def test_cli_translates_on_a_dask_scheduler_and_two_workers(
         encoding="utf-8",
     )
     args = ("--config", str(config), "--state", str(tmp_path / "state"))
-    assert digest(*args, "models", "install-file", str(zh_en_archive), cwd=tmp_path).returncode == 0
+    assert digest(*args, "models", "install-file", str(archive), cwd=tmp_path).returncode == 0
+    return args
+
+
+def test_cli_translates_on_a_dask_scheduler_and_two_workers(
+    tmp_path: Path, zh_en_archive: Path
+) -> None:
+    args = cli_project(tmp_path, zh_en_archive)
     assert digest(*args, "fetch", cwd=tmp_path).returncode == 0
     with DaskProcesses(tmp_path, workers=2) as cluster:
         res = digest(*args, "translate", "--cluster", cluster.address, cwd=tmp_path)
@@ -414,15 +416,7 @@ def test_run_still_builds_the_site_when_the_cluster_is_lost(
     from digest import executors
     from digest.cli import main
 
-    rss_file(tmp_path / "zh.xml", 300)
-    config = tmp_path / "feeds.yaml"
-    config.write_text(
-        "translation:\n  packages_dir: packages\n"
-        "feeds:\n  - {id: zh, name: Chinese outlet, url: zh.xml}\n",
-        encoding="utf-8",
-    )
-    args = ["--config", str(config), "--state", str(tmp_path / "state")]
-    assert digest(*args, "models", "install-file", str(zh_en_archive), cwd=tmp_path).returncode == 0
+    args = list(cli_project(tmp_path, zh_en_archive))
     monkeypatch.setattr(
         executors,
         "make_executor",

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from digest.inflate import Decoder
 from digest.models import FetchConfig, FetchResult
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
-_PIECE = 64 * 1024  # largest decompressed piece held at once
 _MAX_VALIDATOR = 1024  # longer ETag / Last-Modified values are not worth keeping
 _MAX_RETRY_AFTER = timedelta(days=365)
 
@@ -185,91 +185,8 @@ def describe_error(url: str, exc: BaseException, cfg: FetchConfig) -> str:
     return f"{where}: unexpected error: {type(exc).__name__}: {_clean(str(exc), 120)}"
 
 
-# ---------------------------------------------------------------- bounded decompression
-
-
 class _FetchFailed(Exception):
     """Ends one fetch with a message (already naming the URL)."""
-
-
-class _Inflater:
-    """Streams one gzip or deflate layer, never producing more than _PIECE bytes at a time."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._raw_deflate = False
-        self._head: bytes | None = b"" if kind == "deflate" else None
-        self._obj = self._new()
-
-    def _new(self) -> zlib._Decompress:
-        if self.kind == "gzip":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """Decompress `data`, yielding bounded pieces."""
-        if self._head is not None:
-            # Servers disagree on what "deflate" means (zlib-wrapped or raw); the first two
-            # bytes tell (RFC 1950 header check), so hold them until both have arrived.
-            self._head += data
-            if len(self._head) < 2 and data:
-                return
-            data, self._head = self._head, None
-            zlib_header = (
-                len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
-            )
-            if not zlib_header:
-                self._raw_deflate = True
-                self._obj = self._new()
-        while not self._obj.eof:  # like httpx, ignore anything after the end of the stream
-            piece = self._obj.decompress(data, _PIECE)
-            if piece:
-                yield piece
-            data = self._obj.unconsumed_tail
-            # A full piece may leave output pending inside zlib even with no input left.
-            if not data and len(piece) < _PIECE:
-                return
-
-    def finish(self) -> Iterator[bytes]:
-        """Whatever is left once the input has ended."""
-        return self.feed(b"")
-
-
-class _Decoder:
-    """Undoes a Content-Encoding chain, layer by layer, in bounded pieces."""
-
-    def __init__(self, header: str | None) -> None:
-        layers = [p.strip().lower() for p in (header or "").split(",") if p.strip()]
-        self.layers: list[_Inflater] = []
-        for name in reversed(layers):  # the last coding applied is the first to undo
-            if name in ("gzip", "x-gzip"):
-                self.layers.append(_Inflater("gzip"))
-            elif name == "deflate":
-                self.layers.append(_Inflater("deflate"))
-            elif name != "identity":
-                raise ValueError(name)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """Decode a raw chunk."""
-        return self._through(0, iter((data,)), final=False)
-
-    def finish(self) -> Iterator[bytes]:
-        """Flush every layer at the end of the body."""
-        return self._through(0, iter(()), final=True)
-
-    def _through(self, i: int, chunks: Iterator[bytes], *, final: bool) -> Iterator[bytes]:
-        if i == len(self.layers):
-            yield from chunks
-            return
-        layer = self.layers[i]
-
-        def produced() -> Iterator[bytes]:
-            for chunk in chunks:
-                yield from layer.feed(chunk)
-            if final:
-                yield from layer.finish()
-
-        yield from self._through(i + 1, produced(), final=final)
 
 
 # ---------------------------------------------------------------- local files
@@ -529,7 +446,7 @@ class _Fetcher:
         cap = self.cfg.max_bytes
         too_big = f"{shown}: body larger than the {cap}-byte cap (fetch.max_bytes)"
         try:
-            decoder = _Decoder(resp.headers.get("content-encoding"))
+            decoder = Decoder(resp.headers.get("content-encoding"))
         except ValueError as exc:
             raise _FetchFailed(
                 f"{shown}: unsupported Content-Encoding {_clean(str(exc), 40)!r}"

@@ -20,6 +20,7 @@ from shared_data import FEEDS_REAL
 
 from digest import fetch
 from digest.fetch import FetchRequest, fetch_all, local_validator, parse_retry_after
+from digest.inflate import PIECE, Decoder
 from digest.models import FetchConfig, FetchResult
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -306,31 +307,31 @@ def test_gzip_bomb_stopped_at_the_cap(srv: LoopbackServer) -> None:
 def test_decoder_never_yields_big_pieces() -> None:
     # httpx's own decoder turns one 64 KB network chunk of this into about 64 MB at once.
     bomb = _gzip_zeros(64)
-    decoder = fetch._Decoder("gzip")
+    decoder = Decoder("gzip")
     pieces = decoder.feed(bomb[: 64 * 1024])
     total = 0
     for _, piece in zip(range(50), pieces, strict=False):
-        assert len(piece) <= fetch._PIECE
+        assert len(piece) <= PIECE
         total += len(piece)
-    assert total == 50 * fetch._PIECE
+    assert total == 50 * PIECE
 
 
 def test_decoder_round_trips_layers() -> None:
     data = os.urandom(3000) + bytes(300_000)
     twice = gzip.compress(zlib.compress(data))  # "deflate, gzip": deflate applied first
-    decoder = fetch._Decoder("deflate, gzip")
+    decoder = Decoder("deflate, gzip")
     out = b"".join(decoder.feed(twice[:100])) + b"".join(decoder.feed(twice[100:]))
     out += b"".join(decoder.finish())
     assert out == data
     with pytest.raises(ValueError):
-        fetch._Decoder("br")
+        Decoder("br")
 
 
 @pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])
 def test_deflate_fed_byte_by_byte(wbits: int) -> None:
     co = zlib.compressobj(6, zlib.DEFLATED, wbits)
     data = co.compress(FEED * 20) + co.flush()
-    decoder = fetch._Decoder("deflate")
+    decoder = Decoder("deflate")
     out = b"".join(b"".join(decoder.feed(data[i : i + 1])) for i in range(len(data)))
     assert out + b"".join(decoder.finish()) == FEED * 20
 

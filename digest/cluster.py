@@ -27,12 +27,15 @@ __all__ = [
     "DEFAULT_MAX_GAP_DAYS",
     "DEFAULT_THRESHOLD",
     "ClusterDoc",
+    "Features",
     "assign_story_ids",
     "cluster_stories",
+    "feature_source_hash",
     "match_topics",
     "pick_headline",
     "story_id_for",
     "story_score",
+    "tokenizer_version",
 ]
 
 # Chosen on the SemEval-2022 Task 8 training pairs (overall <= 1.5 same story, >= 3 not):
@@ -185,6 +188,41 @@ def _tfidf(token_lists: Sequence[list[str]]) -> object:
 
 def _identity(tokens: list[str]) -> list[str]:
     return tokens
+
+
+# Known features per doc id: (text in a continuous script, _features tokens), as computed
+# from the doc's text and language (digest.stories keeps them in the store between runs).
+Features = Mapping[str, tuple[bool, list[str]]]
+
+_PROBES = (
+    ("Residents' Faces scanned: 62,000 accounts closed, says the Cyberspace body.", "en"),
+    ("Zensur im Netz: 62.000 Konten gesperrt", "de"),
+    ("清朗行动关闭了62,400个自媒体账号 and Ｆｕｌｌ-width", "zh"),
+    ("ข่าวสิทธิดิจิทัล 한국어 뉴스 日本語のニュース", "und"),
+)
+
+
+@lru_cache(maxsize=1)
+def tokenizer_version() -> str:
+    """A fingerprint of what the tokeniser makes of sample texts: changes when it changes."""
+    digest = hashlib.sha1()
+    for text, lang in _PROBES:
+        for code in (lang, "und"):
+            digest.update("\x1f".join(_features(text, code)).encode() + b"\0")
+        digest.update(b"1" if _is_continuous_text(text) else b"0")
+    return digest.hexdigest()[:12]
+
+
+def feature_source_hash(text: str, lang: str) -> str:
+    """What stored tokens of a text depend on: the tokeniser, the language and the text."""
+    key = f"{tokenizer_version()}\0{lang}\0{text}"
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _doc_features(doc: ClusterDoc, known: Features | None) -> tuple[bool, list[str]]:
+    if known is not None and doc.id in known:
+        return known[doc.id]
+    return _is_continuous_text(doc.text), _features(doc.text, doc.lang)
 
 
 # ---------------------------------------------------------------- stories
@@ -340,6 +378,7 @@ def cluster_stories(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
+    features: Features | None = None,
 ) -> list[list[str]]:
     """Group docs reporting one event: TF-IDF cosine, time penalty, deterministic.
 
@@ -347,6 +386,7 @@ def cluster_stories(
     apart than max_gap_days never share a group, closer ones are discounted gently.
     Every doc id appears in exactly one group. Within a group ids are ordered by
     (published, id), oldest first; groups are ordered by their first doc the same way.
+    `features`: tokens already known for some docs (saves tokenising them again).
     Raises ValueError on duplicate ids.
     """
     ordered = sorted(docs, key=lambda d: d.id)
@@ -361,15 +401,16 @@ def cluster_stories(
     # own vectorizer: IDF then reflects only the documents that could ever match (and a
     # long English window does not flatten the weights of the few Chinese n-grams).
     families: dict[bool, list[ClusterDoc]] = {False: [], True: []}
+    known = {doc.id: _doc_features(doc, features) for doc in ordered}
     for doc in ordered:
-        families[_is_continuous_text(doc.text)].append(doc)
+        families[known[doc.id][0]].append(doc)
 
     groups: list[list[ClusterDoc]] = []
     for family in (False, True):
         members = families[family]
         if not members:
             continue
-        tokens = [_features(d.text, d.lang) for d in members]
+        tokens = [known[d.id][1] for d in members]
         seconds = np.array([_utc_seconds(d.published) for d in members], dtype=np.float64)
         with_text = [k for k, t in enumerate(tokens) if t]
         index: list[list[int]] = [[k] for k, t in enumerate(tokens) if not t]

@@ -279,11 +279,19 @@ def cluster_stage(
     to another story leaves a redirect from its old id.
     """
     from .cluster import ClusterDoc, pick_headline
-    from .stories import LabelDoc, assign_new, cluster_new_stories, label_stories
+    from .stories import (
+        assign_new,
+        cluster_new_stories,
+        doc_features,
+        label_doc,
+        label_fingerprint,
+        relabel,
+    )
 
     now = utc_now()
     site_lang = config.site.language
-    items = store.items(since=window_start(config, now), site_lang=site_lang)
+    since = window_start(config, now)
+    items = store.items(since=since, site_lang=site_lang)
     docs = {
         it.id: ClusterDoc(
             id=it.id,
@@ -298,8 +306,13 @@ def cluster_stage(
     summary = ClusterSummary(items=len(items))
     progress.start("cluster", 1)
     redirects: dict[str, str] = {}
+    # Tokens kept from earlier runs: only new or changed texts are tokenised.
+    rows, computed = doc_features(list(docs.values()), store.item_features(since))
+    features = {i: (row[1], row[2]) for i, row in rows.items()}
     if rebuild or not clustered:
-        stories, redirects = cluster_new_stories(list(docs.values()), store.story_assignments())
+        previous_ids = store.story_assignments()
+        everything = list(docs.values())
+        stories, redirects = cluster_new_stories(everything, previous_ids, features=features)
         summary.rebuilt = True
     else:
         stories = defaultdict(list)
@@ -308,43 +321,35 @@ def cluster_stage(
         fresh = [docs[it.id] for it in items if it.story is None]
         reserved = set(store.story_redirects()) | set(store.story_assignments().values())
         existing = [docs[i] for i in clustered]
-        for sid, ids in assign_new(existing, clustered, fresh, reserved=reserved).items():
+        placed = assign_new(existing, clustered, fresh, reserved=reserved, features=features)
+        for sid, ids in placed.items():
             summary.joined += len(ids) if sid in stories else 0
             stories[sid].extend(ids)
         summary.new_items = len(fresh)
     by_id = {it.id: it for it in items}
-    found = label_stories(
-        {
-            sid: [
-                LabelDoc(
-                    text=docs[i].text,
-                    lang=docs[i].lang,
-                    texts=(
-                        by_id[i].title,
-                        by_id[i].summary,
-                        by_id[i].title_translated or "",
-                        by_id[i].summary_translated or "",
-                    ),
-                )
-                for i in ids
-            ]
-            for sid, ids in stories.items()
-        },
-        config.topics,
-    )
-    labels: dict[str, tuple[str, list[str]]] = {}
-    for sid, ids in stories.items():
-        members = [by_id[i] for i in ids]
-        labels[sid] = (pick_headline(members, site_lang), found[sid].topics)
-        if len({f for it in members for f in it.feeds}) > 1:
-            summary.multi_outlet += 1
+    label_docs = {
+        sid: [label_doc(docs[i], by_id[i], rows[i][3]) for i in ids] for sid, ids in stories.items()
+    }
+    # Only stories whose labelling inputs changed are labelled and written again.
+    context = f"{site_lang}\0{config.topics!r}"
+    prints = {s: label_fingerprint([by_id[i] for i in ids], context) for s, ids in stories.items()}
+    stored = {} if summary.rebuilt else store.story_label_hashes()
+    previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
+    changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
+    found = relabel(label_docs, changed, previous, config.topics)
+    labels = {sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
+              for sid in found}  # fmt: skip
+    summary.multi_outlet = sum(len({f for i in ids for f in by_id[i].feeds}) > 1
+                               for ids in stories.values())  # fmt: skip
     summary.stories = len(stories)
     summary.redirects = len(redirects)
-    summary.discovered_topics = len(
-        {t for lab in found.values() if lab.discovered for t in lab.topics}
-    )
-    store.save_stories(stories, labels, now)
+    names = {t.name for t in config.topics}
+    topics = [found[s].topics if s in found else previous.get(s, []) for s in stories]
+    summary.discovered_topics = len({t for ts in topics for t in ts} - names)
+    store.save_stories({sid: stories[sid] for sid in found}, labels, now)
     store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, redirects, now)
+    store.save_label_hashes({sid: prints[sid] for sid in found})
+    store.save_item_features(computed)
     progress.close()
     return summary
 

@@ -6,9 +6,10 @@ clustering) or `assign_new` (new items into existing stories), then `label_stori
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,8 @@ from digest.cluster import (
     SAME_FEED_FACTOR,
     TIME_DISCOUNT,
     ClusterDoc,
+    Features,
+    _doc_features,
     _features,
     _fresh_id,
     _is_continuous_text,
@@ -26,9 +29,10 @@ from digest.cluster import (
     _utc_seconds,
     assign_story_ids,
     cluster_stories,
+    feature_source_hash,
     match_topics,
 )
-from digest.models import TopicConfig
+from digest.models import StoredItem, TopicConfig
 from digest.topics import class_key_terms, discover_topics, key_term_tokens, topic_name
 
 __all__ = [
@@ -37,8 +41,12 @@ __all__ = [
     "assign_new",
     "cluster_new_stories",
     "coverage_gap",
+    "doc_features",
+    "label_doc",
+    "label_fingerprint",
     "label_stories",
     "redirects_after",
+    "relabel",
 ]
 
 
@@ -51,9 +59,12 @@ def cluster_new_stories(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
+    features: Features | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Cluster from scratch, keep old ids where possible: (story id -> items, redirects)."""
-    groups = cluster_stories(docs, threshold=threshold, max_gap_days=max_gap_days)
+    groups = cluster_stories(
+        docs, threshold=threshold, max_gap_days=max_gap_days, features=features
+    )
     known = {d.id for d in docs}
     before = {item: story for item, story in previous.items() if item in known}
     stories = assign_story_ids(groups, previous)
@@ -88,6 +99,7 @@ def assign_new(
     threshold: float = DEFAULT_THRESHOLD,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
     reserved: set[str] | None = None,
+    features: Features | None = None,
 ) -> dict[str, list[str]]:
     """Put new docs into existing stories, or into new ones: story id -> the new doc ids.
 
@@ -98,9 +110,12 @@ def assign_new(
     item within max_gap_days of a new doc are looked at (no others could be joined), so the
     cost follows the number of recent items, not the store. IDF comes from the docs looked
     at. Existing stories never merge or split here: `digest cluster --rebuild` does that.
-    `reserved` are ids no new story may take (every id ever used, for stable URLs).
+    `reserved` are ids no new story may take (every id ever used, for stable URLs);
+    `features` are tokens already known (doc_features), the same as tokenising again.
     """
-    groups = cluster_stories(new, threshold=threshold, max_gap_days=max_gap_days)
+    groups = cluster_stories(
+        new, threshold=threshold, max_gap_days=max_gap_days, features=features
+    )
     if not groups:
         return {}
     max_gap = max(0.0, float(max_gap_days)) * 86400.0
@@ -119,7 +134,7 @@ def assign_new(
             last[story] = max(last.get(story, t), t)
     near_stories = {s for s in first if first[s] >= lo and last[s] <= hi}
     candidates = [d for d in existing if story_of.get(d.id) in near_stories]
-    best = _best_stories(groups, by_id, candidates, story_of, threshold, max_gap)
+    best = _best_stories(groups, by_id, candidates, story_of, threshold, max_gap, features)
     taken = set(story_of.values()) | (reserved or set())
     result: dict[str, list[str]] = defaultdict(list)
     for g, group in enumerate(groups):
@@ -131,6 +146,31 @@ def assign_new(
     return dict(result)
 
 
+# (source hash, continuous script, clustering tokens, key-term tokens) of one doc's text.
+FeatureRow = tuple[str, bool, list[str], list[str]]
+
+
+def doc_features(
+    docs: Sequence[ClusterDoc], stored: Mapping[str, FeatureRow]
+) -> tuple[dict[str, FeatureRow], dict[str, FeatureRow]]:
+    """Every doc's tokens, and those that had to be computed (to store).
+
+    A stored row is used only when its source hash matches the doc's text, language and the
+    tokeniser (feature_source_hash): a retranslated text or a changed tokeniser recomputes.
+    """
+    out: dict[str, FeatureRow] = {}
+    fresh: dict[str, FeatureRow] = {}
+    for d in docs:
+        source = feature_source_hash(d.text, d.lang)
+        row = stored.get(d.id)
+        if row is None or row[0] != source:
+            cont = _is_continuous_text(d.text)
+            row = (source, cont, _features(d.text, d.lang), key_term_tokens(d.text, d.lang))
+            fresh[d.id] = row
+        out[d.id] = row
+    return out, fresh
+
+
 def _best_stories(
     groups: Sequence[Sequence[str]],
     by_id: Mapping[str, ClusterDoc],
@@ -138,6 +178,7 @@ def _best_stories(
     story_of: Mapping[str, str],
     threshold: float,
     max_gap: float,
+    features: Features | None = None,
 ) -> dict[int, str]:
     """Group index -> the existing story it joins (mean similarity >= threshold)."""
     if not candidates:
@@ -158,14 +199,15 @@ def _best_stories(
     totals = np.zeros((len(groups), len(story_ids)))
     # Spaced and unspaced scripts share no features: each family its own IDF, as in the
     # full clustering.
-    family = np.array([_is_continuous_text(d.text) for d in docs])
+    known = {d.id: _doc_features(d, features) for d in docs}
+    family = np.array([known[d.id][0] for d in docs])
     for flag in (False, True):
         rows = np.flatnonzero(family[: len(new_docs)] == flag)
         cols = np.flatnonzero(family[len(new_docs) :] == flag)
         if rows.size == 0 or cols.size == 0:
             continue
         picked = [new_docs[r] for r in rows.tolist()] + [candidates[c] for c in cols.tolist()]
-        matrix = _tfidf([_features(d.text, d.lang) for d in picked])
+        matrix = _tfidf([known[d.id][1] for d in picked])
         import scipy.sparse as sp
 
         x = sp.csr_matrix(matrix)
@@ -223,6 +265,17 @@ class LabelDoc:
     text: str  # comparable text: in the site language when translated, else the original
     lang: str  # language of `text`
     texts: tuple[str, ...] = ()  # every text the taxonomy is matched on (original, translated)
+    terms: Sequence[str] | None = None  # key_term_tokens(text, lang), when already known
+
+
+def label_doc(doc: ClusterDoc, item: StoredItem, terms: Sequence[str] | None = None) -> LabelDoc:
+    """The LabelDoc of a stored item clustered as `doc`: taxonomy matched on every text."""
+    texts = (item.title, item.summary, item.title_translated or "", item.summary_translated or "")
+    return LabelDoc(text=doc.text, lang=doc.lang, texts=texts, terms=terms)
+
+
+def _terms(doc: LabelDoc) -> Sequence[str]:
+    return doc.terms if doc.terms is not None else key_term_tokens(doc.text, doc.lang)
 
 
 @dataclass
@@ -244,7 +297,7 @@ def label_stories(
     automatically, see digest.topics), each named after its top key terms.
     """
     ids = sorted(stories)
-    display = [[t for d in stories[s] for t in key_term_tokens(d.text, d.lang)] for s in ids]
+    display = [[t for d in stories[s] for t in _terms(d)] for s in ids]
     terms = class_key_terms(display)
     labels: dict[str, StoryLabels] = {}
     missed: list[str] = []
@@ -271,6 +324,57 @@ def label_stories(
             labels[missed[k]].topics = [name]
             labels[missed[k]].discovered = True
     return labels
+
+
+# More than this share of stories changed, or left without a topic, and an incremental run
+# labels all of them again (with topic discovery), as a full clustering does.
+RELABEL_ALL_SHARE = 0.1
+
+
+def label_fingerprint(members: Sequence[StoredItem], context: str) -> str:
+    """A hash of everything a story's labels are made from; `context`: taxonomy and language."""
+    parts = [context]
+    for it in sorted(members, key=lambda i: i.id):
+        parts += (
+            it.id, it.title, it.summary, it.title_translated or "", it.summary_translated or "",
+            it.translation, it.lang, "hidden" if it.hidden else "", "\t".join(it.feeds),
+            it.published.isoformat(),
+        )  # fmt: skip
+    return hashlib.sha1("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def relabel(
+    stories: Mapping[str, Sequence[LabelDoc]],
+    changed: Collection[str],
+    previous: Mapping[str, Sequence[str]],
+    taxonomy: Sequence[TopicConfig],
+) -> dict[str, StoryLabels]:
+    """Labels of the changed stories, or of all of them (label_stories) when too many changed.
+
+    `previous`: story id -> its stored topics. A changed story gets the key terms and
+    taxonomy topics a full labelling would give it; missed by the taxonomy, it keeps the
+    discovered topic it had (a new story gets one at the next full labelling). All stories
+    are labelled again when more than RELABEL_ALL_SHARE of them changed or would have no topic.
+    """
+    share = RELABEL_ALL_SHARE * len(stories)
+    if len(changed) > share:
+        return label_stories(stories, taxonomy)
+    ids = sorted(stories)
+    display = [[t for d in stories[s] for t in _terms(d)] for s in ids]
+    wanted = {k for k, s in enumerate(ids) if s in changed}
+    terms = class_key_terms(display, only=wanted)
+    names = {t.name for t in taxonomy}
+    labels: dict[str, StoryLabels] = {}
+    for k in sorted(wanted):
+        s = ids[k]
+        found = match_topics([t for d in stories[s] for t in (d.texts or (d.text,))], taxonomy)
+        kept = [t for t in previous.get(s, ()) if t not in names]
+        discovered = not found and bool(kept)
+        labels[s] = StoryLabels(topics=found or kept, key_terms=terms[k], discovered=discovered)
+    unfiled = sum(1 for lab in labels.values() if not lab.topics) + sum(
+        1 for s in ids if s not in labels and not previous.get(s)
+    )
+    return label_stories(stories, taxonomy) if unfiled > share else labels
 
 
 # ---------------------------------------------------------------- coverage gap

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -58,19 +59,24 @@ def _displayable(term: str) -> bool:
     return len(term) >= 2
 
 
-def class_key_terms(classes: Sequence[Sequence[str]], top: int = KEY_TERMS) -> list[list[str]]:
-    """The `top` class-based TF-IDF terms of each class (a class: its documents' tokens)."""
-    counts = [Counter(tokens) for tokens in classes]
-    overall: Counter[str] = Counter()
-    for c in counts:
-        overall.update(c)
-    sizes = [sum(c.values()) for c in counts]
+def class_key_terms(
+    classes: Sequence[Sequence[str]], top: int = KEY_TERMS, only: Collection[int] | None = None
+) -> list[list[str]]:
+    """The `top` class-based TF-IDF terms of each class (a class: its documents' tokens).
+
+    With `only`, just those classes are ranked (the others get []); the weights still come
+    from all classes, so a ranked class gets the terms a full call would give it.
+    """
+    # One count over all tokens, per-class counts only for the ranked classes.
+    overall = Counter(chain.from_iterable(classes))
+    sizes = [len(tokens) for tokens in classes]
     average = sum(sizes) / len(sizes) if sizes else 0.0
     result: list[list[str]] = []
-    for c, size in zip(counts, sizes, strict=True):
-        if not size:
+    for k, (tokens, size) in enumerate(zip(classes, sizes, strict=True)):
+        if not size or (only is not None and k not in only):
             result.append([])
             continue
+        c = Counter(tokens)
         scored = sorted(
             (
                 -(tf / size) * math.log(1.0 + average / overall[term]),

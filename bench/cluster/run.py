@@ -12,7 +12,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from score import bcubed, nmi, pairwise, pearson  # noqa: E402
+from stage import new_items, stage_speed  # noqa: E402
 from synth import START, synthetic_docs  # noqa: E402
 
 from digest.cluster import (  # noqa: E402
@@ -33,7 +33,7 @@ from digest.cluster import (  # noqa: E402
     cluster_stories,
 )
 from digest.clusterfile import cluster_file  # noqa: E402
-from digest.stories import assign_new  # noqa: E402
+from digest.stories import assign_new, doc_features  # noqa: E402
 
 # The same lookup as tests/shared_data.py: ../shared beside the repository (as in CI).
 _CANDIDATES = (
@@ -155,15 +155,19 @@ def speed(days_per_5k: float | None) -> dict[str, float]:
     big = synthetic_docs(20000, seed=1, days=span(20000))
     t_small, _ = timed(cluster_stories, small)
     t_big, groups = timed(cluster_stories, big)
-    # 200 new items from new events in the last day of the big set's span.
-    last = START + timedelta(days=span(20000))
-    new = [
-        replace(d, published=last - timedelta(hours=24) + (d.published - START) / 7)
-        for d in synthetic_docs(200, seed=2, days=7.0, prefix="n")
-    ]
+    # 200 new items at the recent end: follow-ups of recent events and new events (stage.py).
+    new = new_items(big, START + timedelta(days=span(20000)))
     t_all, _ = timed(cluster_stories, big + new)
     story_of = {i: f"g{g}" for g, group in enumerate(groups) for i in group}
     t_new, placed = timed(assign_new, big, story_of, new)
+    # The same two runs with every doc's tokens known, as the pipeline has them from the
+    # store (item_features) for all but new or changed texts: the same scope on both sides.
+    rows, _ = doc_features(big + new, {})
+    known = {i: (row[1], row[2]) for i, row in rows.items()}
+    t_all_known, _ = timed(cluster_stories, big + new, features=known)
+    t_new_known, _ = timed(assign_new, big, story_of, new, features=known)
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = stage_speed(Path(tmp), 20000, span(20000))
     return {
         "scratch_5k_s": t_small,
         "scratch_20k_s": t_big,
@@ -172,6 +176,11 @@ def speed(days_per_5k: float | None) -> dict[str, float]:
         "assign_200_into_20k_s": t_new,
         "ratio_assign_over_scratch": t_new / t_all,
         "new_stories": len(placed),
+        "joined": sum(len(ids) for sid, ids in placed.items() if sid in set(story_of.values())),
+        "scratch_20200_tokens_known_s": t_all_known,
+        "assign_200_tokens_known_s": t_new_known,
+        "ratio_tokens_known": t_new_known / t_all_known,
+        **stage,
     }
 
 
@@ -247,7 +256,11 @@ def figures(results: dict[str, object]) -> str:
             f"{key}: 5k {r['scratch_5k_s']:.2f} s, 20k {r['scratch_20k_s']:.2f} s"
             f" (ratio {r['ratio_20k_over_5k']:.2f}); 20,200 from scratch"
             f" {r['scratch_20200_s']:.2f} s, 200 new into 20k {r['assign_200_into_20k_s']:.3f} s"
-            f" (ratio {r['ratio_assign_over_scratch']:.3f})",
+            f" (ratio {r['ratio_assign_over_scratch']:.3f}); tokens known:"
+            f" {r['scratch_20200_tokens_known_s']:.2f} s vs {r['assign_200_tokens_known_s']:.3f} s"
+            f" (ratio {r['ratio_tokens_known']:.3f}); cluster stage: rebuild"
+            f" {r['stage_rebuild_20200_s']:.2f} s, incremental {r['stage_incremental_200_s']:.3f} s"
+            f" (ratio {r['stage_ratio']:.3f}, {r['stage_joined']} of 200 joined)",
             "",
         ]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from ..errors import StageError
 from ..models import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
 from .base import from_db, item_id_for, text_hash, to_db, utc_now
 from .curation import CurationQueries
+from .labels import LabelQueries
 from .mail import NewsletterQueries
 from .schema import MIGRATIONS
 
@@ -58,7 +59,7 @@ class TranslationTask:
     status: str | None  # translated | no-model, if any
 
 
-class Store(NewsletterQueries, CurationQueries):
+class Store(NewsletterQueries, CurationQueries, LabelQueries):
     """The SQLite database of one digest state directory."""
 
     @classmethod

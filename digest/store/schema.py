@@ -139,4 +139,20 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # incremental labelling (issue 4): a fingerprint of what a story's labels were made from,
+    # so a cluster run relabels only stories whose items, texts or visibility changed
+    """
+    ALTER TABLE stories ADD COLUMN label_hash TEXT;
+    """,
+    # incremental clustering (issue 4): each item's tokens, kept so that a cluster run
+    # tokenises only new or changed texts; source_hash says which text they came from
+    """
+    CREATE TABLE item_features (
+        item_id TEXT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+        source_hash TEXT NOT NULL,         -- of the tokeniser, language and text clustered
+        continuous INTEGER NOT NULL,       -- the text is in a script written without spaces
+        tokens TEXT NOT NULL,              -- clustering tokens, space-separated
+        terms TEXT NOT NULL                -- key-term tokens (unstemmed), space-separated
+    );
+    """,
 )

@@ -1,0 +1,113 @@
+"""The cluster stage as a user runs it: `digest cluster --rebuild` vs `digest cluster`.
+
+Both sides in-process, with the store reads, labelling and writes: the rebuild clusters the
+window of 20,200 items from scratch; the incremental run finds 20,000 items already in stories
+and 200 new ones (see `new_items`). Run through bench/cluster/run.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from synth import START, synthetic_docs
+
+from digest.cluster import ClusterDoc
+from digest.models import Config, FeedConfig, Item, SiteConfig
+from digest.pipeline import cluster_stage
+from digest.store import Store, utc_now
+
+
+def new_items(old: list[ClusterDoc], end: datetime, n: int = 200) -> list[ClusterDoc]:
+    """n realistic arrivals: half follow-ups of the newest stories' events, half new events.
+
+    Follow-ups copy the words of a recent existing report with a third of its words replaced
+    and another feed; new events come from synth with their own words. All are dated in the
+    last 12 hours before `end`, the recent end of the window.
+    """
+    import random
+
+    rng = random.Random(3)
+    recent = sorted(old, key=lambda d: d.published)[-600:]
+    follow = []
+    for k, base in enumerate(rng.sample(recent, n // 2)):
+        words = base.text.split()
+        for pos in rng.sample(range(len(words)), len(words) // 3):
+            words[pos] = rng.choice(words)
+        follow.append(
+            ClusterDoc(
+                id=f"u{k:06d}",
+                text=" ".join(words),
+                lang="en",
+                published=max(base.published, end - timedelta(hours=12))
+                + timedelta(minutes=rng.uniform(1, 60)),
+                feed_ids=(f"feed{rng.randrange(40)}",),
+            )
+        )
+    fresh = [
+        replace(d, published=end - timedelta(hours=12) + (d.published - START) / 16)
+        for d in synthetic_docs(n - len(follow), seed=2, days=7.0, prefix="n")
+    ]
+    return follow + fresh
+
+
+def _item(doc: ClusterDoc) -> Item:
+    return Item(
+        feed_id=doc.feed_ids[0],
+        guid=doc.id,
+        url=f"https://example.org/{doc.id}",
+        link=f"https://example.org/{doc.id}",
+        title=doc.text,
+        summary="",
+        content_html="",
+        published=doc.published,
+        date_is_fallback=False,
+        lang=doc.lang,
+        content_key=doc.id,
+    )
+
+
+def _add(store: Store, docs: list[ClusterDoc], now: datetime) -> None:
+    with store.transaction():
+        for d in docs:
+            store.upsert_item(_item(d), now)
+
+
+def stage_speed(tmp: Path, n: int = 20000, days: float = 7.0) -> dict[str, float]:
+    """Seconds of the cluster stage: rebuild over n + 200 items vs incremental for 200."""
+    now = utc_now()
+    end = now - timedelta(minutes=5)
+    shift = end - (START + timedelta(days=days))
+    old = [replace(d, published=d.published + shift) for d in synthetic_docs(n, seed=1, days=days)]
+    new = new_items(old, end)
+    config = Config(
+        path=tmp / "feeds.yaml",
+        site=SiteConfig(window_days=int(days) + 2),
+        feeds=tuple(FeedConfig(f"feed{k}", f"F{k}", f"https://e.org/{k}") for k in range(40)),
+    )
+    base = tmp / "base.sqlite"
+    with Store.open(base) as store:
+        _add(store, old, now)
+        cluster_stage(config, store, rebuild=True)
+    shutil.copy(base, tmp / "incremental.sqlite")
+    with Store.open(tmp / "incremental.sqlite") as store:
+        _add(store, new, now)
+        t0 = time.perf_counter()
+        summary = cluster_stage(config, store)
+        t_inc = time.perf_counter() - t0
+    shutil.copy(base, tmp / "rebuild.sqlite")
+    with Store.open(tmp / "rebuild.sqlite") as store:
+        _add(store, new, now)
+        t0 = time.perf_counter()
+        cluster_stage(config, store, rebuild=True)
+        t_all = time.perf_counter() - t0
+    return {
+        "stage_rebuild_20200_s": t_all,
+        "stage_incremental_200_s": t_inc,
+        "stage_ratio": t_inc / t_all,
+        "stage_new_items": summary.new_items,
+        "stage_joined": summary.joined,
+    }

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -381,8 +382,14 @@ class BuildSummary:
         return text
 
 
-def site_data(config: Config, store: Store, now: datetime | None = None) -> SiteData:
-    """Read the window's stories, topics and feed health from the store, ranked."""
+# A story's reports in time order (a C-level key: a build sorts every item).
+_BY_TIME = attrgetter("published", "id")
+
+
+def site_data(
+    config: Config, store: Store, now: datetime | None = None, *, window_counts: bool = True
+) -> SiteData:
+    """Read the window's stories, topics and feed health (window_counts: per feed), ranked."""
     from .cluster import assign_story_ids, story_score
     from .stories import coverage_gap
 
@@ -399,7 +406,7 @@ def site_data(config: Config, store: Store, now: datetime | None = None) -> Site
         grouped[sid].append(it)
     stories: list[Story] = []
     for sid, members in grouped.items():
-        members.sort(key=lambda it: (it.published, it.id))
+        members.sort(key=_BY_TIME)
         headline, story_topics = labels.get(sid, (members[0].display_title, []))
         outlets = list(dict.fromkeys(names.get(f, f) for it in members for f in it.feeds))
         languages = list(dict.fromkeys(it.lang for it in members))
@@ -430,7 +437,7 @@ def site_data(config: Config, store: Store, now: datetime | None = None) -> Site
         site=config.site,
         stories=stories,
         topics=topics,
-        feeds=store.feed_health(config.feeds, start),
+        feeds=store.feed_health(config.feeds, start if window_counts else None),
         generated_at=now,
         redirects=_live_redirects(store.story_redirects(), {s.id for s in stories}),
     )
@@ -487,7 +494,7 @@ def build_data(config: Config, store: Store, now: datetime | None = None) -> Sit
     """SiteData for the window, plus every older story as the archive (for the day pages)."""
     now = now or utc_now()
     whole = replace(config, site=replace(config.site, window_days=ARCHIVE_DAYS))
-    data = site_data(whole, store, now)
+    data = site_data(whole, store, now, window_counts=False)  # counted below, for the window
     start = window_start(config, now)
     window = [s for s in data.stories if s.last_published >= start]
     in_window = {s.id for s in window}
@@ -503,7 +510,8 @@ def build_data(config: Config, store: Store, now: datetime | None = None) -> Sit
     for story in window:
         for item in story.items:
             if item.published >= start and not item.hidden:
-                recent.update(dict.fromkeys(item.feeds, 1))
+                for feed_id in set(item.feeds):  # an item counts once per feed
+                    recent[feed_id] += 1
     for feed in data.feeds:
         feed.items_in_window = recent[feed.id]
     return data
@@ -518,15 +526,17 @@ def build_stage(
     now: datetime | None = None,
 ) -> BuildSummary:
     """Render the static site into a new version directory and switch it in."""
-    from .site import build_site
+    from .site import build_site, collector_paused
 
-    data = build_data(config, store, now)
-    extra: dict[str, bytes] = {}
-    for source in SITE_EXTRAS:
-        extra.update(source(config, store))
-    progress.start("build", 1)
-    report = build_site(data, out, templates_dir=config.site.templates_dir, extra_files=extra)
-    progress.close()
+    with collector_paused() as made:
+        data = build_data(config, store, now)
+        made()
+        extra: dict[str, bytes] = {}
+        for source in SITE_EXTRAS:
+            extra.update(source(config, store))
+        progress.start("build", 1)
+        report = build_site(data, out, templates_dir=config.site.templates_dir, extra_files=extra)
+        progress.close()
     return BuildSummary(
         out=out,
         stories=len(data.stories),

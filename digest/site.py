@@ -8,19 +8,23 @@ search index (search.py) is rebuilt only when an indexed page changed.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
+import marshal
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import jinja2
 
 import digest
 from digest.errors import ConfigError, StageError
-from digest.models import SiteData, Story
+from digest.models import SiteData, StoredItem, Story
 from digest.publish import Published, current_version, publish
 from digest.render import as_utc, iso_utc, make_environment, templates_root
 from digest.search import SEARCH_DIR, index_key, pagefind_executable, publish_index
@@ -34,7 +38,7 @@ from digest.views import (
     visible_items,
 )
 
-__all__ = ["BuildReport", "build_site", "render_files"]
+__all__ = ["BuildReport", "build_site", "collector_paused", "render_files"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,36 @@ def render_files(data: SiteData, *, templates_dir: Path | None = None) -> dict[s
     return files
 
 
+@contextmanager
+def collector_paused() -> Iterator[Callable[[], None]]:
+    """The cyclic GC off for a bulk read; call the function it yields once the data is made.
+
+    Reading a 20k-item store makes ~1M objects and no reference cycle: the collector would walk
+    them over and over (~10% of an unchanged rebuild) and free nothing. So it is off while they
+    are made, and they are then frozen (left out of its passes) until the block ends.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield lambda: None  # the caller manages the collector itself
+        return
+    frozen = False
+
+    def made() -> None:
+        nonlocal frozen
+        if not frozen:
+            gc.enable()
+            gc.freeze()
+            frozen = True
+
+    gc.disable()
+    try:
+        yield made
+    finally:
+        if frozen:
+            gc.unfreeze()
+        else:
+            gc.enable()
+
+
 # ---------------------------------------------------------------- rendering (no I/O but templates)
 
 
@@ -182,11 +216,26 @@ def _render(
         result.fingerprints[rel] = fingerprint
         if previous is None or cache.get(rel) != fingerprint:
             return False
-        if not os.path.isfile(os.path.join(previous_dir, rel)):
+        if not present(rel):
             return False
         result.reused.append(rel)
         result.pages += 1
         return True
+
+    listings: dict[str, set[str]] = {}
+
+    def present(rel: str) -> bool:
+        """The previous version has this file (one directory listing, not a stat per page)."""
+        folder, _, name = rel.rpartition("/")
+        names = listings.get(folder)
+        if names is None:
+            try:
+                with os.scandir(os.path.join(previous_dir, folder)) as entries:
+                    names = {e.name for e in entries if e.is_file(follow_symlinks=False)}
+            except OSError:
+                names = set()
+            listings[folder] = names
+        return name in names
 
     def sig(story: Story) -> str:
         found = signatures.get(story.id)
@@ -268,12 +317,13 @@ def _render(
         render(link.href, "site/day.html", day=link, cards=day_cards, newer=newer, older=older)
     feed_pages = {feed.id: ctx.feed_href(feed.id) for feed in data.feeds}
     render("sources.html", "site/sources.html", feeds=data.feeds, feed_pages=feed_pages)
+    # Sorted newest first once, so each source's list comes out sorted.
     by_feed: dict[str, list[Story]] = {}
-    for story in window:
+    for story in sorted(window, key=lambda s: (-s.last_published.timestamp(), s.id)):
         for feed_id in dict.fromkeys(f for i in visible_items(story) for f in i.feeds):
             by_feed.setdefault(feed_id, []).append(story)
     for feed in data.feeds:
-        mine = sorted(by_feed.get(feed.id, []), key=lambda s: (-s.last_published.timestamp(), s.id))
+        mine = by_feed.get(feed.id, [])
         shown = mine[:SOURCE_PAGE_STORIES]
         href = feed_pages[feed.id]
         if unchanged(href, feed, len(mine), listed(shown)):
@@ -338,14 +388,33 @@ def _hash(*parts: str) -> str:
     return h.hexdigest()[:32]
 
 
+# Where an item's datetimes sit among its values (a check per field would cost twice as much);
+# a datetime elsewhere only makes the signature take repr's slower path.
+_ITEM_TIMES = [n for n, f in enumerate(fields(StoredItem)) if "datetime" in str(f.type)]
+
+
 def _story_signature(story: Story) -> str:
     """A hash of everything a story and its items hold, but the score (it moves with the clock)."""
-    fields = vars(story)
-    # Values only (the dataclasses fix the order of their fields): half the text to hash.
-    return _hash(
-        repr([(k, v) for k, v in fields.items() if k != "score" and k != "items"]),
-        repr([tuple(vars(item).values()) for item in story.items]),
-    )
+    # Values only (the dataclasses fix the order of their fields). marshal (format 2: no
+    # back-references, so equal values always give equal bytes) is over twice as fast as repr
+    # here, which matters at 5k stories. Datetimes become their POSIX time first (every one is
+    # aware, and the pages show them in UTC, so the instant is all a page depends on).
+    values = [
+        v.timestamp() if type(v) is datetime else v
+        for k, v in vars(story).items()
+        if k != "score" and k != "items"
+    ]
+    items = [list(vars(item).values()) for item in story.items]
+    for values_of_item in items:
+        for at in _ITEM_TIMES:
+            when = values_of_item[at]
+            if type(when) is datetime:
+                values_of_item[at] = when.timestamp()
+    try:
+        encoded = marshal.dumps((values, items), 2)
+    except ValueError:  # a value marshal cannot encode (a field type added later)
+        encoded = repr((values, items)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
 def _base_key(data: SiteData, ctx: SiteContext, templates_dir: Path | None, search: bool) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import gc
 import json
 import os
 import re
@@ -16,9 +18,22 @@ import jinja2
 import pytest
 
 from digest.errors import ConfigError, StageError
-from digest.models import FeedHealth, SiteConfig, SiteData, StoredItem, Story, TopicView
+from digest.models import (
+    Config,
+    FeedConfig,
+    FeedHealth,
+    Item,
+    SiteConfig,
+    SiteData,
+    StoredItem,
+    Story,
+    TopicConfig,
+    TopicView,
+)
+from digest.pipeline import build_data, build_stage
 from digest.render import make_environment, templates_root
-from digest.site import MANIFEST, BuildReport, build_site
+from digest.site import MANIFEST, BuildReport, _story_signature, build_site, collector_paused
+from digest.store import Store, text_hash
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
@@ -1106,3 +1121,242 @@ def test_serve_previews_the_site_with_its_404_page(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------- tests: change detection
+
+
+def _bumped(value: object) -> object:
+    """A different value of the same kind."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, datetime):
+        return value + timedelta(seconds=1)
+    if isinstance(value, float | int):
+        return value + 1
+    if isinstance(value, list):
+        return [*value, "x"]
+    if value is None:
+        return "x"
+    assert isinstance(value, str), value
+    return value + "x"
+
+
+def _signature_story() -> Story:
+    data = make_data()
+    return copy.deepcopy(next(s for s in data.stories if len(s.items) > 1))
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(StoredItem)])
+def test_story_signature_changes_with_every_item_field(name: str) -> None:
+    story = _signature_story()
+    before = _story_signature(story)
+    assert _story_signature(copy.deepcopy(story)) == before  # equal values, not identity
+    item = story.items[-1]
+    setattr(item, name, _bumped(getattr(item, name)))
+    assert _story_signature(story) != before
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in dataclasses.fields(Story) if f.name not in ("items", "score")]
+)
+def test_story_signature_changes_with_every_story_field(name: str) -> None:
+    story = _signature_story()
+    before = _story_signature(story)
+    setattr(story, name, _bumped(getattr(story, name)))
+    assert _story_signature(story) != before
+    story = _signature_story()
+    story.score += 5  # the score moves with the clock, the page does not show it
+    assert _story_signature(story) == before
+
+
+def test_story_signature_takes_values_marshal_cannot_encode() -> None:
+    story = _signature_story()
+    story.items[0].topics = [("a", frozenset({1}))]  # type: ignore[list-item]
+    first = _story_signature(story)
+    story.items[0].topics = [("a", frozenset({2}))]  # type: ignore[list-item]
+    assert _story_signature(story) != first
+
+
+def test_a_story_page_missing_from_the_current_version_is_rendered_again(
+    tmp_path: Path,
+) -> None:
+    data = make_data()
+    first, out = build(tmp_path, data)
+    expected = (out / "stories/s-zh.html").read_bytes()
+    # The manifest still lists the page, but its file is gone: it cannot be linked.
+    (first.version_dir / "stories/s-zh.html").unlink()
+    report, _ = build(tmp_path, data)
+    assert report.rendered == 1
+    assert (out / "stories/s-zh.html").read_bytes() == expected
+
+
+SITE_FEEDS = (
+    FeedConfig("eff", "EFF Deeplinks", "https://www.eff.org/rss"),
+    FeedConfig("cdt", "China Digital Times", "https://chinadigitaltimes.net/rss"),
+)
+
+
+def _store_item(n: int, feed: str, lang: str = "en", title: str | None = None) -> Item:
+    return Item(
+        feed_id=feed,
+        guid=f"g{n}",
+        url=f"https://example.net/{n}",
+        link=f"https://example.net/{n}",
+        title=title or f"Report {n} on blocked sites",
+        summary=f"Summary {n}.",
+        content_html="",
+        published=T0 - timedelta(hours=n),
+        date_is_fallback=False,
+        lang=lang,
+        content_key=f"k{n}",
+    )
+
+
+def _filled_store(path: Path) -> tuple[Store, dict[int, str]]:
+    store = Store.open(path)
+    store.sync_feeds(SITE_FEEDS)
+    ids = {}
+    for n in range(6):
+        lang = "zh" if n % 3 == 2 else "en"
+        ids[n], _ = store.upsert_item(_store_item(n, "cdt" if lang == "zh" else "eff", lang), T0)
+    store.save_stories(
+        {"s-a": [ids[0], ids[1], ids[2]], "s-b": [ids[3], ids[4]], "s-c": [ids[5]]},
+        {"s-a": ("Story A", ["censorship"]), "s-b": ("Story B", []), "s-c": ("Story C", [])},
+        T0,
+    )
+    return store, ids
+
+
+def _store_build(config: Config, store: Store, out: Path) -> tuple[BuildReport, dict[str, bytes]]:
+    data = build_data(config, store, T0 + timedelta(hours=1))
+    report = build_site(data, out, search=False)
+    root = out.resolve()
+    return report, {
+        str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def _translate(store: Store, item_id: str, n: int, title: str) -> None:
+    store.set_item_translation(
+        item_id,
+        "en",
+        source_hash=text_hash(f"Report {n} on blocked sites\0Summary {n}."),
+        model="zh_en-test",
+        status="translated",
+        note=None,
+        title=title,
+        summary="A translated summary.",
+        now=T0,
+    )
+
+
+# Each change to the store or config, and the story pages it must re-render (None: all).
+STORE_CHANGES = {
+    "item title": (lambda s, ids, c: s.upsert_item(_store_item(1, "eff", title="Fixed"), T0), 1),
+    "translation": (lambda s, ids, c: _translate(s, ids[2], 2, "Censors again"), 1),
+    "hide item": (lambda s, ids, c: s.hide(ids[4], "request", T0), 1),
+    "unhide item": (lambda s, ids, c: (s.hide(ids[4], "request", T0), s.unhide(ids[4])), 0),
+    "hide story": (lambda s, ids, c: s.hide("s-b", "request", T0), 0),
+    "label": (
+        lambda s, ids, c: s.save_stories(
+            {"s-a": [ids[0], ids[1], ids[2]], "s-b": [ids[3], ids[4]], "s-c": [ids[5]]},
+            {"s-a": ("Story A", []), "s-b": ("Story B again", []), "s-c": ("Story C", [])},
+            T0,
+        ),
+        2,
+    ),
+    "membership": (
+        lambda s, ids, c: s.save_stories(
+            {"s-a": [ids[0], ids[1], ids[2]], "s-b": [ids[3], ids[4], ids[5]]},
+            {"s-a": ("Story A", ["censorship"]), "s-b": ("Story B", [])},
+            T0,
+        ),
+        1,
+    ),
+    "feed name": (lambda s, ids, c: None, None),
+}
+
+
+@pytest.mark.parametrize("change", sorted(STORE_CHANGES))
+def test_store_changes_rerender_exactly_the_affected_pages(tmp_path: Path, change: str) -> None:
+    store, ids = _filled_store(tmp_path / "db.sqlite")
+    config = Config(path=tmp_path / "feeds.yaml", topics=(TopicConfig("censorship", "c", ()),))
+    config = replace(config, feeds=SITE_FEEDS)
+    _store_build(config, store, tmp_path / "site")
+    unchanged, _ = _store_build(config, store, tmp_path / "site")
+    assert unchanged.rendered == 0 and unchanged.written == 0
+
+    mutate, rendered = STORE_CHANGES[change]
+    mutate(store, ids, config)
+    if change == "feed name":
+        renamed = (replace(SITE_FEEDS[0], name="EFF"), SITE_FEEDS[1])
+        config = replace(config, feeds=renamed)
+    report, incremental = _store_build(config, store, tmp_path / "site")
+    _, full = _store_build(config, store, tmp_path / "fresh")
+    assert incremental == full  # byte for byte, the manifest and build.json included
+    stories = sum(1 for rel in full if rel.startswith("stories/"))
+    assert report.rendered == (stories if rendered is None else rendered)
+    if change == "feed name":
+        assert b"EFF Deeplinks" not in full["sources.html"]
+    store.close()
+
+
+def test_reading_the_store_makes_no_reference_cycles(tmp_path: Path) -> None:
+    # build_stage keeps the cyclic collector off while build_data runs: that is only free if
+    # build_data leaves no cycle behind, and the collector must be back as it was afterwards.
+    store, _ = _filled_store(tmp_path / "db.sqlite")
+    config = Config(path=tmp_path / "feeds.yaml", feeds=SITE_FEEDS)
+    now = T0 + timedelta(hours=1)
+    build_data(config, store, now)  # warm the module-level caches
+    gc.collect()
+    gc.disable()
+    try:
+        data = build_data(config, store, now)
+        # Keep what a collection finds, to look at it (other tests' threads may add a little).
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        found = list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    ours = (StoredItem, Story, SiteData, TopicView, FeedHealth)
+    assert not [type(o) for o in found if isinstance(o, ours)]
+    assert not [o for o in found if isinstance(o, list) and o and isinstance(o[0], ours)]
+    assert data.stories
+    build_stage(config, store, tmp_path / "site", now=now)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    store.close()
+
+
+def test_collector_paused_always_puts_the_collector_back() -> None:
+    with collector_paused() as made:
+        assert not gc.isenabled()
+        made()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("the store read failed")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    # A caller that turned the collector off keeps it off.
+    gc.disable()
+    try:
+        with collector_paused() as made:
+            made()
+            assert not gc.isenabled() and gc.get_freeze_count() == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_feed_health_without_a_window_counts_the_same_totals(tmp_path: Path) -> None:
+    store, _ = _filled_store(tmp_path / "db.sqlite")
+    # One item seen in a second feed, and under a second GUID in the same feed: counted once.
+    store.upsert_item(replace(_store_item(0, "cdt"), guid="g0"), T0)
+    store.upsert_item(replace(_store_item(0, "eff"), guid="g0-again"), T0)
+    windowed = store.feed_health(SITE_FEEDS, T0 - timedelta(days=7))
+    plain = store.feed_health(SITE_FEEDS, None)
+    assert [h.items_total for h in plain] == [h.items_total for h in windowed] == [4, 3]
+    assert [h.items_in_window for h in plain] == [0, 0]
+    store.close()

@@ -296,7 +296,9 @@ def main() -> int:
         "The unchanged rebuild still reads the store and renders the small pages (front page, "
         "topics, days, feeds), but skips every story page whose fingerprint matches the "
         "current version's manifest and reuses the search index when no indexed page changed; "
-        "everything is hard-linked from the previous version.",
+        "everything is hard-linked from the previous version. A story's fingerprint hashes its "
+        "stored values (marshal, not repr); the store is read as plain tuples, and the cyclic "
+        "garbage collector is off during the read and the objects frozen until the build ends.",
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,14 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .executors import ExecutorLost
+from .executors import (
+    Batch,
+    Executor,
+    ExecutorLost,
+    LocalExecutor,
+    batch_items,
+    make_executor,
+)
 from .ingest import FetchSummary, fetch_stage
 from .models import (
     Config,
@@ -27,7 +34,6 @@ from .store import Store, TranslationTask, text_hash, utc_now
 from .workspace import Workspace, run_lock
 
 if TYPE_CHECKING:
-    from .executors import Batch, Executor
     from .translate import Translator
 
 log = logging.getLogger(__name__)
@@ -75,7 +81,6 @@ def translate_stage(
     Batches run on the configured executor (this process, or Dask: `cluster` overrides
     translation.cluster); this process alone writes results, one transaction per batch.
     """
-    from .executors import LocalExecutor, batch_items, make_executor
     from .translate import make_translator, missing_model_note
 
     summary = TranslateSummary()
@@ -186,8 +191,6 @@ def _plan_batches(
     summary: TranslateSummary,
 ) -> _Pending:
     """Cut the work into chunks of `step` items, look each up in the cache, batch the rest."""
-    from .executors import Batch
-
     pending = _Pending()
     for lang, model, todo in work:
         for start in range(0, len(todo), step):
@@ -338,10 +341,12 @@ def cluster_stage(
     previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
     changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
     found = relabel(label_docs, changed, previous, config.topics)
-    labels = {sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
-              for sid in found}  # fmt: skip
-    summary.multi_outlet = sum(len({f for i in ids for f in by_id[i].feeds}) > 1
-                               for ids in stories.values())  # fmt: skip
+    labels = {
+        sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
+        for sid in found
+    }
+    outlets = (len({f for i in ids for f in by_id[i].feeds}) for ids in stories.values())
+    summary.multi_outlet = sum(n > 1 for n in outlets)
     summary.stories = len(stories)
     summary.redirects = len(redirects)
     names = {t.name for t in config.topics}

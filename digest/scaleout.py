@@ -27,6 +27,7 @@ from distributed import (
     as_completed,
     get_worker,
 )
+from distributed.client import FutureCancelledError
 
 from .errors import StageError
 from .executors import DASK_BATCH_ITEMS, Batch, ExecutorLost
@@ -219,8 +220,6 @@ class DaskExecutor:
 
     def run(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list[str]]]:
         """Submit batches (at most `in_flight` unfinished) and yield each result once."""
-        from distributed.client import FutureCancelledError
-
         todo = iter(batches)
         limit = self.in_flight or max(2, 2 * self.threads())
         waiting: dict[Future, Batch] = {}

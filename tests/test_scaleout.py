@@ -413,12 +413,12 @@ def test_run_still_builds_the_site_when_the_cluster_is_lost(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from digest import executors
+    from digest import pipeline
     from digest.cli import main
 
     args = list(cli_project(tmp_path, zh_en_archive))
     monkeypatch.setattr(
-        executors,
+        pipeline,
         "make_executor",
         lambda cfg, translator, cluster=None: LosesItsClusterAfterOneBatch(
             LocalExecutor(translator)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from .curation import CurationQueries
 from .labels import LabelQueries
 from .mail import NewsletterQueries
 from .schema import MIGRATIONS
+from .sketches import SketchQueries
 
 __all__ = [
     "FeedState",
@@ -59,7 +60,7 @@ class TranslationTask:
     status: str | None  # translated | no-model, if any
 
 
-class Store(NewsletterQueries, CurationQueries, LabelQueries):
+class Store(NewsletterQueries, CurationQueries, LabelQueries, SketchQueries):
     """The SQLite database of one digest state directory."""
 
     @classmethod
@@ -445,8 +446,13 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries):
         stories: Mapping[str, Sequence[str]],
         labels: Mapping[str, tuple[str, Sequence[str]]],
         now: datetime,
+        *,
+        drop_empty: bool = True,
     ) -> None:
-        """Write story membership and labels (headline, topics) for the clustered items."""
+        """Write story membership and labels (headline, topics) for the clustered items.
+
+        `drop_empty`: delete stories no item is in any more (not needed when items only join).
+        """
         with self.transaction() as db:
             members = [(sid, iid) for sid, ids in stories.items() for iid in ids]
             clustered = [iid for _, iid in members]
@@ -474,10 +480,11 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries):
                     ),
                 )
             # Stories no item points at any more are dropped (later: kept as redirects).
-            db.execute(
-                "DELETE FROM stories WHERE id NOT IN"
-                " (SELECT DISTINCT story_id FROM items WHERE story_id IS NOT NULL)"
-            )
+            if drop_empty:
+                db.execute(
+                    "DELETE FROM stories WHERE id NOT IN"
+                    " (SELECT DISTINCT story_id FROM items WHERE story_id IS NOT NULL)"
+                )
 
     def story_labels(self) -> dict[str, tuple[str, list[str]]]:
         """story id -> (headline, topics)."""
@@ -489,14 +496,30 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries):
     # ------------------------------------------------------------ reading items back
 
     def items(
-        self, *, since: datetime | None = None, site_lang: str = "en", include_hidden: bool = True
+        self,
+        *,
+        since: datetime | None = None,
+        site_lang: str = "en",
+        include_hidden: bool = True,
+        unclustered: bool = False,
+        ids: Collection[str] | None = None,
     ) -> list[StoredItem]:
-        """Items (optionally published since a time), with translations, sources and topics."""
+        """Items (optionally published since a time), with translations, sources and topics.
+
+        `unclustered`: only items in no story yet; `ids`: only these items.
+        """
         where = ["1=1"]
         params: list[object] = [site_lang]
         if since is not None:
             where.append("i.published >= ?")
             params.append(to_db(since))
+        if unclustered:
+            where.append("i.story_id IS NULL")
+        if ids is not None:
+            where.append(f"i.id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        # A few items: read only their sources, not every source row of the store.
+        few = unclustered or ids is not None
         # Plain tuples, named columns: a site build reads every item, and sqlite3.Row and
         # the unused columns cost more than the rest of this loop at 20k items.
         cursor = self.conn.cursor()
@@ -514,9 +537,13 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries):
             params,
         ).fetchall()
         sources: dict[str, dict[str, None]] = {}  # item id -> its feed ids, first seen first
-        for source_item, feed_id in cursor.execute(
-            "SELECT item_id, feed_id FROM item_sources ORDER BY first_seen, rowid"
-        ):
+        source_sql = "SELECT item_id, feed_id FROM item_sources ORDER BY first_seen, rowid"
+        if few:
+            source_sql = (
+                "SELECT s.item_id, s.feed_id FROM item_sources s JOIN items i ON i.id = s.item_id"
+                f" WHERE {' AND '.join(where)} ORDER BY s.first_seen, s.rowid"
+            )
+        for source_item, feed_id in cursor.execute(source_sql, params[1:] if few else ()):
             sources.setdefault(source_item, {})[feed_id] = None
         out = []
         for (
@@ -577,4 +604,15 @@ def _topics(raw: str) -> tuple[str, ...]:
 def _statements(script: str) -> list[str]:
     """Split a migration script into statements (no semicolons inside our literals)."""
     body = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
-    return [s.strip() for s in body.split(";") if s.strip()]
+    out: list[str] = []
+    pending = ""
+    # A trigger body holds semicolons of its own: a statement ends where SQLite says so.
+    for piece in body.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        out.append(pending.strip())
+    return out

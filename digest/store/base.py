@@ -66,7 +66,13 @@ class StoreBase:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic step: committed on success, rolled back on any error."""
+        """One atomic step: committed on success, rolled back on any error.
+
+        Inside another transaction() it joins that one: the outer step commits or rolls back.
+        """
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn

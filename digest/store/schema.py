@@ -155,4 +155,84 @@ MIGRATIONS: tuple[str, ...] = (
         terms TEXT NOT NULL                -- key-term tokens (unstemmed), space-separated
     );
     """,
+    # fast incremental clustering (issue 4): window statistics and per-story sketches kept in
+    # the store, so a cluster run reads only the new items and the stories near them.
+    # Triggers record what changed between runs: an item whose text changed gets dirty
+    # features, a story whose labelling inputs changed loses its label_hash, a story whose
+    # members' feeds changed gets a stale sketch, and deleting an item inside the counted
+    # window drops the statistics (the next run recounts them).
+    """
+    ALTER TABLE item_features ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX item_features_dirty ON item_features(item_id) WHERE dirty = 1;
+    CREATE TABLE term_stats (
+        id INTEGER PRIMARY KEY,            -- referenced by story_sketches.terms
+        kind INTEGER NOT NULL,             -- 0/1: clustering tokens, spaced/unspaced scripts
+                                           -- (document frequency); 2: key-term tokens (count)
+        term TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        UNIQUE (kind, term)
+    );
+    CREATE TABLE story_sketches (
+        story_id TEXT PRIMARY KEY,
+        t_min REAL NOT NULL,               -- publication times (Unix seconds) of its members
+        t_max REAL NOT NULL,
+        outlets INTEGER NOT NULL,          -- distinct feeds of its members
+        stale INTEGER NOT NULL DEFAULT 0,  -- a member's feeds changed: sketch it again
+        members TEXT NOT NULL,             -- item ids, one per line
+        feeds TEXT NOT NULL,               -- each member's feed ids (tab-separated), one per line
+        seconds BLOB NOT NULL,             -- float64 per member
+        continuous BLOB NOT NULL,          -- uint8 per member
+        lengths BLOB NOT NULL,             -- int64 per member: how many of the terms are its
+        terms BLOB NOT NULL,               -- int64 term_stats ids
+        weights BLOB NOT NULL              -- float64: sublinear tf / norm under the IDF then
+    );
+    CREATE INDEX story_sketches_t_max ON story_sketches(t_max);
+    CREATE INDEX stories_unlabelled ON stories(id) WHERE label_hash IS NULL;
+    CREATE INDEX stories_unfiled ON stories(id) WHERE topics = '[]';
+    CREATE TABLE cluster_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TRIGGER items_text_changed AFTER UPDATE OF title, summary, lang, published ON items
+    WHEN OLD.title IS NOT NEW.title OR OLD.summary IS NOT NEW.summary
+        OR OLD.lang IS NOT NEW.lang OR OLD.published IS NOT NEW.published
+    BEGIN
+        UPDATE item_features SET dirty = 1 WHERE item_id = NEW.id;
+        UPDATE stories SET label_hash = NULL WHERE id = NEW.story_id;
+    END;
+    CREATE TRIGGER item_translation_added AFTER INSERT ON item_translations BEGIN
+        UPDATE item_features SET dirty = 1 WHERE item_id = NEW.item_id;
+        UPDATE stories SET label_hash = NULL
+            WHERE id = (SELECT story_id FROM items WHERE id = NEW.item_id);
+    END;
+    CREATE TRIGGER item_translation_changed AFTER UPDATE ON item_translations BEGIN
+        UPDATE item_features SET dirty = 1 WHERE item_id = NEW.item_id;
+        UPDATE stories SET label_hash = NULL
+            WHERE id = (SELECT story_id FROM items WHERE id = NEW.item_id);
+    END;
+    CREATE TRIGGER item_translation_removed AFTER DELETE ON item_translations BEGIN
+        UPDATE item_features SET dirty = 1 WHERE item_id = OLD.item_id;
+        UPDATE stories SET label_hash = NULL
+            WHERE id = (SELECT story_id FROM items WHERE id = OLD.item_id);
+    END;
+    CREATE TRIGGER item_source_added AFTER INSERT ON item_sources BEGIN
+        UPDATE stories SET label_hash = NULL
+            WHERE id = (SELECT story_id FROM items WHERE id = NEW.item_id);
+        UPDATE story_sketches SET stale = 1
+            WHERE story_id = (SELECT story_id FROM items WHERE id = NEW.item_id);
+    END;
+    CREATE TRIGGER hidden_added AFTER INSERT ON hidden BEGIN
+        UPDATE stories SET label_hash = NULL WHERE id = NEW.id
+            OR id = (SELECT story_id FROM items WHERE id = NEW.id);
+    END;
+    CREATE TRIGGER hidden_removed AFTER DELETE ON hidden BEGIN
+        UPDATE stories SET label_hash = NULL WHERE id = OLD.id
+            OR id = (SELECT story_id FROM items WHERE id = OLD.id);
+    END;
+    CREATE TRIGGER items_deleted_in_window AFTER DELETE ON items
+    WHEN OLD.published >= (SELECT value FROM cluster_state WHERE key = 'since')
+    BEGIN
+        DELETE FROM cluster_state;
+    END;
+    """,
 )

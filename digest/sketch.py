@@ -1,0 +1,423 @@
+"""Story sketches: what an incremental cluster run keeps of each story (pure, no I/O).
+
+A sketch holds, per member report, its publication time, feeds, script family and its
+TF-IDF vector stored as sublinear tf divided by the vector's norm (the IDF itself is applied
+when scoring, from the window statistics of that run). New reports are scored against the
+sketches of nearby stories with the rule `digest.stories.assign_new` applies to documents:
+mean penalised cosine (average linkage), time discount, same-feed discount, span limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from digest.cluster import COMMON_DF, SAME_FEED_FACTOR, TIME_DISCOUNT
+
+__all__ = [
+    "KEY_TERMS",
+    "Query",
+    "Sketch",
+    "SketchMember",
+    "SketchSet",
+    "best_stories",
+    "build_sketches",
+    "make_sketch",
+    "smooth_idf",
+    "tf_over_norm",
+]
+
+# term_stats kinds: clustering tokens of spaced / unspaced scripts (document frequency, one
+# IDF per family as in the full clustering), and key-term tokens (total count).
+KEY_TERMS = 2
+
+
+def smooth_idf(df: float, docs: int) -> float:
+    """IDF as the full clustering computes it (scikit-learn's smooth_idf)."""
+    return math.log((1.0 + docs) / (1.0 + df)) + 1.0
+
+
+def tf_over_norm(tokens: Sequence[str], idf: Mapping[str, float]) -> tuple[list[str], list[float]]:
+    """A doc's distinct terms (sorted) and sublinear tf / |tf·idf| (its vector without idf)."""
+    counts = Counter(tokens)
+    terms = sorted(counts)
+    tf = [1.0 + math.log(counts[t]) for t in terms]
+    norm = math.sqrt(sum((w * idf[t]) ** 2 for w, t in zip(tf, terms, strict=True)))
+    if norm == 0.0:
+        return [], []
+    return terms, [w / norm for w in tf]
+
+
+@dataclass(frozen=True)
+class SketchMember:
+    """One report of a story as its sketch keeps it."""
+
+    item_id: str
+    seconds: float  # publication time, Unix seconds
+    continuous: bool  # unspaced script: compared only with unspaced reports
+    feeds: tuple[str, ...]
+    terms: np.ndarray  # int64 term ids
+    weights: np.ndarray  # float64, tf_over_norm
+
+
+@dataclass
+class Sketch:
+    """Every member of one story, columnar (as stored in story_sketches)."""
+
+    story_id: str
+    members: list[str]
+    feeds: list[tuple[str, ...]]
+    seconds: np.ndarray  # float64 per member
+    continuous: np.ndarray  # bool per member
+    lengths: np.ndarray  # int64 per member: how many of `terms` are its
+    terms: np.ndarray  # int64
+    weights: np.ndarray  # float64
+
+    @property
+    def outlets(self) -> int:
+        """Distinct feeds among the members."""
+        return len({f for fs in self.feeds for f in fs})
+
+    def parts(self) -> list[SketchMember]:
+        """The members one by one."""
+        ends = np.cumsum(self.lengths).tolist()
+        starts = [0, *ends[:-1]]
+        return [
+            SketchMember(
+                item_id=self.members[k],
+                seconds=float(self.seconds[k]),
+                continuous=bool(self.continuous[k]),
+                feeds=self.feeds[k],
+                terms=self.terms[starts[k] : ends[k]],
+                weights=self.weights[starts[k] : ends[k]],
+            )
+            for k in range(len(self.members))
+        ]
+
+
+def make_sketch(story_id: str, members: Iterable[SketchMember]) -> Sketch:
+    """The sketch of a story from its members (ordered by time, then id: deterministic)."""
+    ordered = sorted(members, key=lambda m: (m.seconds, m.item_id))
+    empty_i = np.zeros(0, dtype=np.int64)
+    empty_f = np.zeros(0, dtype=np.float64)
+    return Sketch(
+        story_id=story_id,
+        members=[m.item_id for m in ordered],
+        feeds=[tuple(m.feeds) for m in ordered],
+        seconds=np.array([m.seconds for m in ordered], dtype=np.float64),
+        continuous=np.array([m.continuous for m in ordered], dtype=bool),
+        lengths=np.array([len(m.terms) for m in ordered], dtype=np.int64),
+        terms=np.concatenate([np.asarray(m.terms, np.int64) for m in ordered] or [empty_i]),
+        weights=np.concatenate([np.asarray(m.weights, np.float64) for m in ordered] or [empty_f]),
+    )
+
+
+@dataclass
+class SketchSet:
+    """Many sketches, flattened: per story, per member and per term arrays."""
+
+    story_ids: list[str]
+    counts: np.ndarray  # int64 members per story
+    members: list[str]
+    feeds: list[str]  # per member: its feed ids, tab-separated
+    seconds: np.ndarray
+    continuous: np.ndarray
+    lengths: np.ndarray
+    terms: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def of(cls, sketches: Sequence[Sketch]) -> SketchSet:
+        """The set of these sketches."""
+
+        def cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+        return cls(
+            story_ids=[s.story_id for s in sketches],
+            counts=np.array([len(s.members) for s in sketches], dtype=np.int64),
+            members=[m for s in sketches for m in s.members],
+            feeds=["\t".join(f) for s in sketches for f in s.feeds],
+            seconds=cat([s.seconds for s in sketches], np.float64),
+            continuous=cat([s.continuous for s in sketches], bool),
+            lengths=cat([s.lengths for s in sketches], np.int64),
+            terms=cat([s.terms for s in sketches], np.int64),
+            weights=cat([s.weights for s in sketches], np.float64),
+        )
+
+    def split(self, story_ids: Collection[str]) -> dict[str, Sketch]:
+        """These stories' sketches back out of the set."""
+        member_end = np.cumsum(self.counts)
+        term_end = np.concatenate(([0], np.cumsum(self.lengths)))
+        out: dict[str, Sketch] = {}
+        wanted = set(story_ids)
+        for k, sid in enumerate(self.story_ids):
+            if sid not in wanted:
+                continue
+            m1 = int(member_end[k])
+            m0 = m1 - int(self.counts[k])
+            t0, t1 = int(term_end[m0]), int(term_end[m1])
+            out[sid] = Sketch(
+                story_id=sid,
+                members=self.members[m0:m1],
+                feeds=[tuple(f.split("\t")) if f else () for f in self.feeds[m0:m1]],
+                seconds=self.seconds[m0:m1],
+                continuous=self.continuous[m0:m1],
+                lengths=self.lengths[m0:m1],
+                terms=self.terms[t0:t1],
+                weights=self.weights[t0:t1],
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Query:
+    """A new report as scoring sees it: its vector already multiplied by idf (tf·idf²/norm)."""
+
+    id: str
+    seconds: float
+    continuous: bool
+    feeds: tuple[str, ...]
+    terms: np.ndarray  # int64 term ids
+    weights: np.ndarray  # float64
+
+
+def best_stories(
+    groups: Sequence[Sequence[str]],
+    queries: Mapping[str, Query],
+    sketches: SketchSet,
+    *,
+    since: float,
+    threshold: float,
+    max_gap: float,
+) -> dict[int, str]:
+    """Group index -> the story it joins: mean penalised similarity >= threshold, span kept.
+
+    Only members published at or after `since` (the window) count; a story counts when all
+    of those lie within max_gap of the new reports' range (no other join could be allowed).
+    """
+    order = [queries[i] for group in groups for i in group]
+    n_stories = len(sketches.story_ids)
+    if not order or not n_stories:
+        return {}
+    group_of = np.array([g for g, group in enumerate(groups) for _ in group], dtype=np.int64)
+    t_new = np.array([q.seconds for q in order])
+    lo, hi = float(t_new.min()) - max_gap, float(t_new.max()) + max_gap
+    story_of = np.repeat(np.arange(n_stories), sketches.counts)
+    inside = sketches.seconds >= since
+    span_min = np.full(n_stories, np.inf)
+    span_max = np.full(n_stories, -np.inf)
+    np.minimum.at(span_min, story_of[inside], sketches.seconds[inside])
+    np.maximum.at(span_max, story_of[inside], sketches.seconds[inside])
+    size = np.bincount(story_of[inside], minlength=n_stories).astype(np.float64)
+    kept = (size > 0) & (span_min >= lo) & (span_max <= hi)
+    if not kept.any():
+        return {}
+    member_kept = inside & kept[story_of]
+    owner = np.repeat(np.arange(len(sketches.members)), sketches.lengths)
+    term_kept = member_kept[owner]
+    m_terms, m_weights, m_owner = (
+        sketches.terms[term_kept],
+        sketches.weights[term_kept],
+        owner[term_kept],
+    )
+    totals = np.zeros(len(groups) * n_stories)
+    for flag in (False, True):
+        rows = [k for k, q in enumerate(order) if q.continuous == flag]
+        if not rows:
+            continue
+        family = sketches.continuous == flag
+        sims = _products(
+            [order[k] for k in rows], m_terms, m_weights, m_owner, family, len(sketches.members)
+        )
+        if sims is None:
+            continue
+        r, c, v = sims
+        r = np.asarray(rows, dtype=np.int64)[r]
+        gap = np.abs(t_new[r] - sketches.seconds[c])
+        if max_gap > 0 and math.isfinite(max_gap):
+            v = v * (1.0 - TIME_DISCOUNT * np.minimum(gap, max_gap) / max_gap)
+        v = np.where(gap <= max_gap, v, 0.0)
+        same = _share_feed(order, r, sketches.feeds, c)
+        v = np.where(same, v * SAME_FEED_FACTOR, v)
+        totals += np.bincount(
+            group_of[r] * n_stories + story_of[c], weights=v, minlength=totals.size
+        )
+    means = totals.reshape(len(groups), n_stories) / np.maximum(size, 1.0)[None, :]
+    # Ties go to the lowest story id: columns looked at in id order.
+    by_id = np.argsort(np.array(sketches.story_ids, dtype=object), kind="stable")
+    chosen: dict[int, str] = {}
+    for g, group in enumerate(groups):
+        mean = means[g] / len(group)
+        g_times = t_new[group_of == g]
+        span = np.maximum(span_max, g_times.max()) - np.minimum(span_min, g_times.min())
+        mean = np.where(kept & (span <= max_gap), mean, -1.0)[by_id]
+        k = int(np.argmax(mean))
+        if mean[k] >= threshold:
+            chosen[g] = sketches.story_ids[int(by_id[k])]
+    return chosen
+
+
+def _products(
+    queries: Sequence[Query],
+    m_terms: np.ndarray,
+    m_weights: np.ndarray,
+    m_owner: np.ndarray,
+    family: np.ndarray,
+    n_members: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Non-zero (query row, member, cosine) of queries against members of their family."""
+    import scipy.sparse as sp
+
+    q_terms = np.concatenate([q.terms for q in queries])
+    vocab = np.unique(q_terms)
+    if vocab.size == 0:
+        return None
+    # Only terms some query has can add to a product: map member terms onto those.
+    pos = np.minimum(np.searchsorted(vocab, m_terms), vocab.size - 1)
+    hit = (vocab[pos] == m_terms) & family[m_owner]
+    members = sp.csr_matrix(
+        (m_weights[hit], (m_owner[hit], pos[hit])), shape=(n_members, vocab.size)
+    )
+    q_rows = np.repeat(np.arange(len(queries)), [q.terms.size for q in queries])
+    q_matrix = sp.csr_matrix(
+        (np.concatenate([q.weights for q in queries]), (q_rows, np.searchsorted(vocab, q_terms))),
+        shape=(len(queries), vocab.size),
+    )
+    product = (q_matrix @ members.T).tocoo()
+    return product.row.astype(np.int64), product.col.astype(np.int64), product.data
+
+
+def _share_feed(
+    order: Sequence[Query], rows: np.ndarray, feeds_mem: Sequence[str], cols: np.ndarray
+) -> np.ndarray:
+    """For each (query row, member) pair: do they share a feed? (member feeds tab-joined)"""
+    code: dict[str, int] = {}
+    for q in order:
+        for f in q.feeds:
+            code.setdefault(f, len(code))
+    if not code or rows.size == 0:
+        return np.zeros(rows.size, dtype=bool)
+    # Most members come from one feed: a (query, feed) table answers for them.
+    table = np.zeros((len(order), len(code) + 1), dtype=bool)
+    for k, q in enumerate(order):
+        table[k, [code[f] for f in q.feeds]] = True
+    members, where = np.unique(cols, return_inverse=True)
+    single = np.full(members.size, len(code), dtype=np.int64)  # last column: never shared
+    multi = np.zeros(members.size, dtype=bool)
+    for k, m in enumerate(members.tolist()):
+        line = feeds_mem[m]
+        if "\t" in line:
+            multi[k] = True
+        elif line:
+            single[k] = code.get(line, len(code))
+    same = table[rows, single[where]]
+    for pos in np.flatnonzero(multi[where]).tolist():
+        query = order[int(rows[pos])]
+        same[pos] = bool(set(query.feeds) & set(feeds_mem[int(cols[pos])].split("\t")))
+    return same
+
+
+def member_of(
+    item_id: str,
+    seconds: float,
+    continuous: bool,
+    feeds: Sequence[str],
+    tokens: Sequence[str],
+    vocab: Mapping[str, tuple[int, float, int]],
+) -> SketchMember:
+    """A sketch member from a doc's tokens; `vocab`: term -> (id, idf, df) of its family."""
+    terms, weights = tf_over_norm(tokens, {t: vocab[t][1] for t in set(tokens)})
+    return SketchMember(
+        item_id=item_id,
+        seconds=seconds,
+        continuous=continuous,
+        feeds=tuple(feeds),
+        terms=np.array([vocab[t][0] for t in terms], dtype=np.int64),
+        weights=np.array(weights, dtype=np.float64),
+    )
+
+
+def query_of(member: SketchMember, by_id: Mapping[int, tuple[float, int]]) -> Query:
+    """The query of a new doc from its member form: weights times idf twice (tf·idf²/norm).
+
+    `by_id`: term id -> (idf, df). As in the full clustering, terms in more than COMMON_DF
+    docs of the window are left out of the product (the vector keeps its norm): their share
+    of a cosine is small and they would make every pair non-zero.
+    """
+    idf = np.array([by_id[int(t)][0] for t in member.terms], dtype=np.float64)
+    rare = np.array([by_id[int(t)][1] <= COMMON_DF for t in member.terms], dtype=bool)
+    return Query(
+        id=member.item_id,
+        seconds=member.seconds,
+        continuous=member.continuous,
+        feeds=member.feeds,
+        terms=member.terms[rare] if rare.size else member.terms,
+        weights=(member.weights * idf * idf)[rare] if rare.size else member.weights,
+    )
+
+
+def window_vocab(
+    tokens: Mapping[str, tuple[bool, Sequence[str]]],
+) -> dict[bool, dict[str, tuple[int, float, int]]]:
+    """Per family, term -> (id, idf, df) over these docs' tokens (the in-memory statistics)."""
+    df: dict[bool, Counter[str]] = {False: Counter(), True: Counter()}
+    docs = {False: 0, True: 0}
+    for continuous, toks in tokens.values():
+        if toks:
+            df[continuous].update(set(toks))
+            docs[continuous] += 1
+    vocab: dict[bool, dict[str, tuple[int, float, int]]] = {False: {}, True: {}}
+    for flag in (False, True):
+        for k, term in enumerate(sorted(df[flag])):
+            n = df[flag][term]
+            vocab[flag][term] = (2 * k + int(flag), smooth_idf(n, docs[flag]), n)
+    return vocab
+
+
+# One report for build_sketches: (story id, item id, seconds, continuous, feeds, tokens).
+Entry = tuple[str, str, float, bool, tuple[str, ...], Sequence[str]]
+
+
+def build_sketches(
+    entries: Sequence[Entry], vocab: Mapping[bool, Mapping[str, tuple[int, float, int]]]
+) -> SketchSet:
+    """Sketches of many stories at once (a whole window): the same vectors as member_of."""
+    ordered = sorted(entries, key=lambda e: (e[0], e[2], e[1]))
+    n = len(ordered)
+    ids = np.array([vocab[e[3]][t][0] for e in ordered for t in e[5]], dtype=np.int64)
+    doc = np.repeat(np.arange(n, dtype=np.int64), [len(e[5]) for e in ordered])
+    width = int(ids.max()) + 1 if ids.size else 1
+    idf = np.zeros(width)
+    for family in vocab.values():
+        if family:
+            found = np.array([v[0] for v in family.values()], dtype=np.int64)
+            idf[found[found < width]] = np.array([v[1] for v in family.values()])[found < width]
+    # (doc, term) pairs counted at once: sublinear tf, each doc's norm under idf.
+    pairs, counts = np.unique(doc * width + ids, return_counts=True)
+    pair_doc, pair_term = pairs // width, pairs % width
+    tf = 1.0 + np.log(counts)
+    norm = np.sqrt(np.bincount(pair_doc, weights=(tf * idf[pair_term]) ** 2, minlength=n))
+    story_ids: list[str] = []
+    counts_per: list[int] = []
+    for e in ordered:
+        if story_ids and story_ids[-1] == e[0]:
+            counts_per[-1] += 1
+        else:
+            story_ids.append(e[0])
+            counts_per.append(1)
+    return SketchSet(
+        story_ids=story_ids,
+        counts=np.array(counts_per, dtype=np.int64),
+        members=[e[1] for e in ordered],
+        feeds=["\t".join(e[4]) for e in ordered],
+        seconds=np.array([e[2] for e in ordered], dtype=np.float64),
+        continuous=np.array([e[3] for e in ordered], dtype=bool),
+        lengths=np.bincount(pair_doc, minlength=n).astype(np.int64),
+        terms=pair_term.astype(np.int64),
+        weights=tf / norm[pair_doc] if n else np.zeros(0),
+    )

@@ -180,9 +180,7 @@ def _tfidf(token_lists: Sequence[list[str]]) -> object:
     # scikit-learn is slow to import: only the clustering pays for it.
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectorizer = TfidfVectorizer(
-        analyzer=_identity, sublinear_tf=True, norm="l2", dtype=np.float64
-    )
+    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, norm="l2", dtype=np.float64)
     return vectorizer.fit_transform(token_lists)
 
 
@@ -576,8 +574,10 @@ def pick_headline(items: Sequence[StoredItem], site_language: str) -> str:
     best_tier = min(tier(i) for i in titled)
     pool = [i for i in titled if tier(i) == best_tier]
     # Representative: the report sharing the most vocabulary with all the others.
-    bags = {i.id: set(_features(f"{i.display_title} {i.display_summary}", site_language))
-            for i in titled}
+    bags = {
+        i.id: set(_features(f"{i.display_title} {i.display_summary}", site_language))
+        for i in titled
+    }
 
     def centrality(item: StoredItem) -> float:
         mine = bags[item.id]

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+from itertools import chain
 
 from digest.cluster import (
     DEFAULT_MAX_GAP_DAYS,
     DEFAULT_THRESHOLD,
-    SAME_FEED_FACTOR,
-    TIME_DISCOUNT,
     ClusterDoc,
     Features,
     _doc_features,
     _features,
     _fresh_id,
     _is_continuous_text,
-    _tfidf,
     _utc_seconds,
     assign_story_ids,
     cluster_stories,
@@ -33,7 +29,22 @@ from digest.cluster import (
     match_topics,
 )
 from digest.models import StoredItem, TopicConfig
-from digest.topics import class_key_terms, discover_topics, key_term_tokens, topic_name
+from digest.sketch import (
+    SketchMember,
+    SketchSet,
+    best_stories,
+    make_sketch,
+    member_of,
+    query_of,
+    window_vocab,
+)
+from digest.topics import (
+    class_key_terms,
+    discover_topics,
+    key_term_tokens,
+    rank_terms,
+    topic_name,
+)
 
 __all__ = [
     "LabelDoc",
@@ -42,6 +53,7 @@ __all__ = [
     "cluster_new_stories",
     "coverage_gap",
     "doc_features",
+    "label_changed",
     "label_doc",
     "label_fingerprint",
     "label_stories",
@@ -106,35 +118,36 @@ def assign_new(
     The new docs are first grouped among themselves (cluster_stories); each group then joins
     the existing story with the highest mean penalised similarity (average linkage, as the full
     clustering would merge them) when that mean reaches the threshold and the joined story
-    spans no more than max_gap_days; otherwise it becomes a new story. Only stories with an
-    item within max_gap_days of a new doc are looked at (no others could be joined), so the
-    cost follows the number of recent items, not the store. IDF comes from the docs looked
-    at. Existing stories never merge or split here: `digest cluster --rebuild` does that.
+    spans no more than max_gap_days; otherwise it becomes a new story. IDF comes from all the
+    docs given (the window, as a full clustering computes it); scoring is digest.sketch's, as
+    the pipeline's store-backed runs do it. Existing stories never merge or split here:
+    `digest cluster --rebuild` does that.
     `reserved` are ids no new story may take (every id ever used, for stable URLs);
     `features` are tokens already known (doc_features), the same as tokenising again.
     """
-    groups = cluster_stories(
-        new, threshold=threshold, max_gap_days=max_gap_days, features=features
-    )
+    groups = cluster_stories(new, threshold=threshold, max_gap_days=max_gap_days, features=features)
     if not groups:
         return {}
     max_gap = max(0.0, float(max_gap_days)) * 86400.0
-    by_id = {d.id: d for d in new}
-    seconds = {d.id: _utc_seconds(d.published) for d in new}
-    lo, hi = min(seconds.values()) - max_gap, max(seconds.values()) + max_gap
-    # A story is worth comparing only when all of it lies within max_gap of the new docs'
-    # range: any other join would be refused by the span rule anyway.
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
+    known = {d.id: _doc_features(d, features) for d in [*existing, *new]}
+    vocab = window_vocab(known)
+    by_id = {i: (idf, df) for v in vocab.values() for i, idf, df in v.values()}
+    members: dict[str, list[SketchMember]] = defaultdict(list)
     for d in existing:
         story = story_of.get(d.id)
         if story is not None:
-            t = _utc_seconds(d.published)
-            first[story] = min(first.get(story, t), t)
-            last[story] = max(last.get(story, t), t)
-    near_stories = {s for s in first if first[s] >= lo and last[s] <= hi}
-    candidates = [d for d in existing if story_of.get(d.id) in near_stories]
-    best = _best_stories(groups, by_id, candidates, story_of, threshold, max_gap, features)
+            cont, tokens = known[d.id]
+            seconds = _utc_seconds(d.published)
+            members[story].append(member_of(d.id, seconds, cont, d.feed_ids, tokens, vocab[cont]))
+    queries = {}
+    for d in new:
+        cont, tokens = known[d.id]
+        member = member_of(d.id, _utc_seconds(d.published), cont, d.feed_ids, tokens, vocab[cont])
+        queries[d.id] = query_of(member, by_id)
+    sketches = SketchSet.of([make_sketch(s, parts) for s, parts in sorted(members.items())])
+    best = best_stories(
+        groups, queries, sketches, since=-math.inf, threshold=threshold, max_gap=max_gap
+    )
     taken = set(story_of.values()) | (reserved or set())
     result: dict[str, list[str]] = defaultdict(list)
     for g, group in enumerate(groups):
@@ -169,90 +182,6 @@ def doc_features(
             fresh[d.id] = row
         out[d.id] = row
     return out, fresh
-
-
-def _best_stories(
-    groups: Sequence[Sequence[str]],
-    by_id: Mapping[str, ClusterDoc],
-    candidates: Sequence[ClusterDoc],
-    story_of: Mapping[str, str],
-    threshold: float,
-    max_gap: float,
-    features: Features | None = None,
-) -> dict[int, str]:
-    """Group index -> the existing story it joins (mean similarity >= threshold)."""
-    if not candidates:
-        return {}
-    new_docs = [by_id[i] for group in groups for i in group]
-    group_of = [g for g, group in enumerate(groups) for _ in group]
-    docs = [*new_docs, *candidates]
-    story_ids = sorted({story_of[d.id] for d in candidates})
-    story_index = {s: k for k, s in enumerate(story_ids)}
-    column_story = np.array([story_index[story_of[d.id]] for d in candidates])
-    size = np.bincount(column_story, minlength=len(story_ids)).astype(np.float64)
-    times = np.array([_utc_seconds(d.published) for d in docs])
-    t_new, t_old = times[: len(new_docs)], times[len(new_docs) :]
-    span_min = np.full(len(story_ids), np.inf)
-    span_max = np.full(len(story_ids), -np.inf)
-    np.minimum.at(span_min, column_story, t_old)
-    np.maximum.at(span_max, column_story, t_old)
-    totals = np.zeros((len(groups), len(story_ids)))
-    # Spaced and unspaced scripts share no features: each family its own IDF, as in the
-    # full clustering.
-    known = {d.id: _doc_features(d, features) for d in docs}
-    family = np.array([known[d.id][0] for d in docs])
-    for flag in (False, True):
-        rows = np.flatnonzero(family[: len(new_docs)] == flag)
-        cols = np.flatnonzero(family[len(new_docs) :] == flag)
-        if rows.size == 0 or cols.size == 0:
-            continue
-        picked = [new_docs[r] for r in rows.tolist()] + [candidates[c] for c in cols.tolist()]
-        matrix = _tfidf([known[d.id][1] for d in picked])
-        import scipy.sparse as sp
-
-        x = sp.csr_matrix(matrix)
-        sims = (x[: rows.size] @ x[rows.size :].T).toarray()
-        gap = np.abs(t_new[rows][:, None] - t_old[cols][None, :])
-        if max_gap > 0 and math.isfinite(max_gap):
-            sims = sims * (1.0 - TIME_DISCOUNT * np.minimum(gap, max_gap) / max_gap)
-        sims = np.where(gap <= max_gap, sims, 0.0)
-        sims = np.where(_same_feed(new_docs, rows, candidates, cols), sims * SAME_FEED_FACTOR, sims)
-        for a, r in enumerate(rows.tolist()):
-            np.add.at(totals[group_of[r]], column_story[cols], sims[a])
-    chosen: dict[int, str] = {}
-    for g, group in enumerate(groups):
-        mean = totals[g] / (size * len(group))
-        g_times = [t_new[k] for k, owner in enumerate(group_of) if owner == g]
-        span = np.maximum(span_max, max(g_times)) - np.minimum(span_min, min(g_times))
-        mean = np.where(span <= max_gap, mean, -1.0)
-        k = int(np.argmax(mean))  # first maximum: the lowest story id on a tie
-        if mean[k] >= threshold:
-            chosen[g] = story_ids[k]
-    return chosen
-
-
-def _same_feed(
-    left: Sequence[ClusterDoc], rows: np.ndarray, right: Sequence[ClusterDoc], cols: np.ndarray
-) -> np.ndarray:
-    """Boolean matrix: left[rows[a]] and right[cols[b]] share a feed."""
-    index: dict[str, int] = {}
-    out = np.zeros((rows.size, cols.size), dtype=bool)
-    # One column per feed: a document x feed incidence product marks the pairs sharing one.
-    a_pairs = [
-        (a, index.setdefault(f, len(index)))
-        for a, r in enumerate(rows.tolist())
-        for f in left[r].feed_ids
-    ]
-    b_pairs = [
-        (b, index[f]) for b, c in enumerate(cols.tolist()) for f in right[c].feed_ids if f in index
-    ]
-    if not a_pairs or not b_pairs:
-        return out
-    a_in = np.zeros((rows.size, len(index)), dtype=np.int32)
-    b_in = np.zeros((cols.size, len(index)), dtype=np.int32)
-    a_in[tuple(np.array(a_pairs).T)] = 1
-    b_in[tuple(np.array(b_pairs).T)] = 1
-    return np.asarray((a_in @ b_in.T) > 0)
 
 
 # ---------------------------------------------------------------- labels
@@ -360,21 +289,40 @@ def relabel(
     if len(changed) > share:
         return label_stories(stories, taxonomy)
     ids = sorted(stories)
-    display = [[t for d in stories[s] for t in _terms(d)] for s in ids]
-    wanted = {k for k, s in enumerate(ids) if s in changed}
-    terms = class_key_terms(display, only=wanted)
-    names = {t.name for t in taxonomy}
-    labels: dict[str, StoryLabels] = {}
-    for k in sorted(wanted):
-        s = ids[k]
-        found = match_topics([t for d in stories[s] for t in (d.texts or (d.text,))], taxonomy)
-        kept = [t for t in previous.get(s, ()) if t not in names]
-        discovered = not found and bool(kept)
-        labels[s] = StoryLabels(topics=found or kept, key_terms=terms[k], discovered=discovered)
+    display = {s: [t for d in stories[s] for t in _terms(d)] for s in ids}
+    overall = Counter(chain.from_iterable(display.values()))
+    average = sum(map(len, display.values())) / len(ids) if ids else 0.0
+    wanted = {s: stories[s] for s in ids if s in changed}
+    labels = label_changed(wanted, overall, average, previous, taxonomy)
     unfiled = sum(1 for lab in labels.values() if not lab.topics) + sum(
         1 for s in ids if s not in labels and not previous.get(s)
     )
     return label_stories(stories, taxonomy) if unfiled > share else labels
+
+
+def label_changed(
+    stories: Mapping[str, Sequence[LabelDoc]],
+    overall: Mapping[str, int],
+    average: float,
+    previous: Mapping[str, Sequence[str]],
+    taxonomy: Sequence[TopicConfig],
+) -> dict[str, StoryLabels]:
+    """Labels of some stories, with key-term weights from counts over all of them.
+
+    `overall`: each key-term token's count over every story of the window, `average`: tokens
+    per story there (class_key_terms' weights). Taxonomy topics are matched; a story the
+    taxonomy misses keeps the discovered topic it had (`previous`: story id -> topics).
+    """
+    names = {t.name for t in taxonomy}
+    labels: dict[str, StoryLabels] = {}
+    for s in sorted(stories):
+        docs = stories[s]
+        terms = rank_terms([t for d in docs for t in _terms(d)], overall, average)
+        found = match_topics([t for d in docs for t in (d.texts or (d.text,))], taxonomy)
+        kept = [t for t in previous.get(s, ()) if t not in names]
+        discovered = not found and bool(kept)
+        labels[s] = StoryLabels(topics=found or kept, key_terms=terms, discovered=discovered)
+    return labels
 
 
 # ---------------------------------------------------------------- coverage gap

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from itertools import chain
 
 import numpy as np
@@ -71,30 +71,37 @@ def class_key_terms(
     overall = Counter(chain.from_iterable(classes))
     sizes = [len(tokens) for tokens in classes]
     average = sum(sizes) / len(sizes) if sizes else 0.0
-    result: list[list[str]] = []
-    for k, (tokens, size) in enumerate(zip(classes, sizes, strict=True)):
-        if not size or (only is not None and k not in only):
-            result.append([])
+    return [
+        rank_terms(tokens, overall, average, top) if only is None or k in only else []
+        for k, tokens in enumerate(classes)
+    ]
+
+
+def rank_terms(
+    tokens: Sequence[str], overall: Mapping[str, int], average: float, top: int = KEY_TERMS
+) -> list[str]:
+    """The `top` class-based TF-IDF terms of one class, given the counts over all classes.
+
+    `overall`: each term's count over every class; `average`: tokens per class.
+    """
+    size = len(tokens)
+    if not size:
+        return []
+    c = Counter(tokens)
+    scored = sorted(
+        (-(tf / size) * math.log(1.0 + average / overall[term]), term)
+        for term, tf in c.items()
+        if _displayable(term)
+    )
+    chosen: list[str] = []
+    for _, term in scored:
+        # Character n-grams overlap: "清朗行" adds nothing after "清朗" or "朗行动".
+        if any(term in kept or kept in term for kept in chosen):
             continue
-        c = Counter(tokens)
-        scored = sorted(
-            (
-                -(tf / size) * math.log(1.0 + average / overall[term]),
-                term,
-            )
-            for term, tf in c.items()
-            if _displayable(term)
-        )
-        chosen: list[str] = []
-        for _, term in scored:
-            # Character n-grams overlap: "清朗行" adds nothing after "清朗" or "朗行动".
-            if any(term in kept or kept in term for kept in chosen):
-                continue
-            chosen.append(term)
-            if len(chosen) == top:
-                break
-        result.append(chosen)
-    return result
+        chosen.append(term)
+        if len(chosen) == top:
+            break
+    return chosen
 
 
 def topic_name(terms: Sequence[str], taken: set[str]) -> str:

@@ -30,6 +30,7 @@ from .models import (
 )
 from .normalize import UNDETERMINED
 from .progress import QUIET, Progress
+from .stage_cluster import ClusterSummary, cluster_stage, window_start
 from .store import Store, TranslationTask, text_hash, utc_now
 from .workspace import Workspace, run_lock
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 log = logging.getLogger(__name__)
-
 
 
 # ---------------------------------------------------------------- translate
@@ -234,132 +234,6 @@ def _write_chunk(
             summary.items += 1
 
 
-# ---------------------------------------------------------------- cluster
-
-
-@dataclass
-class ClusterSummary:
-    """What one cluster stage did."""
-
-    items: int = 0
-    stories: int = 0
-    multi_outlet: int = 0
-    rebuilt: bool = False  # clustered from scratch (first run or --rebuild)
-    new_items: int = 0  # items clustered for the first time
-    joined: int = 0  # of those, how many joined an existing story
-    redirects: int = 0  # story ids merged away, now redirecting
-    discovered_topics: int = 0
-
-    def line(self) -> str:
-        """One line for cron mail."""
-        how = (
-            "reclustered from scratch"
-            if self.rebuilt
-            else f"{self.new_items} new items, {self.joined} joined existing stories"
-        )
-        text = (
-            f"cluster: {self.items} items in the window, {self.stories} stories "
-            f"({self.multi_outlet} reported by several outlets); {how}"
-        )
-        if self.redirects:
-            text += f"; {self.redirects} merged story ids redirect"
-        if self.discovered_topics:
-            text += f"; {self.discovered_topics} discovered topics"
-        return text
-
-
-def window_start(config: Config, now: datetime) -> datetime:
-    """The oldest publication time the front page and the clustering reach."""
-    return now - timedelta(days=config.site.window_days)
-
-
-def cluster_stage(
-    config: Config, store: Store, *, rebuild: bool = False, progress: Progress = QUIET
-) -> ClusterSummary:
-    """Put new items into stories (all of the window with rebuild), then label and file them.
-
-    Existing stories keep their ids: new items join them or form new stories (incremental).
-    The first run and `rebuild` recluster the window from scratch; a story whose items went
-    to another story leaves a redirect from its old id.
-    """
-    from .cluster import ClusterDoc, pick_headline
-    from .stories import (
-        assign_new,
-        cluster_new_stories,
-        doc_features,
-        label_doc,
-        label_fingerprint,
-        relabel,
-    )
-
-    now = utc_now()
-    site_lang = config.site.language
-    since = window_start(config, now)
-    items = store.items(since=since, site_lang=site_lang)
-    docs = {
-        it.id: ClusterDoc(
-            id=it.id,
-            text=f"{it.display_title}. {it.display_summary}",
-            lang=site_lang if it.translation == "translated" else it.lang,
-            published=it.published,
-            feed_ids=tuple(it.feeds),
-        )
-        for it in items
-    }
-    clustered = {it.id: it.story for it in items if it.story is not None}
-    summary = ClusterSummary(items=len(items))
-    progress.start("cluster", 1)
-    redirects: dict[str, str] = {}
-    # Tokens kept from earlier runs: only new or changed texts are tokenised.
-    rows, computed = doc_features(list(docs.values()), store.item_features(since))
-    features = {i: (row[1], row[2]) for i, row in rows.items()}
-    if rebuild or not clustered:
-        previous_ids = store.story_assignments()
-        everything = list(docs.values())
-        stories, redirects = cluster_new_stories(everything, previous_ids, features=features)
-        summary.rebuilt = True
-    else:
-        stories = defaultdict(list)
-        for item_id, sid in clustered.items():
-            stories[sid].append(item_id)
-        fresh = [docs[it.id] for it in items if it.story is None]
-        reserved = set(store.story_redirects()) | set(store.story_assignments().values())
-        existing = [docs[i] for i in clustered]
-        placed = assign_new(existing, clustered, fresh, reserved=reserved, features=features)
-        for sid, ids in placed.items():
-            summary.joined += len(ids) if sid in stories else 0
-            stories[sid].extend(ids)
-        summary.new_items = len(fresh)
-    by_id = {it.id: it for it in items}
-    label_docs = {
-        sid: [label_doc(docs[i], by_id[i], rows[i][3]) for i in ids] for sid, ids in stories.items()
-    }
-    # Only stories whose labelling inputs changed are labelled and written again.
-    context = f"{site_lang}\0{config.topics!r}"
-    prints = {s: label_fingerprint([by_id[i] for i in ids], context) for s, ids in stories.items()}
-    stored = {} if summary.rebuilt else store.story_label_hashes()
-    previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
-    changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
-    found = relabel(label_docs, changed, previous, config.topics)
-    labels = {
-        sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
-        for sid in found
-    }
-    outlets = (len({f for i in ids for f in by_id[i].feeds}) for ids in stories.values())
-    summary.multi_outlet = sum(n > 1 for n in outlets)
-    summary.stories = len(stories)
-    summary.redirects = len(redirects)
-    names = {t.name for t in config.topics}
-    topics = [found[s].topics if s in found else previous.get(s, []) for s in stories]
-    summary.discovered_topics = len({t for ts in topics for t in ts} - names)
-    store.save_stories({sid: stories[sid] for sid in found}, labels, now)
-    store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, redirects, now)
-    store.save_label_hashes({sid: prints[sid] for sid in found})
-    store.save_item_features(computed)
-    progress.close()
-    return summary
-
-
 # ---------------------------------------------------------------- build
 
 
@@ -484,6 +358,7 @@ def _live_redirects(redirects: Mapping[str, str], live: set[str]) -> dict[str, s
 # The archive reaches as far back as the store does (store.retention_days prunes it).
 ARCHIVE_DAYS = 365 * 1000
 
+
 # Functions adding files to the site ({relative path: bytes}, e.g. the newsletter's web archive
 # under newsletter/); build_stage publishes them with the pages.
 def _newsletter_archive(config: Config, store: Store) -> Mapping[str, bytes]:
@@ -601,5 +476,3 @@ def run(
     if lost is not None:
         raise lost
     return RunSummary(fetched, translated, clustered, built)
-
-

@@ -112,7 +112,8 @@ def test_hidden_or_retranslated_items_and_old_stores_get_relabelled(tmp_path: Pa
         before = store.story_label_hashes()
         cluster_stage(config, store)
         after = store.story_label_hashes()
-        assert {s for s in after if after[s] != before[s]} == {other}
+        # (the translation itself already cleared the story's fingerprint: a trigger)
+        assert {s for s in after if after[s] != before.get(s)} == {other}
         # A store from before fingerprints (or any story without one) is labelled again.
         store.conn.execute("UPDATE stories SET label_hash = NULL")
         cluster_stage(config, store)

@@ -1,0 +1,516 @@
+"""The cluster stage: new items into stories from the store's sketches, or the window anew.
+
+A first run or `--rebuild` clusters the whole window from scratch. Later runs read only the
+new items and the sketches of stories near them (digest.sketch): the window's term counts and
+each story's member vectors are kept in the store, updated as items arrive, change (SQLite
+triggers mark them) or leave the window. A store without valid statistics (older schema, a
+changed tokeniser, site language or taxonomy, items deleted inside the window) is counted
+again from the whole window once.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .cluster import (
+    DEFAULT_MAX_GAP_DAYS,
+    DEFAULT_THRESHOLD,
+    ClusterDoc,
+    _utc_seconds,
+    cluster_stories,
+    pick_headline,
+    story_id_for,
+    tokenizer_version,
+)
+from .models import Config, StoredItem
+from .progress import QUIET, Progress
+from .sketch import (
+    KEY_TERMS,
+    Sketch,
+    SketchMember,
+    SketchSet,
+    best_stories,
+    build_sketches,
+    make_sketch,
+    member_of,
+    query_of,
+    smooth_idf,
+)
+from .store import Store, utc_now
+from .store.base import from_db, to_db
+from .stories import (
+    RELABEL_ALL_SHARE,
+    FeatureRow,
+    assign_new,
+    cluster_new_stories,
+    doc_features,
+    label_changed,
+    label_doc,
+    label_fingerprint,
+    relabel,
+)
+
+__all__ = ["ClusterSummary", "cluster_stage", "window_start"]
+
+# Bumped when what the statistics or sketches hold changes: older ones are counted again.
+INDEX_VERSION = "1"
+
+Vocab = dict[bool, dict[str, tuple[int, float, int]]]  # family -> term -> (id, idf, df)
+
+
+@dataclass
+class ClusterSummary:
+    """What one cluster stage did."""
+
+    items: int = 0
+    stories: int = 0
+    multi_outlet: int = 0
+    rebuilt: bool = False  # clustered from scratch (first run or --rebuild)
+    new_items: int = 0  # items clustered for the first time
+    joined: int = 0  # of those, how many joined an existing story
+    redirects: int = 0  # story ids merged away, now redirecting
+    discovered_topics: int = 0
+
+    def line(self) -> str:
+        """One line for cron mail."""
+        how = (
+            "reclustered from scratch"
+            if self.rebuilt
+            else f"{self.new_items} new items, {self.joined} joined existing stories"
+        )
+        text = (
+            f"cluster: {self.items} items in the window, {self.stories} stories "
+            f"({self.multi_outlet} reported by several outlets); {how}"
+        )
+        if self.redirects:
+            text += f"; {self.redirects} merged story ids redirect"
+        if self.discovered_topics:
+            text += f"; {self.discovered_topics} discovered topics"
+        return text
+
+
+def window_start(config: Config, now: datetime) -> datetime:
+    """The oldest publication time the front page and the clustering reach."""
+    return now - timedelta(days=config.site.window_days)
+
+
+def cluster_stage(
+    config: Config, store: Store, *, rebuild: bool = False, progress: Progress = QUIET
+) -> ClusterSummary:
+    """Put new items into stories (all of the window with rebuild), then label and file them.
+
+    Existing stories keep their ids: new items join them or form new stories (incremental).
+    The first run and `rebuild` recluster the window from scratch; a story whose items went
+    to another story leaves a redirect from its old id.
+    """
+    now = utc_now()
+    since = window_start(config, now)
+    progress.start("cluster", 1)
+    with _collector_off():
+        if rebuild or not store.has_clustered(since):
+            summary = _whole_window(config, store, now, since, rebuild=True)
+        elif not _index_fits(store.cluster_state(), config, since):
+            summary = _whole_window(config, store, now, since, rebuild=False)
+        else:
+            summary = _from_sketches(config, store, now, since)
+    progress.close()
+    return summary
+
+
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    """The cyclic GC off for the stage: it makes many short-lived objects and no cycles,
+    and in a long process (a run after fetch and translate) each full pass walks them all."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _doc(it: StoredItem, site_lang: str) -> ClusterDoc:
+    return ClusterDoc(
+        id=it.id,
+        text=f"{it.display_title}. {it.display_summary}",
+        lang=site_lang if it.translation == "translated" else it.lang,
+        published=it.published,
+        feed_ids=tuple(it.feeds),
+    )
+
+
+def _label_context(config: Config) -> str:
+    return f"{config.site.language}\0{config.topics!r}"
+
+
+def _index_fits(state: Mapping[str, str], config: Config, since: datetime) -> bool:
+    """True when the stored statistics and sketches were made for this configuration."""
+    expected = {
+        "version": INDEX_VERSION,
+        "tokenizer": tokenizer_version(),
+        "labels": hashlib.sha1(_label_context(config).encode()).hexdigest(),
+    }
+    if any(state.get(k) != v for k, v in expected.items()):
+        return False
+    # A window grown backwards holds items never counted.
+    return "since" in state and state["since"] <= (to_db(since) or "")
+
+
+# ---------------------------------------------------------------- the whole window
+
+
+def _whole_window(
+    config: Config, store: Store, now: datetime, since: datetime, *, rebuild: bool
+) -> ClusterSummary:
+    """Cluster (rebuild) or assign the window reading all of it, then count and sketch it."""
+    site_lang = config.site.language
+    items = store.items(since=since, site_lang=site_lang)
+    docs = {it.id: _doc(it, site_lang) for it in items}
+    clustered = {it.id: it.story for it in items if it.story is not None}
+    summary = ClusterSummary(items=len(items))
+    redirects: dict[str, str] = {}
+    # Tokens kept from earlier runs: only new or changed texts are tokenised.
+    rows, computed = doc_features(list(docs.values()), store.item_features(since))
+    features = {i: (row[1], row[2]) for i, row in rows.items()}
+    if rebuild:
+        previous_ids = store.story_assignments()
+        everything = list(docs.values())
+        stories, redirects = cluster_new_stories(everything, previous_ids, features=features)
+        summary.rebuilt = True
+    else:
+        stories = defaultdict(list)
+        for item_id, sid in clustered.items():
+            stories[sid].append(item_id)
+        fresh = [docs[it.id] for it in items if it.story is None]
+        reserved = set(store.story_redirects()) | set(store.story_assignments().values())
+        existing = [docs[i] for i in clustered]
+        placed = assign_new(existing, clustered, fresh, reserved=reserved, features=features)
+        for sid, ids in placed.items():
+            summary.joined += len(ids) if sid in stories else 0
+            stories[sid].extend(ids)
+        summary.new_items = len(fresh)
+    by_id = {it.id: it for it in items}
+    label_docs = {
+        sid: [label_doc(docs[i], by_id[i], rows[i][3]) for i in ids] for sid, ids in stories.items()
+    }
+    # Only stories whose labelling inputs changed are labelled and written again.
+    prints = {
+        s: label_fingerprint([by_id[i] for i in ids], _label_context(config))
+        for s, ids in stories.items()
+    }
+    stored = {} if summary.rebuilt else store.story_label_hashes()
+    previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
+    changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
+    found = relabel(label_docs, changed, previous, config.topics)
+    labels = {
+        sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
+        for sid in found
+    }
+    outlets = (len({f for i in ids for f in by_id[i].feeds}) for ids in stories.values())
+    summary.multi_outlet = sum(n > 1 for n in outlets)
+    summary.stories = len(stories)
+    summary.redirects = len(redirects)
+    names = {t.name for t in config.topics}
+    topics = [found[s].topics if s in found else previous.get(s, []) for s in stories]
+    summary.discovered_topics = len({t for ts in topics for t in ts} - names)
+    with store.transaction():
+        store.save_stories({sid: stories[sid] for sid in found}, labels, now)
+        store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, redirects, now)
+        store.save_label_hashes({sid: prints[sid] for sid in found})
+        store.save_item_features(computed)
+        _count_window(config, store, since, by_id, rows, stories)
+    return summary
+
+
+def _count_window(
+    config: Config,
+    store: Store,
+    since: datetime,
+    items: Mapping[str, StoredItem],
+    rows: Mapping[str, FeatureRow],
+    stories: Mapping[str, Sequence[str]],
+) -> None:
+    """Replace the window's term statistics and every story's sketch (inside a transaction)."""
+    store.reset_cluster_index()
+    store.forget_features_before(since)
+    df: dict[bool, Counter[str]] = {False: Counter(), True: Counter()}
+    docs = {False: 0, True: 0}
+    key: Counter[str] = Counter()
+    for _, continuous, tokens, terms in rows.values():
+        if tokens:
+            df[continuous].update(set(tokens))
+            docs[continuous] += 1
+        key.update(terms)
+    for flag in (False, True):
+        store.add_term_counts(int(flag), df[flag])
+    store.add_term_counts(KEY_TERMS, key)
+    vocab = {flag: _vocab(store.term_stats(int(flag)), docs[flag]) for flag in (False, True)}
+    entries = [
+        (sid, i, _utc_seconds(items[i].published), rows[i][1], tuple(items[i].feeds), rows[i][2])
+        for sid, ids in stories.items()
+        for i in ids
+        if i in rows
+    ]
+    every = build_sketches(entries, vocab)
+    store.save_sketches(list(every.split(every.story_ids).values()))
+    store.save_cluster_state(_state(config, since, docs, sum(key.values())))
+
+
+def _state(config: Config, since: datetime, docs: Mapping[bool, int], key: int) -> dict[str, str]:
+    return {
+        "version": INDEX_VERSION,
+        "tokenizer": tokenizer_version(),
+        "labels": hashlib.sha1(_label_context(config).encode()).hexdigest(),
+        "since": to_db(since) or "",
+        "docs0": str(docs[False]),
+        "docs1": str(docs[True]),
+        "key_tokens": str(key),
+    }
+
+
+def _vocab(stats: Mapping[str, tuple[int, int]], docs: int) -> dict[str, tuple[int, float, int]]:
+    return {t: (i, smooth_idf(n, docs), n) for t, (i, n) in stats.items()}
+
+
+def _member(item: StoredItem, row: FeatureRow, vocab: Vocab) -> SketchMember:
+    _, continuous, tokens, _ = row
+    seconds = _utc_seconds(item.published)
+    return member_of(item.id, seconds, continuous, item.feeds, tokens, vocab[continuous])
+
+
+# ---------------------------------------------------------------- from the sketches
+
+
+class _Counts:
+    """Changes to the window's term statistics during one run."""
+
+    def __init__(self, state: Mapping[str, str]) -> None:
+        self.docs = {False: int(state["docs0"]), True: int(state["docs1"])}
+        self.key_tokens = int(state["key_tokens"])
+        self.delta: dict[int, Counter[str]] = {0: Counter(), 1: Counter(), KEY_TERMS: Counter()}
+
+    def add(self, rows: Iterable[FeatureRow], sign: int) -> None:
+        """Count (sign 1) or uncount (sign -1) these docs' tokens."""
+        for _, continuous, tokens, terms in rows:
+            if tokens:
+                self.delta[int(continuous)].update(dict.fromkeys(tokens, sign))
+                self.docs[continuous] += sign
+            self.delta[KEY_TERMS].update({t: sign * n for t, n in Counter(terms).items()})
+            self.key_tokens += sign * len(terms)
+
+    def save(self, store: Store) -> None:
+        """Write the changes (inside the run's transaction)."""
+        for kind, delta in self.delta.items():
+            store.add_term_counts(kind, delta)
+
+    def vocab(self, store: Store, rows: Iterable[FeatureRow]) -> Vocab:
+        """term -> (id, idf) for the clustering tokens of these docs (after save)."""
+        wanted: dict[bool, set[str]] = {False: set(), True: set()}
+        for _, continuous, tokens, _ in rows:
+            wanted[continuous].update(tokens)
+        return {
+            flag: _vocab(store.term_stats(int(flag), wanted[flag]), self.docs[flag])
+            for flag in (False, True)
+        }
+
+
+def _from_sketches(config: Config, store: Store, now: datetime, since: datetime) -> ClusterSummary:
+    """Assign the new items reading only them and the sketches of stories near them."""
+    site_lang = config.site.language
+    since_s = since.timestamp()
+    max_gap = DEFAULT_MAX_GAP_DAYS * 86400.0
+    state = store.cluster_state()
+    counts = _Counts(state)
+    # Reports that left the window since the last run no longer count.
+    last_since = from_db(state["since"]) or since
+    leaving = store.features_published_between(last_since, since) if last_since < since else {}
+    counts.add(leaving.values(), -1)
+    store.forget_features(leaving)
+    # Items whose text changed are counted again from the new text, their stories sketched
+    # again; those outside the window just stop counting.
+    dirty = set(store.dirty_features()) - set(leaving)
+    counts.add(store.features_of(dirty).values(), -1)
+    changed = [it for it in store.items(since=since, site_lang=site_lang, ids=dirty) if it.story]
+    fresh_items = store.items(since=since, site_lang=site_lang, unclustered=True)
+    by_id = {it.id: it for it in [*changed, *fresh_items]}
+    docs = {i: _doc(it, site_lang) for i, it in by_id.items()}
+    rows, _ = doc_features(list(docs.values()), {})
+    counts.add(rows.values(), 1)
+    fresh = [docs[it.id] for it in fresh_items]
+    features = {i: (r[1], r[2]) for i, r in rows.items()}
+    groups = cluster_stories(fresh, features=features) if fresh else []
+    summary = ClusterSummary(new_items=len(fresh))
+    with store.transaction():
+        counts.save(store)
+        vocab = counts.vocab(store, rows.values())
+        members = {i: _member(by_id[i], rows[i], vocab) for i in rows}
+        term_of = {tid: (idf, df) for v in vocab.values() for tid, idf, df in v.values()}
+        queries = {d.id: query_of(members[d.id], term_of) for d in fresh}
+        placed: dict[str, list[str]] = {}
+        nearby: set[str] = set()
+        found = SketchSet.of([])
+        if groups:
+            times = [q.seconds for q in queries.values()]
+            found = store.sketches_ending_between(min(times) - max_gap, max(times) + max_gap)
+            nearby = set(found.story_ids)
+            best = best_stories(
+                groups, queries, found, since=since_s, threshold=DEFAULT_THRESHOLD, max_gap=max_gap
+            )
+            for g, group in enumerate(groups):
+                sid = best.get(g) or _new_story_id(store, group, set(placed))
+                placed.setdefault(sid, []).extend(group)
+        summary.joined = sum(len(ids) for sid, ids in placed.items() if sid in nearby)
+        store.save_stories(placed, {}, now, drop_empty=False)
+        store.save_item_features(rows)
+        store.forget_features(dirty - set(rows))
+        resketch = {str(it.story) for it in changed} | set(store.stale_sketches())
+        joined = found.split(set(placed) - resketch)
+        sketches = [
+            make_sketch(sid, [*joined[sid].parts(), *(members[i] for i in ids)])
+            if sid in joined
+            else make_sketch(sid, [members[i] for i in ids])
+            for sid, ids in placed.items()
+            if sid not in resketch
+        ]
+        sketches += _sketch_again(store, resketch, since, site_lang, rows, counts)
+        store.save_sketches(sketches, drop=resketch - {s.story_id for s in sketches})
+        store.save_cluster_state(
+            {**state, "since": to_db(since) or "", "docs0": str(counts.docs[False]),
+             "docs1": str(counts.docs[True]), "key_tokens": str(counts.key_tokens)}
+        )  # fmt: skip
+        summary.stories, summary.multi_outlet = store.sketch_summary(since_s)
+        wanted = set(placed) | resketch | set(store.unlabelled_stories(since_s))
+        if not _label_some(config, store, now, since, wanted, rows, counts, summary.stories):
+            _label_all(config, store, now, since)
+    summary.items = store.count_since(since)
+    names = {t.name for t in config.topics}
+    summary.discovered_topics = len(store.window_topics(since_s) - names)
+    return summary
+
+
+def _new_story_id(store: Store, group: Sequence[str], taken: Collection[str]) -> str:
+    """The id a new story of these items gets: never one used before (as _fresh_id)."""
+    n = 2
+    while True:
+        candidates = [*(story_id_for(i) for i in group), story_id_for(f"{group[0]}#{n}")]
+        used = store.story_ids_in_use(candidates)
+        for sid in candidates:
+            if sid not in used and sid not in taken:
+                return sid
+        n += 1
+
+
+def _window_members(
+    store: Store, story_ids: Collection[str], since: datetime, site_lang: str
+) -> dict[str, list[StoredItem]]:
+    """story id -> its items published since then."""
+    ids = [i for members in store.story_members(story_ids).values() for i in members]
+    grouped: dict[str, list[StoredItem]] = defaultdict(list)
+    for it in store.items(since=since, site_lang=site_lang, ids=ids):
+        grouped[str(it.story)].append(it)
+    return grouped
+
+
+def _sketch_again(
+    store: Store,
+    story_ids: Collection[str],
+    since: datetime,
+    site_lang: str,
+    rows: Mapping[str, FeatureRow],
+    counts: _Counts,
+) -> list[Sketch]:
+    """Sketches of these stories made afresh from their members in the window."""
+    if not story_ids:
+        return []
+    grouped = _window_members(store, story_ids, since, site_lang)
+    ids = [it.id for members in grouped.values() for it in members]
+    known = {**store.features_of([i for i in ids if i not in rows]), **rows}
+    # A member without stored tokens (should not happen) is tokenised here.
+    missing = [_doc(it, site_lang) for ms in grouped.values() for it in ms if it.id not in known]
+    known.update(doc_features(missing, {})[0])
+    vocab = counts.vocab(store, (known[i] for i in ids))
+    return [
+        make_sketch(sid, [_member(it, known[it.id], vocab) for it in members])
+        for sid, members in grouped.items()
+    ]
+
+
+def _label_some(
+    config: Config,
+    store: Store,
+    now: datetime,
+    since: datetime,
+    story_ids: Collection[str],
+    rows: Mapping[str, FeatureRow],
+    counts: _Counts,
+    window_stories: int,
+) -> bool:
+    """Label these stories with window-wide key-term weights; False: label them all instead.
+
+    As relabel(): all stories are labelled again (with topic discovery) when more than
+    RELABEL_ALL_SHARE of them changed or have no topic.
+    """
+    share = RELABEL_ALL_SHARE * window_stories
+    if len(story_ids) > share:
+        return False
+    site_lang = config.site.language
+    grouped = _window_members(store, story_ids, since, site_lang)
+    known = {**store.features_of([it.id for ms in grouped.values() for it in ms]), **rows}
+    label_docs = {
+        sid: [
+            label_doc(_doc(it, site_lang), it, known[it.id][3] if it.id in known else None)
+            for it in members
+        ]
+        for sid, members in grouped.items()
+    }
+    terms = {t for docs in label_docs.values() for d in docs for t in (d.terms or ())}
+    overall = {t: n for t, (_, n) in store.term_stats(KEY_TERMS, terms).items()}
+    # A term of a member tokenised just now but not counted (should not happen) counts once.
+    overall = defaultdict(lambda: 1, overall)
+    average = counts.key_tokens / window_stories if window_stories else 0.0
+    previous = store.story_topics(grouped)
+    found = label_changed(label_docs, overall, average, previous, config.topics)
+    context = _label_context(config)
+    labels = {
+        sid: (pick_headline(grouped[sid], site_lang), lab.topics) for sid, lab in found.items()
+    }
+    store.save_stories({}, labels, now, drop_empty=False)
+    store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, {}, now)
+    store.save_label_hashes({sid: label_fingerprint(grouped[sid], context) for sid in found})
+    return store.unfiled_stories(since.timestamp()) <= share
+
+
+def _label_all(config: Config, store: Store, now: datetime, since: datetime) -> None:
+    """Label every story of the window again, with topic discovery (as label_stories)."""
+    from .stories import label_stories
+
+    site_lang = config.site.language
+    items = store.items(since=since, site_lang=site_lang)
+    rows = store.item_features(since)
+    grouped: dict[str, list[StoredItem]] = defaultdict(list)
+    for it in items:
+        if it.story:
+            grouped[it.story].append(it)
+    label_docs = {
+        sid: [
+            label_doc(_doc(it, site_lang), it, rows[it.id][3] if it.id in rows else None)
+            for it in members
+        ]
+        for sid, members in grouped.items()
+    }
+    found = label_stories(label_docs, config.topics)
+    context = _label_context(config)
+    labels = {
+        sid: (pick_headline(grouped[sid], site_lang), lab.topics) for sid, lab in found.items()
+    }
+    store.save_stories({}, labels, now, drop_empty=False)
+    store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, {}, now)
+    store.save_label_hashes({sid: label_fingerprint(grouped[sid], context) for sid in found})

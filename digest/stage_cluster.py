@@ -47,6 +47,7 @@ from .store.base import from_db, to_db
 from .stories import (
     RELABEL_ALL_SHARE,
     FeatureRow,
+    StoryLabels,
     assign_new,
     cluster_new_stories,
     doc_features,
@@ -478,13 +479,7 @@ def _label_some(
     average = counts.key_tokens / window_stories if window_stories else 0.0
     previous = store.story_topics(grouped)
     found = label_changed(label_docs, overall, average, previous, config.topics)
-    context = _label_context(config)
-    labels = {
-        sid: (pick_headline(grouped[sid], site_lang), lab.topics) for sid, lab in found.items()
-    }
-    store.save_stories({}, labels, now, drop_empty=False)
-    store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, {}, now)
-    store.save_label_hashes({sid: label_fingerprint(grouped[sid], context) for sid in found})
+    _save_labels(config, store, now, grouped, found)
     return store.unfiled_stories(since.timestamp()) <= share
 
 
@@ -506,11 +501,22 @@ def _label_all(config: Config, store: Store, now: datetime, since: datetime) -> 
         ]
         for sid, members in grouped.items()
     }
-    found = label_stories(label_docs, config.topics)
+    _save_labels(config, store, now, grouped, label_stories(label_docs, config.topics))
+
+
+def _save_labels(
+    config: Config,
+    store: Store,
+    now: datetime,
+    members: Mapping[str, Sequence[StoredItem]],
+    found: Mapping[str, StoryLabels],
+) -> None:
+    """Write the labels found (headline, topics, key terms, fingerprint) of these stories."""
+    site_lang = config.site.language
     context = _label_context(config)
     labels = {
-        sid: (pick_headline(grouped[sid], site_lang), lab.topics) for sid, lab in found.items()
+        sid: (pick_headline(members[sid], site_lang), lab.topics) for sid, lab in found.items()
     }
     store.save_stories({}, labels, now, drop_empty=False)
     store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, {}, now)
-    store.save_label_hashes({sid: label_fingerprint(grouped[sid], context) for sid in found})
+    store.save_label_hashes({sid: label_fingerprint(members[sid], context) for sid in found})

@@ -3,17 +3,15 @@ mail.py the newsletter tables; curation.py takedowns and story redirects)."""
 
 from __future__ import annotations
 
-import functools
-import json
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import StageError
 from ..models import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
-from .base import from_db, item_id_for, text_hash, to_db, utc_now
+from .base import from_db, item_id_for, story_topics_of, text_hash, to_db, utc_now
 from .curation import CurationQueries
 from .labels import LabelQueries
 from .mail import NewsletterQueries
@@ -432,67 +430,6 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries, SketchQueries):
             (item_id, tgt, source_hash, model, status, note, title, summary, to_db(now)),
         )
 
-    # ------------------------------------------------------------ stories
-
-    def story_assignments(self) -> dict[str, str]:
-        """item id -> story id, for every item that has a story."""
-        return {
-            r["id"]: r["story_id"]
-            for r in self.conn.execute("SELECT id, story_id FROM items WHERE story_id IS NOT NULL")
-        }
-
-    def save_stories(
-        self,
-        stories: Mapping[str, Sequence[str]],
-        labels: Mapping[str, tuple[str, Sequence[str]]],
-        now: datetime,
-        *,
-        drop_empty: bool = True,
-    ) -> None:
-        """Write story membership and labels (headline, topics) for the clustered items.
-
-        `drop_empty`: delete stories no item is in any more (not needed when items only join).
-        """
-        with self.transaction() as db:
-            members = [(sid, iid) for sid, ids in stories.items() for iid in ids]
-            clustered = [iid for _, iid in members]
-            for start in range(0, len(clustered), 500):
-                chunk = clustered[start : start + 500]
-                db.execute(
-                    f"UPDATE items SET story_id = NULL WHERE id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-            db.executemany("UPDATE items SET story_id = ? WHERE id = ?", members)
-            for sid, (headline, topics) in labels.items():
-                db.execute(
-                    "INSERT INTO stories (id, headline, topics, created_at, updated_at)"
-                    " VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
-                    " headline = excluded.headline, topics = excluded.topics,"
-                    " updated_at = CASE WHEN stories.headline <> excluded.headline"
-                    " OR stories.topics <> excluded.topics"
-                    " THEN excluded.updated_at ELSE stories.updated_at END",
-                    (
-                        sid,
-                        headline,
-                        json.dumps(list(topics), ensure_ascii=False),
-                        to_db(now),
-                        to_db(now),
-                    ),
-                )
-            # Stories no item points at any more are dropped (later: kept as redirects).
-            if drop_empty:
-                db.execute(
-                    "DELETE FROM stories WHERE id NOT IN"
-                    " (SELECT DISTINCT story_id FROM items WHERE story_id IS NOT NULL)"
-                )
-
-    def story_labels(self) -> dict[str, tuple[str, list[str]]]:
-        """story id -> (headline, topics)."""
-        return {
-            r["id"]: (r["headline"], list(_topics(r["topics"])))
-            for r in self.conn.execute("SELECT id, headline, topics FROM stories")
-        }
-
     # ------------------------------------------------------------ reading items back
 
     def items(
@@ -573,7 +510,7 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries, SketchQueries):
                     else ("no-model" if status == "no-model" else "original"),
                     translation_note=t_note if status == "no-model" else None,
                     story=story_id,
-                    topics=list(_topics(s_topics)) if s_topics else [],
+                    topics=list(story_topics_of(s_topics)) if s_topics else [],
                     hidden=hidden,
                 )
             )
@@ -593,12 +530,6 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries, SketchQueries):
             " AND g.not_modified = 0) AND f.warning IS NOT NULL"
         )
         return {r["feed_id"]: r["warning"] for r in rows}
-
-
-@functools.lru_cache(maxsize=4096)
-def _topics(raw: str) -> tuple[str, ...]:
-    """A story's topics from their JSON text; many items share one story's text."""
-    return tuple(json.loads(raw))
 
 
 def _statements(script: str) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,12 @@ def from_db(text: str | None) -> datetime | None:
 def text_hash(text: str) -> str:
     """A stable hash of a text, for the translation cache."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=4096)
+def story_topics_of(raw: str) -> tuple[str, ...]:
+    """A story's topics from their JSON text; many items share one story's text."""
+    return tuple(json.loads(raw))
 
 
 def item_id_for(feed_id: str, guid: str) -> str:

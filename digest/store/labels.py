@@ -1,15 +1,75 @@
-"""What an incremental cluster run keeps between runs: label fingerprints, item tokens."""
+"""Stories as the cluster stage writes them: membership, labels, fingerprints, item tokens."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from .base import StoreBase, to_db
+from .base import StoreBase, story_topics_of, to_db
 
 
 class LabelQueries(StoreBase):
-    """Per story, what its labels were made from; per item, its tokens."""
+    """Story membership and labels; per story, what its labels were made from; item tokens."""
+
+    def story_assignments(self) -> dict[str, str]:
+        """item id -> story id, for every item that has a story."""
+        return {
+            r["id"]: r["story_id"]
+            for r in self.conn.execute("SELECT id, story_id FROM items WHERE story_id IS NOT NULL")
+        }
+
+    def save_stories(
+        self,
+        stories: Mapping[str, Sequence[str]],
+        labels: Mapping[str, tuple[str, Sequence[str]]],
+        now: datetime,
+        *,
+        drop_empty: bool = True,
+    ) -> None:
+        """Write story membership and labels (headline, topics) for the clustered items.
+
+        `drop_empty`: delete stories no item is in any more (not needed when items only join).
+        """
+        with self.transaction() as db:
+            members = [(sid, iid) for sid, ids in stories.items() for iid in ids]
+            clustered = [iid for _, iid in members]
+            for start in range(0, len(clustered), 500):
+                chunk = clustered[start : start + 500]
+                db.execute(
+                    f"UPDATE items SET story_id = NULL WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            db.executemany("UPDATE items SET story_id = ? WHERE id = ?", members)
+            for sid, (headline, topics) in labels.items():
+                db.execute(
+                    "INSERT INTO stories (id, headline, topics, created_at, updated_at)"
+                    " VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                    " headline = excluded.headline, topics = excluded.topics,"
+                    " updated_at = CASE WHEN stories.headline <> excluded.headline"
+                    " OR stories.topics <> excluded.topics"
+                    " THEN excluded.updated_at ELSE stories.updated_at END",
+                    (
+                        sid,
+                        headline,
+                        json.dumps(list(topics), ensure_ascii=False),
+                        to_db(now),
+                        to_db(now),
+                    ),
+                )
+            # Stories no item points at any more are dropped (later: kept as redirects).
+            if drop_empty:
+                db.execute(
+                    "DELETE FROM stories WHERE id NOT IN"
+                    " (SELECT DISTINCT story_id FROM items WHERE story_id IS NOT NULL)"
+                )
+
+    def story_labels(self) -> dict[str, tuple[str, list[str]]]:
+        """story id -> (headline, topics)."""
+        return {
+            r["id"]: (r["headline"], list(story_topics_of(r["topics"])))
+            for r in self.conn.execute("SELECT id, headline, topics FROM stories")
+        }
 
     def story_label_hashes(self) -> dict[str, str]:
         """story id -> the fingerprint of its labelling inputs (stories labelled since v5)."""

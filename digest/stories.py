@@ -30,10 +30,8 @@ from digest.cluster import (
 )
 from digest.models import StoredItem, TopicConfig
 from digest.sketch import (
-    SketchMember,
-    SketchSet,
     best_stories,
-    make_sketch,
+    build_sketches,
     member_of,
     query_of,
     window_vocab,
@@ -132,19 +130,24 @@ def assign_new(
     known = {d.id: _doc_features(d, features) for d in [*existing, *new]}
     vocab = window_vocab(known)
     by_id = {i: (idf, df) for v in vocab.values() for i, idf, df in v.values()}
-    members: dict[str, list[SketchMember]] = defaultdict(list)
-    for d in existing:
-        story = story_of.get(d.id)
-        if story is not None:
-            cont, tokens = known[d.id]
-            seconds = _utc_seconds(d.published)
-            members[story].append(member_of(d.id, seconds, cont, d.feed_ids, tokens, vocab[cont]))
+    entries = [
+        (
+            story_of[d.id],
+            d.id,
+            _utc_seconds(d.published),
+            known[d.id][0],
+            d.feed_ids,
+            known[d.id][1],
+        )
+        for d in existing
+        if d.id in story_of
+    ]
     queries = {}
     for d in new:
         cont, tokens = known[d.id]
         member = member_of(d.id, _utc_seconds(d.published), cont, d.feed_ids, tokens, vocab[cont])
         queries[d.id] = query_of(member, by_id)
-    sketches = SketchSet.of([make_sketch(s, parts) for s, parts in sorted(members.items())])
+    sketches = build_sketches(entries, vocab)
     best = best_stories(
         groups, queries, sketches, since=-math.inf, threshold=threshold, max_gap=max_gap
     )

@@ -383,6 +383,8 @@ def _from_sketches(config: Config, store: Store, now: datetime, since: datetime)
         ]
         sketches += _sketch_again(store, resketch, since, site_lang, rows, counts)
         store.save_sketches(sketches, drop=resketch - {s.story_id for s in sketches})
+        # Stories wholly out of the window can never be joined again.
+        store.drop_sketches_before(since_s)
         store.save_cluster_state(
             {**state, "since": to_db(since) or "", "docs0": str(counts.docs[False]),
              "docs1": str(counts.docs[True]), "key_tokens": str(counts.key_tokens)}

@@ -187,6 +187,9 @@ def test_statistics_and_sketches_equal_a_fresh_count_after_every_kind_of_change(
             _no_whole_window(m)
             cluster_stage(config, store)
         _assert_index_fresh(store, config, later - timedelta(days=3))
+        # Sketches of stories wholly out of the window are gone.
+        oldest = store.conn.execute("SELECT MIN(t_max) FROM story_sketches").fetchone()[0]
+        assert oldest >= (later - timedelta(days=3)).timestamp()
 
 
 def test_deleting_items_inside_the_window_makes_the_next_run_count_again(

@@ -334,7 +334,6 @@ def _from_sketches(config: Config, store: Store, now: datetime, since: datetime)
     last_since = from_db(state["since"]) or since
     leaving = store.features_published_between(last_since, since) if last_since < since else {}
     counts.add(leaving.values(), -1)
-    store.forget_features(leaving)
     # Items whose text changed are counted again from the new text, their stories sketched
     # again; those outside the window just stop counting.
     dirty = set(store.dirty_features()) - set(leaving)
@@ -371,7 +370,7 @@ def _from_sketches(config: Config, store: Store, now: datetime, since: datetime)
         summary.joined = sum(len(ids) for sid, ids in placed.items() if sid in nearby)
         store.save_stories(placed, {}, now, drop_empty=False)
         store.save_item_features(rows)
-        store.forget_features(dirty - set(rows))
+        store.forget_features((dirty - set(rows)) | set(leaving))
         resketch = {str(it.story) for it in changed} | set(store.stale_sketches())
         joined = found.split(set(placed) - resketch)
         sketches = [

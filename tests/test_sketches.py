@@ -387,12 +387,17 @@ def test_a_failed_run_changes_nothing_and_the_next_run_does_the_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(11)
-    config = _config(tmp_path)
+    config = _config(tmp_path, window_days=3)
     with Store.open(tmp_path / "db.sqlite") as store:
-        base = _events(store, rng, 15, "a", 50)
+        base = _events(store, rng, 15, "a", 60)
+        _events(store, rng, 10, "c", 20)
         cluster_stage(config, store)
         new = _follow_ups(store, rng, base, 4, "u")
         snapshot = _index(store), _sketches(store), store.story_assignments()
+        rows = store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0]
+        # A day later (reports leave the window) the run fails while writing.
+        later = NOW + timedelta(days=1)
+        monkeypatch.setattr(stage, "utc_now", lambda: later)
         with monkeypatch.context() as m:
 
             def boom(*args: object, **kwargs: object) -> None:
@@ -402,12 +407,17 @@ def test_a_failed_run_changes_nothing_and_the_next_run_does_the_work(
             with pytest.raises(RuntimeError):
                 cluster_stage(config, store)
         assert (_index(store), _sketches(store), store.story_assignments()) == snapshot
+        assert store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0] == rows
         assert all(i not in store.story_assignments() for i in new)
-        cluster_stage(config, store)
+        with monkeypatch.context() as m:
+            _no_whole_window(m)
+            cluster_stage(config, store)
         assert all(i in store.story_assignments() for i in new)
-        _assert_index_fresh(store, config, NOW - timedelta(days=7))
-        assert len(stories_of(store)) == len(store.conn.execute(
-            "SELECT story_id FROM story_sketches").fetchall())  # fmt: skip
+        assert store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0] < rows
+        _assert_index_fresh(store, config, later - timedelta(days=3))
+        window = {it.story for it in store.items(since=later - timedelta(days=3))}
+        sketched = {r[0] for r in store.conn.execute("SELECT story_id FROM story_sketches")}
+        assert sketched == window and len(window) < len(stories_of(store))
 
 
 def test_sketch_vectors_are_the_window_tfidf_vectors() -> None:

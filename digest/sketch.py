@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -184,6 +184,7 @@ class Query:
     feeds: tuple[str, ...]
     terms: np.ndarray  # int64 term ids
     weights: np.ndarray  # float64
+    common: np.ndarray | None = None  # bool per term: in more than COMMON_DF docs
 
 
 def best_stories(
@@ -209,17 +210,19 @@ def best_stories(
     lo, hi = float(t_new.min()) - max_gap, float(t_new.max()) + max_gap
     story_of = np.repeat(np.arange(n_stories), sketches.counts)
     inside = sketches.seconds >= since
-    span_min = np.full(n_stories, np.inf)
-    span_max = np.full(n_stories, -np.inf)
-    np.minimum.at(span_min, story_of[inside], sketches.seconds[inside])
-    np.maximum.at(span_max, story_of[inside], sketches.seconds[inside])
-    size = np.bincount(story_of[inside], minlength=n_stories).astype(np.float64)
+    # Each story's members are contiguous: per-story reductions over their runs.
+    first = np.cumsum(sketches.counts) - sketches.counts
+    span_min = np.minimum.reduceat(np.where(inside, sketches.seconds, np.inf), first)
+    span_max = np.maximum.reduceat(np.where(inside, sketches.seconds, -np.inf), first)
+    size = np.add.reduceat(inside.astype(np.float64), first)
     kept = (size > 0) & (span_min >= lo) & (span_max <= hi)
     if not kept.any():
         return {}
     member_kept = inside & kept[story_of]
     owner = np.repeat(np.arange(len(sketches.members)), sketches.lengths)
     term_kept = member_kept[owner]
+    # Only terms some query has can add anything: one lookup for every member term.
+    term_kept &= _positions(np.concatenate([q.terms for q in order]), sketches.terms) >= 0
     m_terms, m_weights, m_owner = (
         sketches.terms[term_kept],
         sketches.weights[term_kept],
@@ -231,8 +234,19 @@ def best_stories(
         if not rows:
             continue
         family = sketches.continuous == flag
-        sims = _products(
-            [order[k] for k in rows], m_terms, m_weights, m_owner, family, len(sketches.members)
+        picked = [order[k] for k in rows]
+        rare = [_part(q, common=False) for q in picked]
+        sims = _products(rare, m_terms, m_weights, m_owner, family, len(sketches.members))
+        totals += _common_share(
+            [_part(q, common=True) for q in picked],
+            group_of[rows],
+            len(groups),
+            (m_terms, m_weights, m_owner),
+            family & member_kept,
+            sketches.seconds,
+            story_of,
+            n_stories,
+            max_gap,
         )
         if sims is None:
             continue
@@ -248,18 +262,99 @@ def best_stories(
             group_of[r] * n_stories + story_of[c], weights=v, minlength=totals.size
         )
     means = totals.reshape(len(groups), n_stories) / np.maximum(size, 1.0)[None, :]
+    sizes = np.bincount(group_of, minlength=len(groups)).astype(np.float64)
+    g_min = np.full(len(groups), np.inf)
+    g_max = np.full(len(groups), -np.inf)
+    np.minimum.at(g_min, group_of, t_new)
+    np.maximum.at(g_max, group_of, t_new)
+    span = np.maximum(span_max[None, :], g_max[:, None]) - np.minimum(
+        span_min[None, :], g_min[:, None]
+    )
     # Ties go to the lowest story id: columns looked at in id order.
     by_id = np.argsort(np.array(sketches.story_ids, dtype=object), kind="stable")
+    means = np.where(kept[None, :] & (span <= max_gap), means / sizes[:, None], -1.0)[:, by_id]
+    best = np.argmax(means, axis=1)
     chosen: dict[int, str] = {}
-    for g, group in enumerate(groups):
-        mean = means[g] / len(group)
-        g_times = t_new[group_of == g]
-        span = np.maximum(span_max, g_times.max()) - np.minimum(span_min, g_times.min())
-        mean = np.where(kept & (span <= max_gap), mean, -1.0)[by_id]
-        k = int(np.argmax(mean))
-        if mean[k] >= threshold:
+    for g, k in enumerate(best.tolist()):
+        if means[g, k] >= threshold:
             chosen[g] = sketches.story_ids[int(by_id[k])]
     return chosen
+
+
+def _positions(vocab: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """Each term's index in sorted `vocab`, -1 when absent (term ids are small integers)."""
+    if vocab.size == 0 or terms.size == 0:
+        return np.full(terms.size, -1, dtype=np.int64)
+    table = np.full(int(max(vocab.max(), terms.max())) + 1, -1, dtype=np.int64)
+    table[vocab] = np.arange(vocab.size)
+    return table[terms]
+
+
+def _part(q: Query, *, common: bool) -> Query:
+    """The query with only its common (or only its rare) terms."""
+    if q.common is None:
+        return q if not common else replace(q, terms=q.terms[:0], weights=q.weights[:0])
+    keep = q.common if common else ~q.common
+    return replace(q, terms=q.terms[keep], weights=q.weights[keep], common=None)
+
+
+def _common_share(
+    queries: Sequence[Query],
+    group_of: np.ndarray,
+    n_groups: int,
+    members: tuple[np.ndarray, np.ndarray, np.ndarray],
+    member_ok: np.ndarray,
+    seconds: np.ndarray,
+    story_of: np.ndarray,
+    n_stories: int,
+    max_gap: float,
+) -> np.ndarray:
+    """Per (group, story), the summed similarity the common terms add (flattened).
+
+    Terms in more than COMMON_DF docs would make nearly every pair non-zero, so they are
+    taken per story, not per pair: the story's sum of member vectors S and of time-weighted
+    vectors T give q·S (the pairs' summed similarity over those terms) and q·T / q·S (its
+    weighted mean time), discounted for time at that mean: exact when the story's members are
+    all older (or all newer) than the query. The same-feed discount is not applied to this
+    share (it is small: low-idf terms).
+    """
+    import scipy.sparse as sp
+
+    out = np.zeros((n_groups, n_stories))
+    q_terms = np.concatenate([q.terms for q in queries]) if queries else np.zeros(0, np.int64)
+    vocab = np.unique(q_terms)
+    if vocab.size == 0:
+        return out.reshape(-1)
+    m_terms, m_weights, m_owner = members
+    pos = _positions(vocab, m_terms)
+    hit = (pos >= 0) & member_ok[m_owner]
+    owner, col, w = m_owner[hit], pos[hit], m_weights[hit]
+    if owner.size == 0:
+        return out.reshape(-1)
+    # Only stories some member of which shares a common term with a query: their own numbers.
+    stories, story = np.unique(story_of[owner], return_inverse=True)
+    origin = float(seconds[owner].min())
+    cell = story * vocab.size + col
+    size = stories.size * vocab.size
+    sums = np.bincount(cell, weights=w, minlength=size).reshape(stories.size, vocab.size)
+    timed = np.bincount(cell, weights=w * (seconds[owner] - origin), minlength=size)
+    q_rows = np.repeat(np.arange(len(queries)), [q.terms.size for q in queries])
+    q_matrix = sp.csr_matrix(
+        (np.concatenate([q.weights for q in queries]), (q_rows, np.searchsorted(vocab, q_terms))),
+        shape=(len(queries), vocab.size),
+    )
+    both = np.asarray(q_matrix @ np.vstack([sums, timed.reshape(stories.size, vocab.size)]).T)
+    mass, when = both[:, : stories.size], both[:, stories.size :]
+    if max_gap > 0 and math.isfinite(max_gap):
+        # mass · gap to the mean time is |t·mass - when|: no division needed.
+        t_new = np.array([q.seconds for q in queries]) - origin
+        spread = np.abs(t_new[:, None] * mass - when)
+        np.minimum(spread, max_gap * mass, out=spread)
+        mass -= (TIME_DISCOUNT / max_gap) * spread
+    # Queries come grouped (group_of never decreases): one sum per run of a group.
+    starts = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]])
+    out[np.ix_(group_of[starts], stories)] = np.add.reduceat(mass, starts, axis=0)
+    return out.reshape(-1)
 
 
 def _products(
@@ -278,8 +373,8 @@ def _products(
     if vocab.size == 0:
         return None
     # Only terms some query has can add to a product: map member terms onto those.
-    pos = np.minimum(np.searchsorted(vocab, m_terms), vocab.size - 1)
-    hit = (vocab[pos] == m_terms) & family[m_owner]
+    pos = _positions(vocab, m_terms)
+    hit = (pos >= 0) & family[m_owner]
     members = sp.csr_matrix(
         (m_weights[hit], (m_owner[hit], pos[hit])), shape=(n_members, vocab.size)
     )
@@ -345,19 +440,19 @@ def member_of(
 def query_of(member: SketchMember, by_id: Mapping[int, tuple[float, int]]) -> Query:
     """The query of a new doc from its member form: weights times idf twice (tf·idf²/norm).
 
-    `by_id`: term id -> (idf, df). As in the full clustering, terms in more than COMMON_DF
-    docs of the window are left out of the product (the vector keeps its norm): their share
-    of a cosine is small and they would make every pair non-zero.
+    `by_id`: term id -> (idf, df); terms in more than COMMON_DF docs of the window are marked
+    common (scored per story, see _common_share).
     """
     idf = np.array([by_id[int(t)][0] for t in member.terms], dtype=np.float64)
-    rare = np.array([by_id[int(t)][1] <= COMMON_DF for t in member.terms], dtype=bool)
+    common = np.array([by_id[int(t)][1] > COMMON_DF for t in member.terms], dtype=bool)
     return Query(
         id=member.item_id,
         seconds=member.seconds,
         continuous=member.continuous,
         feeds=member.feeds,
-        terms=member.terms[rare] if rare.size else member.terms,
-        weights=(member.weights * idf * idf)[rare] if rare.size else member.weights,
+        terms=member.terms,
+        weights=member.weights * idf * idf,
+        common=common,
     )
 
 

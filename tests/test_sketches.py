@@ -435,3 +435,47 @@ def test_sketch_vectors_are_the_window_tfidf_vectors() -> None:
     for term in ("x", "y"):
         assert got[vocab[False][term][0]] == pytest.approx(matrix[0, names[term]])
     assert np.isclose(sum(v * v for v in got.values()), 1.0)
+
+
+def test_common_terms_per_story_decide_as_exact_pairs_when_members_are_older(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import digest.sketch as sketch_module
+
+    day = 86400.0
+    decided = 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        words = [f"w{k}" for k in range(30)]
+        docs: dict[str, tuple[bool, list[str]]] = {}
+        entries = []
+        for s in range(6):
+            for m in range(rng.randint(1, 4)):
+                toks = rng.choices(words, k=rng.randint(3, 12))
+                item = f"s{s}m{m}"
+                docs[item] = (False, toks)
+                when = rng.uniform(0, 3) * day
+                entries.append((f"s{s}", item, when, False, (f"feed-{item}",), toks))
+        queries_docs = {f"q{k}": (False, rng.choices(words, k=8)) for k in range(4)}
+        vocab = window_vocab({**docs, **queries_docs})
+        sketches = build_sketches(entries, vocab)
+        groups = [["q0", "q1"], ["q2"], ["q3"]]
+        for threshold in (0.05, 0.1, 0.15, 0.2, 0.3):
+            got = []
+            for common_df in (10**9, 1):  # every term exact per pair / every term per story
+                monkeypatch.setattr(sketch_module, "COMMON_DF", common_df)
+                idf = {i: (v, df) for v_ in vocab.values() for i, v, df in v_.values()}
+                queries = {
+                    q: query_of(
+                        member_of(q, 3.5 * day, False, (f"feed-{q}",), toks, vocab[False]), idf
+                    )
+                    for q, (_, toks) in queries_docs.items()
+                }
+                got.append(
+                    best_stories(
+                        groups, queries, sketches, since=0, threshold=threshold, max_gap=4 * day
+                    )
+                )
+            assert got[0] == got[1], (seed, threshold)
+            decided += len(got[0])
+    assert decided > 50  # the comparison saw joins, not only "no story"

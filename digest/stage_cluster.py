@@ -359,7 +359,7 @@ def _from_sketches(config: Config, store: Store, now: datetime, since: datetime)
         found = SketchSet.of([])
         if groups:
             times = [q.seconds for q in queries.values()]
-            found = store.sketches_ending_between(min(times) - max_gap, max(times) + max_gap)
+            found = store.sketches_near(min(times) - max_gap, max(times) + max_gap, since_s)
             nearby = set(found.story_ids)
             best = best_stories(
                 groups, queries, found, since=since_s, threshold=DEFAULT_THRESHOLD, max_gap=max_gap

@@ -187,8 +187,10 @@ MIGRATIONS: tuple[str, ...] = (
         weights BLOB NOT NULL              -- float64: sublinear tf / norm under the IDF then
     );
     CREATE INDEX story_sketches_t_max ON story_sketches(t_max);
+    CREATE INDEX story_sketches_stale ON story_sketches(story_id) WHERE stale = 1;
     CREATE INDEX stories_unlabelled ON stories(id) WHERE label_hash IS NULL;
     CREATE INDEX stories_unfiled ON stories(id) WHERE topics = '[]';
+    CREATE INDEX stories_topics ON stories(topics);
     CREATE TABLE cluster_state (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL

@@ -74,13 +74,14 @@ class SketchQueries(StoreBase):
 
     # ------------------------------------------------------------ sketches
 
-    def sketches_ending_between(self, lo: float, hi: float) -> SketchSet:
-        """Sketches of the stories whose newest member was published in [lo, hi]."""
+    def sketches_near(self, lo: float, hi: float, since: float) -> SketchSet:
+        """Sketches of the stories that may lie within [lo, hi]: their newest member does,
+        and their oldest does too or was published before `since` (out of the window)."""
         return _sketch_set(
             self.conn.execute(
                 f"SELECT {_SKETCH_COLUMNS} FROM story_sketches WHERE t_max BETWEEN ? AND ?"
-                " ORDER BY story_id",
-                (lo, hi),
+                " AND (t_min >= ? OR t_min < ?) ORDER BY story_id",
+                (lo, hi, lo, since),
             ).fetchall()
         )
 
@@ -99,7 +100,8 @@ class SketchQueries(StoreBase):
 
     def stale_sketches(self) -> list[str]:
         """Stories whose members' feeds changed since they were sketched."""
-        return [r[0] for r in self.conn.execute("SELECT story_id FROM story_sketches WHERE stale")]
+        sql = "SELECT story_id FROM story_sketches INDEXED BY story_sketches_stale WHERE stale = 1"
+        return [r[0] for r in self.conn.execute(sql)]
 
     def save_sketches(self, sketches: Sequence[Sketch], *, drop: Collection[str] = ()) -> None:
         """Write (or replace) these sketches and delete those of the `drop` stories."""
@@ -127,11 +129,14 @@ class SketchQueries(StoreBase):
 
     def window_topics(self, since: float) -> set[str]:
         """Every topic of the stories with a member published since then."""
+        # Few distinct topic lists: each is probed for one story of the window.
         return {
             name
             for (raw,) in self.conn.execute(
-                "SELECT DISTINCT s.topics FROM stories s JOIN story_sketches k ON k.story_id = s.id"
-                " WHERE k.t_max >= ? AND s.topics <> '[]'",
+                "SELECT t.topics FROM (SELECT DISTINCT topics FROM stories INDEXED BY"
+                " stories_topics WHERE topics <> '[]') t WHERE EXISTS (SELECT 1 FROM stories s"
+                " JOIN story_sketches k ON k.story_id = s.id"
+                " WHERE s.topics = t.topics AND k.t_max >= ?)",
                 (since,),
             )
             for name in json.loads(raw)

@@ -3,8 +3,10 @@
 A sketch holds, per member report, its publication time, feeds, script family and its
 TF-IDF vector stored as sublinear tf divided by the vector's norm (the IDF itself is applied
 when scoring, from the window statistics of that run). New reports are scored against the
-sketches of nearby stories with the rule `digest.stories.assign_new` applies to documents:
-mean penalised cosine (average linkage), time discount, same-feed discount, span limit.
+sketches of nearby stories (`best_stories`, also behind `digest.stories.assign_new`): mean
+penalised cosine (average linkage), time discount, same-feed discount, span limit. Terms in
+more than COMMON_DF docs of the window are scored per story instead of per pair
+(`_common_share`), which keeps the cost proportional to the stories, not to all pairs.
 """
 
 from __future__ import annotations

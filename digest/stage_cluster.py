@@ -126,8 +126,8 @@ def cluster_stage(
 
 @contextmanager
 def _collector_off() -> Iterator[None]:
-    """The cyclic GC off for the stage: it makes many short-lived objects and no cycles,
-    and in a long process (a run after fetch and translate) each full pass walks them all."""
+    """The cyclic GC off for the stage (it makes many short-lived objects and no cycles)."""
+    # In a long process (a run after fetch and translate) each full pass walks them all.
     if not gc.isenabled():
         yield
         return
@@ -313,7 +313,7 @@ class _Counts:
             store.add_term_counts(kind, delta)
 
     def vocab(self, store: Store, rows: Iterable[FeatureRow]) -> Vocab:
-        """term -> (id, idf) for the clustering tokens of these docs (after save)."""
+        """term -> (id, idf, df) for the clustering tokens of these docs (after save)."""
         wanted: dict[bool, set[str]] = {False: set(), True: set()}
         for _, continuous, tokens, _ in rows:
             wanted[continuous].update(tokens)

@@ -76,9 +76,7 @@ def _add(store: Store, docs: list[ClusterDoc], now: datetime) -> None:
             store.upsert_item(_item(d), now)
 
 
-def stage_speed(
-    tmp: Path, n: int = 20000, days: float = 7.0, rounds: int = 3
-) -> dict[str, object]:
+def stage_speed(tmp: Path, n: int = 20000, days: float = 7.0, rounds: int = 3) -> dict[str, object]:
     """Seconds of the cluster stage: rebuild over n + 200 items vs incremental for 200."""
     now = utc_now()
     end = now - timedelta(minutes=5)

@@ -10,11 +10,9 @@ again from the whole window once.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +22,7 @@ from .cluster import (
     ClusterDoc,
     _utc_seconds,
     cluster_stories,
+    collector_off,
     pick_headline,
     story_id_for,
     tokenizer_version,
@@ -113,7 +112,7 @@ def cluster_stage(
     now = utc_now()
     since = window_start(config, now)
     progress.start("cluster", 1)
-    with _collector_off():
+    with collector_off():
         if rebuild or not store.has_clustered(since):
             summary = _whole_window(config, store, now, since, rebuild=True)
         elif not _index_fits(store.cluster_state(), config, since):
@@ -122,20 +121,6 @@ def cluster_stage(
             summary = _from_sketches(config, store, now, since)
     progress.close()
     return summary
-
-
-@contextmanager
-def _collector_off() -> Iterator[None]:
-    """The cyclic GC off for the stage (it makes many short-lived objects and no cycles)."""
-    # In a long process (a run after fetch and translate) each full pass walks them all.
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _doc(it: StoredItem, site_lang: str) -> ClusterDoc:

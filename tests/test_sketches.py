@@ -479,3 +479,27 @@ def test_common_terms_per_story_decide_as_exact_pairs_when_members_are_older(
             assert got[0] == got[1], (seed, threshold)
             decided += len(got[0])
     assert decided > 50  # the comparison saw joins, not only "no story"
+
+
+def test_clustering_pauses_the_collector_and_always_restores_it() -> None:
+    import gc
+
+    from digest.cluster import ClusterDoc, cluster_stories, collector_off
+
+    seen = []
+    doc = ClusterDoc("a", "words here", "en", NOW)
+    with collector_off():
+        seen.append(gc.isenabled())
+        with collector_off():  # nested: left to the outer one
+            pass
+        seen.append(gc.isenabled())
+    assert seen == [False, False] and gc.isenabled()
+    with pytest.raises(ValueError):
+        cluster_stories([doc, doc])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        cluster_stories([doc])
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

@@ -26,10 +26,17 @@ def synthetic_docs(
     Each report is 30 words: 4-6 of its event's words plus Zipf-distributed common words (a
     vocabulary of 20,000), from one of 40 feeds, published within a day of its event.
     """
+    return [doc for doc, _ in labelled_docs(n, seed=seed, days=days, prefix=prefix)]
+
+
+def labelled_docs(
+    n: int, *, seed: int = 1, days: float = 7.0, prefix: str = "d"
+) -> list[tuple[ClusterDoc, int]]:
+    """synthetic_docs with each doc's true event (its number), the same docs for the same args."""
     rng = random.Random(seed)
     vocab = _vocabulary(random.Random(0), 20000)
     weights = [1.0 / (rank + 1) for rank in range(len(vocab))]
-    docs: list[ClusterDoc] = []
+    docs: list[tuple[ClusterDoc, int]] = []
     event = 0
     while len(docs) < n:
         event_words = rng.sample(vocab[2000:], 6)
@@ -38,14 +45,13 @@ def synthetic_docs(
             words = rng.sample(event_words, rng.randint(4, 6))
             words += rng.choices(vocab, weights=weights, k=30 - len(words))
             rng.shuffle(words)
-            docs.append(
-                ClusterDoc(
-                    id=f"{prefix}{len(docs):06d}",
-                    text=" ".join(words),
-                    lang="en",
-                    published=when + timedelta(hours=rng.uniform(0, 24)),
-                    feed_ids=(f"feed{rng.randrange(40)}",),
-                )
+            doc = ClusterDoc(
+                id=f"{prefix}{len(docs):06d}",
+                text=" ".join(words),
+                lang="en",
+                published=when + timedelta(hours=rng.uniform(0, 24)),
+                feed_ids=(f"feed{rng.randrange(40)}",),
             )
+            docs.append((doc, event))
         event += 1
     return docs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,18 @@ FeatureRow = tuple[str, bool, list[str], list[str]]
 
 class SketchQueries(StoreBase):
     """Term statistics of the clustered window, per-story sketches and the run's state."""
+
+    def _rows_in(
+        self, sql: str, keys: Collection[str], before: tuple[object, ...] = ()
+    ) -> Iterator[Any]:
+        """Rows of `sql` for these keys, in chunks: each `{keys}` in it becomes one (?, ...)."""
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            yield from self.conn.execute(
+                sql.format(keys=marks), (*before, *(chunk * sql.count("{keys}")))
+            ).fetchall()
 
     # ------------------------------------------------------------ state
 
@@ -60,17 +72,8 @@ class SketchQueries(StoreBase):
                 "SELECT term, id, n FROM term_stats WHERE kind = ?", (kind,)
             ).fetchall()
             return {t: (i, n) for t, i, n in rows}
-        out: dict[str, tuple[int, int]] = {}
-        wanted = sorted(set(terms))
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for t, i, n in self.conn.execute(
-                "SELECT term, id, n FROM term_stats WHERE kind = ?"
-                f" AND term IN ({','.join('?' * len(chunk))})",
-                (kind, *chunk),
-            ):
-                out[t] = (i, n)
-        return out
+        sql = "SELECT term, id, n FROM term_stats WHERE kind = ? AND term IN ({keys})"
+        return {t: (i, n) for t, i, n in self._rows_in(sql, terms, (kind,))}
 
     # ------------------------------------------------------------ sketches
 
@@ -87,16 +90,8 @@ class SketchQueries(StoreBase):
 
     def sketches_of(self, story_ids: Collection[str]) -> SketchSet:
         """Sketches of these stories (those that have one)."""
-        rows = []
-        wanted = sorted(story_ids)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            rows += self.conn.execute(
-                f"SELECT {_SKETCH_COLUMNS} FROM story_sketches"
-                f" WHERE story_id IN ({','.join('?' * len(chunk))}) ORDER BY story_id",
-                chunk,
-            ).fetchall()
-        return _sketch_set(rows)
+        sql = f"SELECT {_SKETCH_COLUMNS} FROM story_sketches WHERE story_id IN ({{keys}})"
+        return _sketch_set(sorted(self._rows_in(sql, story_ids), key=lambda r: r[0]))
 
     def stale_sketches(self) -> list[str]:
         """Stories whose members' feeds changed since they were sketched."""
@@ -152,17 +147,14 @@ class SketchQueries(StoreBase):
 
     def features_of(self, item_ids: Collection[str]) -> dict[str, FeatureRow]:
         """Stored tokens of these items: (source hash, continuous, tokens, key-term tokens)."""
-        out: dict[str, FeatureRow] = {}
-        wanted = sorted(item_ids)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for r in self.conn.execute(
-                "SELECT item_id, source_hash, continuous, tokens, terms FROM item_features"
-                f" WHERE item_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[r[0]] = (r[1], bool(r[2]), _split(r[3]), _split(r[4]))
-        return out
+        sql = (
+            "SELECT item_id, source_hash, continuous, tokens, terms FROM item_features"
+            " WHERE item_id IN ({keys})"
+        )
+        return {
+            r[0]: (r[1], bool(r[2]), _split(r[3]), _split(r[4]))
+            for r in self._rows_in(sql, item_ids)
+        }
 
     def features_published_between(self, start: datetime, end: datetime) -> dict[str, FeatureRow]:
         """Stored tokens of the items published in [start, end) (leaving the window)."""
@@ -178,31 +170,19 @@ class SketchQueries(StoreBase):
 
     def story_ids_in_use(self, candidates: Collection[str]) -> set[str]:
         """Those of these story ids that a story, a redirect or an item already uses."""
-        taken: set[str] = set()
-        wanted = sorted(candidates)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for (sid,) in self.conn.execute(
-                f"SELECT id FROM stories WHERE id IN ({marks})"
-                f" UNION SELECT old_id FROM story_redirects WHERE old_id IN ({marks})"
-                f" UNION SELECT story_id FROM items WHERE story_id IN ({marks})",
-                chunk * 3,
-            ):
-                taken.add(sid)
-        return taken
+        sql = (
+            "SELECT id FROM stories WHERE id IN ({keys})"
+            " UNION SELECT old_id FROM story_redirects WHERE old_id IN ({keys})"
+            " UNION SELECT story_id FROM items WHERE story_id IN ({keys})"
+        )
+        return {r[0] for r in self._rows_in(sql, candidates)}
 
     def story_members(self, story_ids: Collection[str]) -> dict[str, list[str]]:
         """story id -> its item ids, for these stories."""
         out: dict[str, list[str]] = {}
-        wanted = sorted(story_ids)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for iid, sid in self.conn.execute(
-                f"SELECT id, story_id FROM items WHERE story_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out.setdefault(sid, []).append(iid)
+        sql = "SELECT id, story_id FROM items WHERE story_id IN ({keys})"
+        for iid, sid in self._rows_in(sql, story_ids):
+            out.setdefault(sid, []).append(iid)
         return out
 
     def has_clustered(self, since: datetime) -> bool:
@@ -255,16 +235,8 @@ class SketchQueries(StoreBase):
 
     def story_topics(self, story_ids: Collection[str]) -> dict[str, list[str]]:
         """story id -> its stored topics, for these stories."""
-        out: dict[str, list[str]] = {}
-        wanted = sorted(story_ids)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for sid, raw in self.conn.execute(
-                f"SELECT id, topics FROM stories WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[sid] = json.loads(raw)
-        return out
+        sql = "SELECT id, topics FROM stories WHERE id IN ({keys})"
+        return {sid: json.loads(raw) for sid, raw in self._rows_in(sql, story_ids)}
 
 
 _SKETCH_COLUMNS = "story_id, members, feeds, seconds, continuous, lengths, terms, weights"

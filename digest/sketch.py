@@ -29,8 +29,9 @@ __all__ = [
     "best_stories",
     "build_sketches",
     "make_sketch",
+    "member_of",
+    "members_of",
     "smooth_idf",
-    "tf_over_norm",
 ]
 
 # term_stats kinds: clustering tokens of spaced / unspaced scripts (document frequency, one
@@ -43,17 +44,6 @@ def smooth_idf(df: float, docs: int) -> float:
     return math.log((1.0 + docs) / (1.0 + df)) + 1.0
 
 
-def tf_over_norm(tokens: Sequence[str], idf: Mapping[str, float]) -> tuple[list[str], list[float]]:
-    """A doc's distinct terms (sorted) and sublinear tf / |tf·idf| (its vector without idf)."""
-    counts = Counter(tokens)
-    terms = sorted(counts)
-    tf = [1.0 + math.log(counts[t]) for t in terms]
-    norm = math.sqrt(sum((w * idf[t]) ** 2 for w, t in zip(tf, terms, strict=True)))
-    if norm == 0.0:
-        return [], []
-    return terms, [w / norm for w in tf]
-
-
 @dataclass(frozen=True)
 class SketchMember:
     """One report of a story as its sketch keeps it."""
@@ -63,7 +53,7 @@ class SketchMember:
     continuous: bool  # unspaced script: compared only with unspaced reports
     feeds: tuple[str, ...]
     terms: np.ndarray  # int64 term ids
-    weights: np.ndarray  # float64, tf_over_norm
+    weights: np.ndarray  # float64: sublinear tf / the norm of its tf·idf vector
 
 
 @dataclass
@@ -419,6 +409,15 @@ def _share_feed(
     return same
 
 
+def members_of(
+    entries: Sequence[Entry], vocab: Mapping[bool, Mapping[str, tuple[int, float, int]]]
+) -> dict[str, SketchMember]:
+    """Sketch members of many docs at once: item id -> member (build_sketches' vectors)."""
+    one_each = [(e[1], *e[1:]) for e in entries]  # each doc its own story: split back out
+    every = build_sketches(one_each, vocab)
+    return {sid: sk.parts()[0] for sid, sk in every.split(every.story_ids).items()}
+
+
 def member_of(
     item_id: str,
     seconds: float,
@@ -427,16 +426,9 @@ def member_of(
     tokens: Sequence[str],
     vocab: Mapping[str, tuple[int, float, int]],
 ) -> SketchMember:
-    """A sketch member from a doc's tokens; `vocab`: term -> (id, idf, df) of its family."""
-    terms, weights = tf_over_norm(tokens, {t: vocab[t][1] for t in set(tokens)})
-    return SketchMember(
-        item_id=item_id,
-        seconds=seconds,
-        continuous=continuous,
-        feeds=tuple(feeds),
-        terms=np.array([vocab[t][0] for t in terms], dtype=np.int64),
-        weights=np.array(weights, dtype=np.float64),
-    )
+    """One doc's sketch member; `vocab`: term -> (id, idf, df) of its family."""
+    entry = ("", item_id, seconds, continuous, tuple(feeds), tokens)
+    return members_of([entry], {continuous: vocab})[item_id]
 
 
 def query_of(member: SketchMember, by_id: Mapping[int, tuple[float, int]]) -> Query:
@@ -483,7 +475,7 @@ Entry = tuple[str, str, float, bool, tuple[str, ...], Sequence[str]]
 def build_sketches(
     entries: Sequence[Entry], vocab: Mapping[bool, Mapping[str, tuple[int, float, int]]]
 ) -> SketchSet:
-    """Sketches of many stories at once (a whole window): the same vectors as member_of."""
+    """Sketches of many stories at once: each member's vector is sublinear tf / |tf·idf|."""
     ordered = sorted(entries, key=lambda e: (e[0], e[2], e[1]))
     n = len(ordered)
     ids = np.array([vocab[e[3]][t][0] for e in ordered for t in e[5]], dtype=np.int64)

@@ -37,7 +37,7 @@ from .sketch import (
     best_stories,
     build_sketches,
     make_sketch,
-    member_of,
+    members_of,
     query_of,
     smooth_idf,
 )
@@ -266,10 +266,15 @@ def _vocab(stats: Mapping[str, tuple[int, int]], docs: int) -> dict[str, tuple[i
     return {t: (i, smooth_idf(n, docs), n) for t, (i, n) in stats.items()}
 
 
-def _member(item: StoredItem, row: FeatureRow, vocab: Vocab) -> SketchMember:
-    _, continuous, tokens, _ = row
-    seconds = _utc_seconds(item.published)
-    return member_of(item.id, seconds, continuous, item.feeds, tokens, vocab[continuous])
+def _members(
+    items: Iterable[StoredItem], rows: Mapping[str, FeatureRow], vocab: Vocab
+) -> dict[str, SketchMember]:
+    """item id -> its sketch member, for items whose tokens are in `rows`."""
+    entries = [
+        ("", it.id, _utc_seconds(it.published), rows[it.id][1], tuple(it.feeds), rows[it.id][2])
+        for it in items
+    ]
+    return members_of(entries, vocab)
 
 
 # ---------------------------------------------------------------- from the sketches
@@ -336,7 +341,7 @@ def _from_sketches(config: Config, store: Store, now: datetime, since: datetime)
     with store.transaction():
         counts.save(store)
         vocab = counts.vocab(store, rows.values())
-        members = {i: _member(by_id[i], rows[i], vocab) for i in rows}
+        members = _members((by_id[i] for i in rows), rows, vocab)
         term_of = {tid: (idf, df) for v in vocab.values() for tid, idf, df in v.values()}
         queries = {d.id: query_of(members[d.id], term_of) for d in fresh}
         placed: dict[str, list[str]] = {}
@@ -425,7 +430,7 @@ def _sketch_again(
     known.update(doc_features(missing, {})[0])
     vocab = counts.vocab(store, (known[i] for i in ids))
     return [
-        make_sketch(sid, [_member(it, known[it.id], vocab) for it in members])
+        make_sketch(sid, list(_members(members, known, vocab).values()))
         for sid, members in grouped.items()
     ]
 

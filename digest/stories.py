@@ -32,7 +32,7 @@ from digest.models import StoredItem, TopicConfig
 from digest.sketch import (
     best_stories,
     build_sketches,
-    member_of,
+    members_of,
     query_of,
     window_vocab,
 )
@@ -142,11 +142,11 @@ def assign_new(
         for d in existing
         if d.id in story_of
     ]
-    queries = {}
-    for d in new:
-        cont, tokens = known[d.id]
-        member = member_of(d.id, _utc_seconds(d.published), cont, d.feed_ids, tokens, vocab[cont])
-        queries[d.id] = query_of(member, by_id)
+    fresh = [
+        ("", d.id, _utc_seconds(d.published), known[d.id][0], d.feed_ids, known[d.id][1])
+        for d in new
+    ]
+    queries = {i: query_of(m, by_id) for i, m in members_of(fresh, vocab).items()}
     sketches = build_sketches(entries, vocab)
     best = best_stories(
         groups, queries, sketches, since=-math.inf, threshold=threshold, max_gap=max_gap

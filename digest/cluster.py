@@ -7,14 +7,12 @@ Topics: keyword matching against a taxonomy.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import heapq
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from digest.collector import collector_off
 from digest.models import StoredItem, TopicConfig
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "Features",
     "assign_story_ids",
     "cluster_stories",
-    "collector_off",
     "feature_source_hash",
     "match_topics",
     "pick_headline",
@@ -372,22 +370,6 @@ def _average_linkage(
             if mean >= threshold:
                 heapq.heappush(heap, (-mean, other, c))
     return [members[k] for k in range(len(size)) if alive[k]]
-
-
-@contextmanager
-def collector_off() -> Iterator[None]:
-    """The cyclic GC off while clustering (it makes many short-lived objects and no cycles)."""
-    # Each full collection walks every live object: in a process already holding a large
-    # window (a pipeline run, a benchmark) that made clustering 20k docs grow faster than
-    # the work. Nested uses leave the collector to the outermost.
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def cluster_stories(

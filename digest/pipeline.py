@@ -406,7 +406,8 @@ def build_stage(
     now: datetime | None = None,
 ) -> BuildSummary:
     """Render the static site into a new version directory and switch it in."""
-    from .site import build_site, collector_paused
+    from .collector import collector_paused
+    from .site import build_site
 
     with collector_paused() as made:
         data = build_data(config, store, now)

@@ -8,14 +8,12 @@ search index (search.py) is rebuilt only when an indexed page changed.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
 import marshal
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -38,7 +36,7 @@ from digest.views import (
     visible_items,
 )
 
-__all__ = ["BuildReport", "build_site", "collector_paused", "render_files"]
+__all__ = ["BuildReport", "build_site", "render_files"]
 
 log = logging.getLogger(__name__)
 
@@ -145,36 +143,6 @@ def render_files(data: SiteData, *, templates_dir: Path | None = None) -> dict[s
     files = result.files
     files["build.json"] = _build_json(data, result.pages)
     return files
-
-
-@contextmanager
-def collector_paused() -> Iterator[Callable[[], None]]:
-    """The cyclic GC off for a bulk read; call the function it yields once the data is made.
-
-    Reading a 20k-item store makes ~1M objects and no reference cycle: the collector would walk
-    them over and over (~10% of an unchanged rebuild) and free nothing. So it is off while they
-    are made, and they are then frozen (left out of its passes) until the block ends.
-    """
-    if not gc.isenabled() or gc.get_freeze_count():
-        yield lambda: None  # the caller manages the collector itself
-        return
-    frozen = False
-
-    def made() -> None:
-        nonlocal frozen
-        if not frozen:
-            gc.enable()
-            gc.freeze()
-            frozen = True
-
-    gc.disable()
-    try:
-        yield made
-    finally:
-        if frozen:
-            gc.unfreeze()
-        else:
-            gc.enable()
 
 
 # ---------------------------------------------------------------- rendering (no I/O but templates)

@@ -22,11 +22,11 @@ from .cluster import (
     ClusterDoc,
     _utc_seconds,
     cluster_stories,
-    collector_off,
     pick_headline,
     story_id_for,
     tokenizer_version,
 )
+from .collector import collector_off
 from .models import Config, StoredItem
 from .progress import QUIET, Progress
 from .sketch import (

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import pytest
 
+from digest.collector import collector_paused
 from digest.errors import ConfigError, StageError
 from digest.models import (
     Config,
@@ -32,7 +33,7 @@ from digest.models import (
 )
 from digest.pipeline import build_data, build_stage
 from digest.render import make_environment, templates_root
-from digest.site import MANIFEST, BuildReport, _story_signature, build_site, collector_paused
+from digest.site import MANIFEST, BuildReport, _story_signature, build_site
 from digest.store import Store, text_hash
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)

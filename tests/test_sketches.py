@@ -484,7 +484,8 @@ def test_common_terms_per_story_decide_as_exact_pairs_when_members_are_older(
 def test_clustering_pauses_the_collector_and_always_restores_it() -> None:
     import gc
 
-    from digest.cluster import ClusterDoc, cluster_stories, collector_off
+    from digest.cluster import ClusterDoc, cluster_stories
+    from digest.collector import collector_off
 
     seen = []
     doc = ClusterDoc("a", "words here", "en", NOW)

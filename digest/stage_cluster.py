@@ -113,12 +113,13 @@ def cluster_stage(
     since = window_start(config, now)
     progress.start("cluster", 1)
     with collector_off():
+        state = store.cluster_state()
         if rebuild or not store.has_clustered(since):
             summary = _whole_window(config, store, now, since, rebuild=True)
-        elif not _index_fits(store.cluster_state(), config, since):
+        elif not _index_fits(state, config, since):
             summary = _whole_window(config, store, now, since, rebuild=False)
         else:
-            summary = _from_sketches(config, store, now, since)
+            summary = _from_sketches(config, store, now, since, state)
     progress.close()
     return summary
 
@@ -313,12 +314,13 @@ class _Counts:
         }
 
 
-def _from_sketches(config: Config, store: Store, now: datetime, since: datetime) -> ClusterSummary:
+def _from_sketches(
+    config: Config, store: Store, now: datetime, since: datetime, state: Mapping[str, str]
+) -> ClusterSummary:
     """Assign the new items reading only them and the sketches of stories near them."""
     site_lang = config.site.language
     since_s = since.timestamp()
     max_gap = DEFAULT_MAX_GAP_DAYS * 86400.0
-    state = store.cluster_state()
     counts = _Counts(state)
     # Reports that left the window since the last run no longer count.
     last_since = from_db(state["since"]) or since

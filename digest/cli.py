@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import DigestError, InputError
-from .models import Config
-from .progress import Progress
-from .workspace import Workspace
+from digest.errors import DigestError, InputError
+from digest.progress import Progress
+from digest.records import Config
+from digest.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,7 @@ class State:
     def config(self) -> Config:
         """The loaded and validated config (loaded once)."""
         if self._config is None:
-            from .config import load_config
+            from digest.config.load import load_config
 
             self._config = load_config(self.ws.config_path)
         return self._config
@@ -83,7 +83,7 @@ out_option = click.option(
 @pass_state
 def run(st: State, out: Path | None) -> None:
     """Fetch, translate, cluster and build: the whole digest (what cron runs)."""
-    from .pipeline import run as run_pipeline
+    from digest.pipeline import run as run_pipeline
 
     run_pipeline(st.config(), st.ws, out=out, progress=st.progress(), report=echo)
 
@@ -94,8 +94,8 @@ def run(st: State, out: Path | None) -> None:
 @pass_state
 def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
     """Fetch the feeds and store new items."""
-    from .ingest import fetch_stage
-    from .workspace import run_lock
+    from digest.ingest.stage import fetch_stage
+    from digest.workspace import run_lock
 
     config = st.config()
     with run_lock(st.ws), st.ws.open_store() as store:
@@ -118,9 +118,9 @@ def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
 @pass_state
 def translate(st: State, cluster: str | None) -> None:
     """Translate titles and summaries into the site language (offline, cached)."""
-    from .config import scheduler_address_problem
-    from .pipeline import translate_stage
-    from .workspace import run_lock
+    from digest.config.load import scheduler_address_problem
+    from digest.pipeline import translate_stage
+    from digest.workspace import run_lock
 
     problem = scheduler_address_problem(cluster) if cluster is not None else None
     if problem:
@@ -136,8 +136,8 @@ def translate(st: State, cluster: str | None) -> None:
 @pass_state
 def cluster(st: State, rebuild: bool) -> None:
     """Put new items into stories (existing ids kept) and file stories under topics."""
-    from .pipeline import cluster_stage
-    from .workspace import run_lock
+    from digest.pipeline import cluster_stage
+    from digest.workspace import run_lock
 
     config = st.config()  # a broken config fails before any state is created
     with run_lock(st.ws), st.ws.open_store() as store:
@@ -156,7 +156,7 @@ def cluster_file(ctx: click.Context, in_path: Path, out_path: Path) -> None:
     """
     import os
 
-    from .clusterfile import cluster_file as run_cluster_file
+    from digest.stories.file import cluster_file as run_cluster_file
 
     st = ctx.find_object(State)
     assert st is not None  # the group always sets it
@@ -170,8 +170,8 @@ def cluster_file(ctx: click.Context, in_path: Path, out_path: Path) -> None:
 @pass_state
 def build(st: State, out: Path | None) -> None:
     """Render the static site (switched in atomically)."""
-    from .pipeline import build_stage
-    from .workspace import run_lock
+    from digest.pipeline import build_stage
+    from digest.workspace import run_lock
 
     config = st.config()  # a broken config fails before any state is created
     with run_lock(st.ws), st.ws.open_store() as store:
@@ -199,7 +199,7 @@ def parse_since(value: str | None) -> datetime | None:
 @pass_state
 def export(st: State, fmt: str, since: str | None) -> None:
     """Write one record per item to stdout (JSON lines or CSV)."""
-    from .export import write_export
+    from digest.export import write_export
 
     config = st.config()
     with st.ws.open_store() as store:
@@ -214,7 +214,7 @@ def export(st: State, fmt: str, since: str | None) -> None:
 @pass_state
 def serve(st: State, out: Path | None, port: int) -> None:
     """Preview the built site on http://127.0.0.1:PORT/."""
-    from .serve import serve_site
+    from digest.site.serve import serve_site
 
     serve_site(st.ws.out_dir(out), port, announce=echo, base_url=st.config().site.base_url)
 
@@ -232,7 +232,7 @@ def serve(st: State, out: Path | None, port: int) -> None:
 @pass_state
 def newsletter(st: State, since: str | None, send: bool, force: bool, retry_in_doubt: bool) -> None:
     """Build the newsletter issue (.eml files in the state dir); --send mails it."""
-    from .newsletter import run_newsletter
+    from digest.newsletter.stage import run_newsletter
 
     run_newsletter(
         st.config(),
@@ -266,7 +266,7 @@ def feeds_list(st: State) -> None:
 @pass_state
 def feeds_check(st: State) -> None:
     """Each feed's health: last success, last error, failures, next retry, redirects."""
-    from .reports import feed_report
+    from digest.reports import feed_report
 
     for line in feed_report(st.config(), st.ws):
         echo(line)
@@ -277,7 +277,7 @@ def feeds_check(st: State) -> None:
 @pass_state
 def feeds_reset(st: State, feed_id: str) -> None:
     """Revive a gone feed and clear its backoff."""
-    from .reports import reset_feed
+    from digest.reports import reset_feed
 
     reset_feed(st.config(), st.ws, feed_id)
     echo(f"{feed_id}: reset; it is fetched on the next run")
@@ -288,7 +288,7 @@ def feeds_reset(st: State, feed_id: str) -> None:
 @pass_state
 def feeds_import_opml(st: State, file: Path) -> None:
     """Add the feeds of an OPML file to feeds.yaml (comments and order kept)."""
-    from .opml import import_opml
+    from digest.config.opml import import_opml
 
     result = import_opml(st.ws.config_path, file)
     for feed in result.added:
@@ -302,7 +302,7 @@ def feeds_import_opml(st: State, file: Path) -> None:
 @pass_state
 def feeds_export_opml(st: State) -> None:
     """Write the configured feeds as OPML to stdout."""
-    from .opml import export_opml
+    from digest.config.opml import export_opml
 
     click.echo(export_opml(st.config()), nl=False)
 
@@ -319,7 +319,7 @@ def models() -> None:
 @pass_state
 def models_list(st: State) -> None:
     """Installed packages, and whether each feed language can reach the site language."""
-    from .reports import models_report
+    from digest.reports import models_report
 
     for line in models_report(st.config()):
         echo(line)
@@ -330,7 +330,7 @@ def models_list(st: State) -> None:
 @pass_state
 def models_install_file(st: State, path: Path) -> None:
     """Install a .argosmodel file (offline)."""
-    from .packages import install_file
+    from digest.translate.packages import install_file
 
     info = install_file(st.config().translation, path)
     echo(f"installed {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
@@ -342,7 +342,7 @@ def models_install_file(st: State, path: Path) -> None:
 @pass_state
 def models_install(st: State, from_lang: str, to_lang: str) -> None:
     """Install FROM→TO from the Argos package index (or two packages through English)."""
-    from .packages import install_from_index
+    from digest.translate.packages import install_from_index
 
     for info, new in install_from_index(st.config().translation, from_lang, to_lang):
         state = "installed" if new else "already installed"
@@ -360,7 +360,7 @@ def models_install(st: State, from_lang: str, to_lang: str) -> None:
 @pass_state
 def hide(st: State, target_id: str, reason: str, no_build: bool, out: Path | None) -> None:
     """Hide an item or a story from the site, the feeds and the newsletter, for good."""
-    from .takedown import hide as hide_id
+    from digest.curation import hide as hide_id
 
     echo(hide_id(st.config(), st.ws, target_id, reason, build=not no_build, out=out).line())
 
@@ -372,7 +372,7 @@ def hide(st: State, target_id: str, reason: str, no_build: bool, out: Path | Non
 @pass_state
 def unhide(st: State, target_id: str, no_build: bool, out: Path | None) -> None:
     """Show a hidden item or story again."""
-    from .takedown import unhide as unhide_id
+    from digest.curation import unhide as unhide_id
 
     echo(unhide_id(st.config(), st.ws, target_id, build=not no_build, out=out).line())
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from .models import StoredItem
-from .store import Store, to_db
+from digest.records import StoredItem
+from digest.store import Store, to_db
 
 FIELDS = (
     "id",

@@ -11,16 +11,10 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .executors import (
-    Batch,
-    Executor,
-    ExecutorLost,
-    LocalExecutor,
-    batch_items,
-    make_executor,
-)
-from .ingest import FetchSummary, fetch_stage
-from .models import (
+from digest.ingest.normalize import UNDETERMINED
+from digest.ingest.stage import FetchSummary, fetch_stage
+from digest.progress import QUIET, Progress
+from digest.records import (
     Config,
     SiteData,
     StoredItem,
@@ -28,14 +22,20 @@ from .models import (
     TopicView,
     TranslationConfig,
 )
-from .normalize import UNDETERMINED
-from .progress import QUIET, Progress
-from .stage_cluster import ClusterSummary, cluster_stage, window_start
-from .store import Store, TranslationTask, text_hash, utc_now
-from .workspace import Workspace, run_lock
+from digest.store import Store, TranslationTask, text_hash, utc_now
+from digest.stories.stage import ClusterSummary, cluster_stage, window_start
+from digest.translate.executors import (
+    Batch,
+    Executor,
+    ExecutorLost,
+    LocalExecutor,
+    batch_items,
+    make_executor,
+)
+from digest.workspace import Workspace, run_lock
 
 if TYPE_CHECKING:
-    from .translate import Translator
+    from digest.translate.engine import Translator
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def translate_stage(
     Batches run on the configured executor (this process, or Dask: `cluster` overrides
     translation.cluster); this process alone writes results, one transaction per batch.
     """
-    from .translate import make_translator, missing_model_note
+    from digest.translate.engine import make_translator, missing_model_note
 
     summary = TranslateSummary()
     tgt = config.site.language
@@ -269,8 +269,8 @@ def site_data(
     config: Config, store: Store, now: datetime | None = None, *, window_counts: bool = True
 ) -> SiteData:
     """Read the window's stories, topics and feed health (window_counts: per feed), ranked."""
-    from .cluster import assign_story_ids, story_score
-    from .stories import coverage_gap
+    from digest.stories.assign import coverage_gap
+    from digest.stories.linkage import assign_story_ids, story_score
 
     now = now or utc_now()
     start = window_start(config, now)
@@ -324,7 +324,7 @@ def site_data(
 
 def _discovered_topic_views(config: Config, stories: Sequence[Story]) -> list[TopicView]:
     """Topics found by clustering (not in the taxonomy), by size; slugs start with 'auto-'."""
-    from .ids import slugify
+    from digest.ids import slugify
 
     known = {t.name for t in config.topics}
     named: dict[str, list[Story]] = defaultdict(list)
@@ -362,7 +362,9 @@ ARCHIVE_DAYS = 365 * 1000
 # Functions adding files to the site ({relative path: bytes}, e.g. the newsletter's web archive
 # under newsletter/); build_stage publishes them with the pages.
 def _newsletter_archive(config: Config, store: Store) -> Mapping[str, bytes]:
-    from .newsletter import archive_files  # css-inline and the mail code stay off other paths
+    from digest.newsletter.stage import (
+        archive_files,  # css-inline and the mail code stay off other paths
+    )
 
     return archive_files(config, store)
 
@@ -406,8 +408,8 @@ def build_stage(
     now: datetime | None = None,
 ) -> BuildSummary:
     """Render the static site into a new version directory and switch it in."""
-    from .collector import collector_paused
-    from .site import build_site
+    from digest.collector import collector_paused
+    from digest.site.pages import build_site
 
     with collector_paused() as made:
         data = build_data(config, store, now)

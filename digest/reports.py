@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .errors import InputError
-from .models import Config
-from .pipeline import window_start
-from .store import utc_now
-from .workspace import Workspace, run_lock
+from digest.errors import InputError
+from digest.pipeline import window_start
+from digest.records import Config
+from digest.store import utc_now
+from digest.workspace import Workspace, run_lock
 
 
 def _when(dt: datetime | None) -> str:
@@ -72,8 +72,8 @@ def models_report(config: Config) -> list[str]:
     whether OpenCC converts Traditional Chinese first), or which package is missing and how
     to install it.
     """
-    from .packages import installed_packages, packages_dir
-    from .translate import PIVOT, ArgosTranslator, argos_codes, make_translator
+    from digest.translate.engine import PIVOT, ArgosTranslator, argos_codes, make_translator
+    from digest.translate.packages import installed_packages, packages_dir
 
     tgt = config.site.language
     lines = [f"packages dir: {packages_dir(config.translation)}"]

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LockedError
-from .store import Store
+from digest.errors import LockedError
+from digest.store import Store
 
 DB_NAME = "digest.db"
 LOCK_NAME = "run.lock"

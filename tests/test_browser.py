@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from digest.config import load_config
+from digest.config.load import load_config
 from digest.pipeline import run
-from digest.search import pagefind_executable
-from digest.serve import make_server
+from digest.site.search import pagefind_executable
+from digest.site.serve import make_server
 from digest.workspace import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""Tests for digest.cluster: stories, story ids, topics, ranking and headlines."""
+"""Tests for digest.stories.linkage: stories, story ids, topics, ranking and headlines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from digest.cluster import (
+from digest.records import StoredItem, TopicConfig
+from digest.stories.linkage import (
     ClusterDoc,
     assign_story_ids,
     cluster_stories,
@@ -20,7 +21,6 @@ from digest.cluster import (
     story_id_for,
     story_score,
 )
-from digest.models import StoredItem, TopicConfig
 
 T0 = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
 

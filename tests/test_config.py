@@ -1,4 +1,4 @@
-"""Tests for digest.config: validation errors name file, line and key path; defaults; feeds.yaml."""
+"""Tests for digest.config: errors name file, line and key path; defaults; feeds.yaml."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config import load_config
+from digest.config.load import load_config
 from digest.errors import ConfigError
 from digest.ids import feed_url_key, feed_url_problem, is_slug, slugify
-from digest.models import (
+from digest.records import (
     FetchConfig,
     NewsletterConfig,
     SiteConfig,

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port
 
-from digest.config import load_config
-from digest.ingest import FetchSummary, fetch_stage
-from digest.models import Config
+from digest.config.load import load_config
+from digest.ingest.stage import FetchSummary, fetch_stage
+from digest.records import Config
 from digest.store import Store
 
 DEADLINE = 2.0  # fetch.timeout of every fault run, seconds

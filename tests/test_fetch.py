@@ -1,4 +1,4 @@
-"""Tests for digest.fetch against a loopback HTTP server (no other network)."""
+"""Tests for digest.ingest.http against a loopback HTTP server (no other network)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import pytest
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port
 from shared_data import FEEDS_REAL
 
-from digest import fetch
-from digest.fetch import FetchRequest, fetch_all, local_validator, parse_retry_after
-from digest.inflate import PIECE, Decoder
-from digest.models import FetchConfig, FetchResult
+from digest.ingest import http as fetch
+from digest.ingest.http import FetchRequest, fetch_all, local_validator, parse_retry_after
+from digest.ingest.inflate import PIECE, Decoder
+from digest.records import FetchConfig, FetchResult
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 # Small limits keep every fault test short.

@@ -18,11 +18,11 @@ from test_stories import (
     stories_of,
 )
 
-from digest.cluster import ClusterDoc, cluster_stories, feature_source_hash
-from digest.models import Config, TopicConfig
 from digest.pipeline import cluster_stage
+from digest.records import Config, TopicConfig
 from digest.store import Store, text_hash
-from digest.stories import LabelDoc, assign_new, doc_features, label_stories, relabel
+from digest.stories.assign import LabelDoc, assign_new, doc_features, label_stories, relabel
+from digest.stories.linkage import ClusterDoc, cluster_stories, feature_source_hash
 
 
 def test_relabel_changed_stories_like_a_full_labelling_and_keeps_discovered_topics() -> None:
@@ -167,9 +167,11 @@ def test_the_store_keeps_tokens_and_recomputes_changed_or_missing_ones(tmp_path:
         # Read for a window: only the items published in it.
         assert store.item_features(NOW - timedelta(days=30)) == kept
         since = NOW - timedelta(hours=24)
-        assert set(store.item_features(since)) == {
-            it.id for it in store.items(since=since)
-        } != set(kept)
+        assert (
+            set(store.item_features(since))
+            == {it.id for it in store.items(since=since)}
+            != set(kept)
+        )
         assignments = store.story_assignments()
         # A translation changes the text clustered: its tokens are made again.
         item = next(it for it in store.items() if it.id == first[4])

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import parse_config
+from digest.config.load import parse_config
 from digest.errors import ConfigError
-from digest.models import Config, SiteData, StoredItem, Story, TopicView
-from digest.newsletter import (
+from digest.newsletter.stage import (
     SECTION_LIMIT,
     TOP_STORIES,
     archive_files,
@@ -29,7 +28,8 @@ from digest.newsletter import (
     run_newsletter,
     select_stories,
 )
-from digest.newsletter_records import NewsletterIssue
+from digest.records import Config, SiteData, StoredItem, Story, TopicView
+from digest.records.newsletter import NewsletterIssue
 from digest.workspace import Workspace
 
 GOLDEN = Path(__file__).parent / "golden" / "newsletter"
@@ -384,7 +384,7 @@ def workspace_with_items(
     smtp: str = "{host: 127.0.0.1, port: 1, security: none}",
 ) -> tuple[Config, Workspace]:
     """A config with two local feeds, fetched and clustered into a store."""
-    from digest.ingest import fetch_stage
+    from digest.ingest.stage import fetch_stage
     from digest.pipeline import cluster_stage
 
     write_feed(

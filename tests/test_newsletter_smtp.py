@@ -17,10 +17,10 @@ from test_newsletter import TODAY, workspace_with_items
 
 from digest.cli import main
 from digest.errors import ConfigError, LockedError, StageError
-from digest.models import Config
-from digest.newsletter import newsletter_lock, run_newsletter
-from digest.newsletter_records import PENDING, SENDING, SENT
+from digest.newsletter.stage import newsletter_lock, run_newsletter
 from digest.pipeline import build_stage
+from digest.records import Config
+from digest.records.newsletter import PENDING, SENDING, SENT
 from digest.workspace import Workspace
 
 USER, PASSWORD = "digest-user", "s3cret-pässword"

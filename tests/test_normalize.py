@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.models import FeedConfig, Item, ParsedFeed, RawEntry
-from digest.normalize import (
+from digest.ingest.normalize import (
     SUMMARY_MAX,
     canonical_url,
     clean_text,
@@ -20,6 +19,7 @@ from digest.normalize import (
     normalize_entry,
     normalize_language,
 )
+from digest.records import FeedConfig, Item, ParsedFeed, RawEntry
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FEED = FeedConfig(id="f", name="Feed", url="https://feed.example/rss/")

@@ -1,4 +1,4 @@
-"""Tests for digest.opml: import into feeds.yaml keeps the file, export writes OPML 2.0."""
+"""Tests for digest.config.opml: import into feeds.yaml keeps the file, export writes OPML 2.0."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.config import load_config
+from digest.config.load import load_config
+from digest.config.opml import DIGEST_NS, export_opml, import_opml
 from digest.errors import InputError
 from digest.ids import is_slug
-from digest.models import FeedConfig
-from digest.opml import DIGEST_NS, export_opml, import_opml
+from digest.records import FeedConfig
 
 REPO = Path(__file__).resolve().parent.parent
 

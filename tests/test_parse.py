@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shared_data import FEEDS_REAL
 
-import digest.parse
-from digest.models import FeedConfig, ParsedFeed
-from digest.normalize import clean_text, normalize_entry
-from digest.parse import parse_feed
+import digest.ingest.parse
+from digest.ingest.normalize import clean_text, normalize_entry
+from digest.ingest.parse import parse_feed
+from digest.records import FeedConfig, ParsedFeed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 URL = "https://news.example/feed/"
@@ -316,7 +316,7 @@ def test_feedparser_exception_becomes_error(monkeypatch: pytest.MonkeyPatch) -> 
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyError("x")
 
-    monkeypatch.setattr(digest.parse.feedparser, "parse", boom)
+    monkeypatch.setattr(digest.ingest.parse.feedparser, "parse", boom)
     p = parse(RSS2)
     assert p.error is not None and p.entries == []
 
@@ -360,9 +360,7 @@ FEEDISH = [
 
 feed_bytes = st.one_of(
     st.binary(max_size=512),
-    st.lists(st.one_of(st.sampled_from(FEEDISH), st.binary(max_size=8)), max_size=40).map(
-        b"".join
-    ),
+    st.lists(st.one_of(st.sampled_from(FEEDISH), st.binary(max_size=8)), max_size=40).map(b"".join),
 )
 header_values: st.SearchStrategy[dict[str, str]] = st.one_of(
     st.just({}),

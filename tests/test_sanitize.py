@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from digest.sanitize import html_to_text, safe_markup, safe_url, sanitize_html
+from digest.ingest.sanitize import html_to_text, safe_markup, safe_url, sanitize_html
 
 # The allowlist as the design states it, written out here so a wider allowlist in the
 # module makes these tests fail.

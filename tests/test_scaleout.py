@@ -20,11 +20,11 @@ from test_e2e import digest
 from test_translate import config_for, stage_setup
 
 from digest.errors import StageError
-from digest.executors import Batch, Executor, ExecutorLost, LocalExecutor
-from digest.models import TranslationConfig
-from digest.packages import install_file
 from digest.pipeline import translate_stage
+from digest.records import TranslationConfig
 from digest.store import Store
+from digest.translate.executors import Batch, Executor, ExecutorLost, LocalExecutor
+from digest.translate.packages import install_file
 
 try:
     import distributed  # noqa: F401
@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - CI installs digest[dask]
         raise
     pytest.skip("digest[dask] is not installed", allow_module_level=True)
 
-from digest.scaleout import DaskExecutor, TranslationPlugin, worker_loads
+from digest.translate.scaleout import DaskExecutor, TranslationPlugin, worker_loads
 
 DASK = Path(sys.executable).with_name("dask")
 N_ITEMS = 2000
@@ -328,9 +328,9 @@ def test_cli_names_an_unreachable_scheduler(tmp_path: Path) -> None:
 def test_without_dask_installed_the_message_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, cfg: TranslationConfig
 ) -> None:
-    from digest.executors import make_executor
+    from digest.translate.executors import make_executor
 
-    monkeypatch.setitem(sys.modules, "digest.scaleout", None)  # as if distributed were absent
+    monkeypatch.setitem(sys.modules, "digest.translate.scaleout", None)  # no distributed
     dask_cfg = TranslationConfig(packages_dir=cfg.packages_dir, executor="dask")
     with pytest.raises(StageError) as info:
         make_executor(dask_cfg, translator=None)  # type: ignore[arg-type]
@@ -344,7 +344,7 @@ def test_an_unreachable_scheduler_is_one_clear_error(
 ) -> None:
     import socket
 
-    import digest.scaleout as scaleout
+    import digest.translate.scaleout as scaleout
 
     monkeypatch.setattr(scaleout, "CONNECT_TIMEOUT", 1.0)
     with socket.socket() as sock:
@@ -383,7 +383,7 @@ def test_a_worker_with_other_packages_or_version_refuses_the_batch(
 
 
 def scaleout_version() -> str:
-    from digest.scaleout import digest_version
+    from digest.translate.scaleout import digest_version
 
     return digest_version()
 
@@ -438,7 +438,7 @@ def test_run_still_builds_the_site_when_the_cluster_is_lost(
 
 
 def test_a_nanny_malloc_setting_is_undone_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from digest.scaleout import _undo_malloc_trim
+    from digest.translate.scaleout import _undo_malloc_trim
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     assert _undo_malloc_trim() is False  # glibc's dynamic tuning is on: nothing to undo

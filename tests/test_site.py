@@ -19,7 +19,8 @@ import pytest
 
 from digest.collector import collector_paused
 from digest.errors import ConfigError, StageError
-from digest.models import (
+from digest.pipeline import build_data, build_stage
+from digest.records import (
     Config,
     FeedConfig,
     FeedHealth,
@@ -31,9 +32,8 @@ from digest.models import (
     TopicConfig,
     TopicView,
 )
-from digest.pipeline import build_data, build_stage
 from digest.render import make_environment, templates_root
-from digest.site import MANIFEST, BuildReport, _story_signature, build_site
+from digest.site.pages import MANIFEST, BuildReport, _story_signature, build_site
 from digest.store import Store, text_hash
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
@@ -1031,7 +1031,7 @@ def test_extra_files_are_published_and_checked(tmp_path: Path) -> None:
 
 
 def test_search_index_is_built_then_reused(tmp_path: Path) -> None:
-    from digest.search import pagefind_executable
+    from digest.site.search import pagefind_executable
 
     if pagefind_executable() is None:
         pytest.skip("pagefind is not installed (pip install 'pagefind[extended]')")
@@ -1101,7 +1101,7 @@ def test_serve_previews_the_site_with_its_404_page(tmp_path: Path) -> None:
     import urllib.error
     import urllib.request
 
-    from digest.serve import make_server
+    from digest.site.serve import make_server
 
     _, out = build(tmp_path)
     server = make_server(out, 0, "/digest/")

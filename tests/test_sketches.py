@@ -18,10 +18,13 @@ import numpy as np
 import pytest
 from test_stories import NOW, add, feeds, stories_of
 
-import digest.stage_cluster as stage
-from digest.models import Config, SiteConfig, TopicConfig
+import digest.stories.stage as stage
 from digest.pipeline import cluster_stage
-from digest.sketch import (
+from digest.records import Config, SiteConfig, TopicConfig
+from digest.store import Store, text_hash
+from digest.store.base import from_db
+from digest.stories.assign import assign_new, label_stories
+from digest.stories.sketch import (
     KEY_TERMS,
     Query,
     SketchSet,
@@ -31,9 +34,6 @@ from digest.sketch import (
     query_of,
     window_vocab,
 )
-from digest.store import Store, text_hash
-from digest.store.base import from_db
-from digest.stories import assign_new, label_stories
 
 FEEDS = tuple(f"f{k}" for k in range(12))
 _SYLLABLES = [c + v for c in "bdgklmnprstvz" for v in "aeiou"]
@@ -315,7 +315,7 @@ def test_fast_labels_equal_a_full_labelling_of_the_changed_stories(
         changed = {s for s in after if after[s] != before.get(s)}
         assert changed
         items = store.items(since=since)
-        from digest.stories import label_doc
+        from digest.stories.assign import label_doc
 
         grouped: dict[str, list] = {}
         for it in items:
@@ -440,7 +440,7 @@ def test_sketch_vectors_are_the_window_tfidf_vectors() -> None:
 def test_common_terms_per_story_decide_as_exact_pairs_when_members_are_older(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import digest.sketch as sketch_module
+    import digest.stories.sketch as sketch_module
 
     day = 86400.0
     decided = 0
@@ -484,8 +484,8 @@ def test_common_terms_per_story_decide_as_exact_pairs_when_members_are_older(
 def test_clustering_pauses_the_collector_and_always_restores_it() -> None:
     import gc
 
-    from digest.cluster import ClusterDoc, cluster_stories
     from digest.collector import collector_off
+    from digest.stories.linkage import ClusterDoc, cluster_stories
 
     seen = []
     doc = ClusterDoc("a", "words here", "en", NOW)

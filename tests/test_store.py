@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import StageError
-from digest.models import FeedConfig, FetchResult, Item
+from digest.records import FeedConfig, FetchResult, Item
 from digest.store import MIGRATIONS, Store, text_hash
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -12,13 +12,11 @@ from typing import ClassVar
 import pytest
 
 from digest.cli import main
-from digest.cluster import ClusterDoc, cluster_stories, story_id_for
-from digest.clusterfile import cluster_file
 from digest.errors import InputError
-from digest.models import Config, FeedConfig, Item, SiteConfig, TopicConfig
 from digest.pipeline import cluster_stage, site_data, translate_stage
+from digest.records import Config, FeedConfig, Item, SiteConfig, TopicConfig
 from digest.store import Store, utc_now
-from digest.stories import (
+from digest.stories.assign import (
     LabelDoc,
     assign_new,
     cluster_new_stories,
@@ -26,8 +24,10 @@ from digest.stories import (
     label_stories,
     redirects_after,
 )
-from digest.topics import class_key_terms, discover_topics
-from digest.translate import ModelRef
+from digest.stories.file import cluster_file
+from digest.stories.linkage import ClusterDoc, cluster_stories, story_id_for
+from digest.stories.topics import class_key_terms, discover_topics
+from digest.translate.engine import ModelRef
 
 NOW = utc_now()
 

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from digest.models import Item
+from digest.records import Item
 from digest.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""digest.translate and digest.packages against tiny real .argosmodel packages built offline.
+"""digest.translate (engine, packages) against tiny real .argosmodel packages built offline.
 
 The packages come from tests/tinymodel.py: a real SentencePiece model and a real CTranslate2
 Transformer whose weights make it copy its input. A "translation" therefore equals the input
@@ -32,8 +32,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tinymodel
 
 from digest.errors import ConfigError, InputError, StageError
-from digest.models import TranslationConfig
-from digest.packages import (
+from digest.records import TranslationConfig
+from digest.translate.engine import (
+    ArgosTranslator,
+    ModelRef,
+    argos_codes,
+    make_translator,
+    missing_model_note,
+    to_simplified,
+)
+from digest.translate.packages import (
     IndexEntry,
     PackageInfo,
     choose_packages,
@@ -45,15 +53,7 @@ from digest.packages import (
     packages_dir,
     parse_index,
 )
-from digest.sentences import MAX_SENTENCE_CHARS, split_sentences
-from digest.translate import (
-    ArgosTranslator,
-    ModelRef,
-    argos_codes,
-    make_translator,
-    missing_model_note,
-    to_simplified,
-)
+from digest.translate.sentences import MAX_SENTENCE_CHARS, split_sentences
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -201,8 +201,8 @@ def test_translating_never_imports_argostranslate_translate(
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from digest.models import TranslationConfig\n"
-        "from digest.translate import make_translator\n"
+        "from digest.records import TranslationConfig\n"
+        "from digest.translate.engine import make_translator\n"
         f"cfg = TranslationConfig(packages_dir=Path({str(zh_en.packages_dir)!r}))\n"
         "print(make_translator(cfg).translate(['中国。'], 'zh', 'en')[0])\n"
         "heavy = [m for m in ('argostranslate.translate', 'stanza', 'torch', 'minisbd', 'spacy')"
@@ -908,8 +908,8 @@ def stage_setup(tmp_path: Path, cfg: TranslationConfig, items: list[tuple[str, s
     """A Config and an open Store holding (lang, title, summary) items."""
     from datetime import UTC, datetime, timedelta
 
-    from digest.models import Config, FeedConfig, Item
-    from digest.normalize import content_key
+    from digest.ingest.normalize import content_key
+    from digest.records import Config, FeedConfig, Item
     from digest.store import Store
 
     feed = FeedConfig(id="f", name="F", url="f.xml")
@@ -1012,7 +1012,7 @@ def test_an_edited_item_is_translated_again(tmp_path: Path, archives: dict[str, 
 def test_models_report_says_direct_pivot_and_missing(
     tmp_path: Path, archives: dict[str, Path]
 ) -> None:
-    from digest.models import Config, FeedConfig, SiteConfig
+    from digest.records import Config, FeedConfig, SiteConfig
     from digest.reports import models_report
 
     cfg = config_for(tmp_path / "packages")

@@ -24,7 +24,9 @@ from score import bcubed, nmi, pairwise, pearson  # noqa: E402
 from stage import new_items, stage_speed  # noqa: E402
 from synth import START, synthetic_docs  # noqa: E402
 
-from digest.cluster import (  # noqa: E402
+from digest.stories.assign import assign_new, doc_features  # noqa: E402
+from digest.stories.file import cluster_file  # noqa: E402
+from digest.stories.linkage import (  # noqa: E402
     DEFAULT_THRESHOLD,
     _drop_common_terms,
     _features,
@@ -32,8 +34,6 @@ from digest.cluster import (  # noqa: E402
     _tfidf,
     cluster_stories,
 )
-from digest.clusterfile import cluster_file  # noqa: E402
-from digest.stories import assign_new, doc_features  # noqa: E402
 
 # The same lookup as tests/shared_data.py: ../shared beside the repository (as in CI).
 _CANDIDATES = (

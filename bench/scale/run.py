@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench" / "translate"))
 
-from digest.executors import DASK_BATCH_ITEMS, LOCAL_BATCH_ITEMS  # noqa: E402
+from digest.translate.executors import DASK_BATCH_ITEMS, LOCAL_BATCH_ITEMS  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "scale.md"
 BATCH_ITEMS = [0]  # items per Dask batch, set from --batch-items
@@ -59,8 +59,8 @@ def _load_translate_bench() -> Any:
 
 def plain_half(packages: str, beam: int, max_len: int, part: int, items: int) -> None:
     """Child of `plain-2`: translate every other item (from `part`) with no Dask, no store."""
-    from digest.models import TranslationConfig
-    from digest.translate import ArgosTranslator
+    from digest.records import TranslationConfig
+    from digest.translate.engine import ArgosTranslator
 
     mine = [t for it in _load_translate_bench().make_items(items)[0][part::2] for t in it]
     cfg = TranslationConfig(
@@ -105,7 +105,7 @@ def run_once(name: str, config: Any, work: Path, items: list[tuple[str, str]]) -
     if name == "plain-2":
         return run_plain(config, len(items))
     from digest.pipeline import translate_stage
-    from digest.scaleout import DaskExecutor, worker_loads, worker_rss
+    from digest.translate.scaleout import DaskExecutor, worker_loads, worker_rss
 
     store = TRANSLATE_BENCH[0].store_with_items(
         work / f"{name}-{time.monotonic_ns()}.db", config, items
@@ -170,7 +170,7 @@ def main() -> None:
     make_items = translate_bench.make_items
     sentence_count = translate_bench.sentence_count
 
-    from digest.models import TranslationConfig
+    from digest.records import TranslationConfig
 
     items, source = make_items(args.items)
     sentences = sentence_count(items)
@@ -263,9 +263,9 @@ def write_results(
         f"process of two threads (one model copy) vs two processes of one: `dask-1x2` ÷ "
         f"`dask-2` = {rate.get('dask-1x2', nan) / rate.get('dask-2', nan):.3f}. Run-to-run "
         "noise on this machine is about ±10% (see all runs), so read small differences as such.",
-        "- Without the worker plugin's `_undo_malloc_trim` (digest/scaleout.py), a worker "
-        "started by a Dask nanny (`MALLOC_TRIM_THRESHOLD_=65536`) translated a 40-text batch "
-        "in 9.1 s instead of 4.3 s.",
+        "- Without the worker plugin's `_undo_malloc_trim` (digest/translate/scaleout.py), a "
+        "worker started by a Dask nanny (`MALLOC_TRIM_THRESHOLD_=65536`) translated a 40-text "
+        "batch in 9.1 s instead of 4.3 s.",
         f"- Translations identical to the in-process run's, item by item (worst run): "
         f"{same:.1%}. The random-weight model's scores are near-ties, so batches cut "
         f"differently (in-process {LOCAL_BATCH_ITEMS} items, Dask {BATCH_ITEMS[0]}) can tip "

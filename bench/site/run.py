@@ -24,9 +24,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from digest.models import Config, FeedConfig, Item, SiteConfig, TopicConfig
 from digest.pipeline import build_data, build_stage
-from digest.search import pagefind_executable
+from digest.records import Config, FeedConfig, Item, SiteConfig, TopicConfig
+from digest.site.search import pagefind_executable
 from digest.store import Store, text_hash, utc_now
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "site.md"

@@ -39,7 +39,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from digest.sentences import split_sentences  # noqa: E402
+from digest.translate.sentences import split_sentences  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "translate.md"
 WARMUP = "中国。"
@@ -165,7 +165,7 @@ def path_a(spec: dict[str, Any]) -> dict[str, Any]:
 
 def bench_config(work: Path, tcfg: Any) -> Any:
     """A Config with one Chinese feed and the given translation settings."""
-    from digest.models import Config, FeedConfig, SiteConfig
+    from digest.records import Config, FeedConfig, SiteConfig
 
     feed = FeedConfig(id="rfa-zh", name="RFA Mandarin", url="file:///dev/null", language="zh")
     return Config(
@@ -177,8 +177,8 @@ def store_with_items(db: Path, config: Any, items: list[tuple[str, str]]) -> Any
     """A fresh store holding the Chinese (title, summary) items, untranslated."""
     from datetime import UTC, datetime, timedelta
 
-    from digest.models import Item
-    from digest.normalize import content_key
+    from digest.ingest.normalize import content_key
+    from digest.records import Item
     from digest.store import Store
 
     store = Store.open(db)
@@ -207,9 +207,9 @@ def store_with_items(db: Path, config: Any, items: list[tuple[str, str]]) -> Any
 
 def path_b(spec: dict[str, Any]) -> dict[str, Any]:
     """Ours: the pipeline's translate stage over a fresh store, twice."""
-    from digest.models import TranslationConfig
     from digest.pipeline import translate_stage
-    from digest.translate import ArgosTranslator
+    from digest.records import TranslationConfig
+    from digest.translate.engine import ArgosTranslator
 
     tcfg = TranslationConfig(
         packages_dir=Path(spec["packages"]),
@@ -248,8 +248,8 @@ def path_c(spec: dict[str, Any]) -> dict[str, Any]:
     import ctranslate2
     import sentencepiece as spm
 
-    from digest.models import TranslationConfig
-    from digest.translate import pick_threads
+    from digest.records import TranslationConfig
+    from digest.translate.engine import pick_threads
 
     inter, intra = pick_threads(TranslationConfig())
     folder = next(Path(spec["packages"]).iterdir())

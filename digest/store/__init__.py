@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import StageError
-from ..models import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
-from .base import from_db, item_id_for, story_topics_of, text_hash, to_db, utc_now
-from .curation import CurationQueries
-from .labels import LabelQueries
-from .mail import NewsletterQueries
-from .schema import MIGRATIONS
-from .sketches import SketchQueries
+from digest.errors import StageError
+from digest.records import FeedConfig, FeedHealth, FetchResult, Item, StoredItem
+from digest.store.base import from_db, item_id_for, story_topics_of, text_hash, to_db, utc_now
+from digest.store.curation import CurationQueries
+from digest.store.labels import LabelQueries
+from digest.store.mail import NewsletterQueries
+from digest.store.schema import MIGRATIONS
+from digest.store.sketches import SketchQueries
 
 __all__ = [
     "FeedState",

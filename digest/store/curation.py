@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from .base import StoreBase, from_db, to_db
+from digest.store.base import StoreBase, from_db, to_db
 
 
 class CurationQueries(StoreBase):

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from ..newsletter_records import PENDING, SENDING, SENT, Delivery, NewsletterIssue
-from .base import StoreBase, from_db, to_db, utc_now
+from digest.records.newsletter import PENDING, SENDING, SENT, Delivery, NewsletterIssue
+from digest.store.base import StoreBase, from_db, to_db, utc_now
 
 
 class NewsletterQueries(StoreBase):

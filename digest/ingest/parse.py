@@ -16,9 +16,9 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from digest.models import ParsedFeed, RawEntry
-from digest.normalize import clean_text, cut_text, plausible_date
-from digest.sanitize import safe_url
+from digest.ingest.normalize import clean_text, cut_text, plausible_date
+from digest.ingest.sanitize import safe_url
+from digest.records import ParsedFeed, RawEntry
 
 _MESSAGE_MAX = 300
 _CHANNEL_TITLE_MAX = 300

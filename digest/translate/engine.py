@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digest.errors import ConfigError, StageError
-from digest.models import TranslationConfig
-from digest.packages import PackageInfo, installed_packages
-from digest.sentences import split_sentences
+from digest.records import TranslationConfig
+from digest.translate.packages import PackageInfo, installed_packages
+from digest.translate.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A sketch holds, per member report, its publication time, feeds, script family and its
 TF-IDF vector stored as sublinear tf divided by the vector's norm (the IDF itself is applied
 when scoring, from the window statistics of that run). New reports are scored against the
-sketches of nearby stories (`best_stories`, also behind `digest.stories.assign_new`): mean
+sketches of nearby stories (`best_stories`, also behind `digest.stories.assign.assign_new`): mean
 penalised cosine (average linkage), time discount, same-feed discount, span limit. Terms in
 more than COMMON_DF docs of the window are scored per story instead of per pair
 (`_common_share`), which keeps the cost proportional to the stories, not to all pairs.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from digest.cluster import COMMON_DF, SAME_FEED_FACTOR, TIME_DISCOUNT
+from digest.stories.linkage import COMMON_DF, SAME_FEED_FACTOR, TIME_DISCOUNT
 
 __all__ = [
     "KEY_TERMS",

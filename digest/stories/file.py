@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.atomic import write_atomic
-from digest.cluster import ClusterDoc
 from digest.errors import InputError
-from digest.models import TopicConfig
-from digest.normalize import detect_language, normalize_language
-from digest.stories import LabelDoc, cluster_new_stories, label_stories
+from digest.ingest.normalize import detect_language, normalize_language
+from digest.records import TopicConfig
+from digest.stories.assign import LabelDoc, cluster_new_stories, label_stories
+from digest.stories.linkage import ClusterDoc
 
 __all__ = ["ClusterFileSummary", "cluster_file", "read_items"]
 

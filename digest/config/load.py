@@ -23,8 +23,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from .errors import ConfigError
-from .ids import (
+from digest.errors import ConfigError
+from digest.ids import (
     feed_url_key,
     feed_url_problem,
     is_language_code,
@@ -32,7 +32,7 @@ from .ids import (
     name_from_url,
     slugify,
 )
-from .models import (
+from digest.records import (
     Config,
     FeedConfig,
     FetchConfig,

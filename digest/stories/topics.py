@@ -22,7 +22,7 @@ from itertools import chain
 
 import numpy as np
 
-from digest.cluster import _features
+from digest.stories.linkage import _features
 
 __all__ = [
     "KEY_TERMS",

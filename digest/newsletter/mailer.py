@@ -23,11 +23,11 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, parseaddr
 
-from .errors import ConfigError, StageError
-from .models import Config, NewsletterConfig, SmtpConfig
-from .newsletter_records import FAILED, PENDING, SENDING, SENT, NewsletterIssue
-from .render import as_utc
-from .store import Store, utc_now
+from digest.errors import ConfigError, StageError
+from digest.records import Config, NewsletterConfig, SmtpConfig
+from digest.records.newsletter import FAILED, PENDING, SENDING, SENT, NewsletterIssue
+from digest.render import as_utc
+from digest.store import Store, utc_now
 
 # Waits (seconds) before the second, third and fourth try after a transient (4xx) reply.
 DEFAULT_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InputError
+from digest.errors import InputError
 
 
 class SiteHandler(SimpleHTTPRequestHandler):

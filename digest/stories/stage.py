@@ -1,9 +1,9 @@
 """The cluster stage: new items into stories from the store's sketches, or the window anew.
 
 A first run or `--rebuild` clusters the whole window from scratch. Later runs read only the
-new items and the sketches of stories near them (digest.sketch): the window's term counts and
-each story's member vectors are kept in the store, updated as items arrive, change (SQLite
-triggers mark them) or leave the window. A store without valid statistics (older schema, a
+new items and the sketches of stories near them (digest.stories.sketch): the window's term
+counts and each story's member vectors are kept in the store, updated as items arrive, change
+(SQLite triggers mark them) or leave the window. A store without valid statistics (older schema, a
 changed tokeniser, site language or taxonomy, items deleted inside the window) is counted
 again from the whole window once.
 """
@@ -16,34 +16,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .cluster import (
-    DEFAULT_MAX_GAP_DAYS,
-    DEFAULT_THRESHOLD,
-    ClusterDoc,
-    _utc_seconds,
-    cluster_stories,
-    pick_headline,
-    story_id_for,
-    tokenizer_version,
-)
-from .collector import collector_off
-from .models import Config, StoredItem
-from .progress import QUIET, Progress
-from .sketch import (
-    KEY_TERMS,
-    Sketch,
-    SketchMember,
-    SketchSet,
-    best_stories,
-    build_sketches,
-    make_sketch,
-    members_of,
-    query_of,
-    smooth_idf,
-)
-from .store import Store, utc_now
-from .store.base import from_db, to_db
-from .stories import (
+from digest.collector import collector_off
+from digest.progress import QUIET, Progress
+from digest.records import Config, StoredItem
+from digest.store import Store, utc_now
+from digest.store.base import from_db, to_db
+from digest.stories.assign import (
     RELABEL_ALL_SHARE,
     FeatureRow,
     StoryLabels,
@@ -54,6 +32,28 @@ from .stories import (
     label_doc,
     label_fingerprint,
     relabel,
+)
+from digest.stories.linkage import (
+    DEFAULT_MAX_GAP_DAYS,
+    DEFAULT_THRESHOLD,
+    ClusterDoc,
+    _utc_seconds,
+    cluster_stories,
+    pick_headline,
+    story_id_for,
+    tokenizer_version,
+)
+from digest.stories.sketch import (
+    KEY_TERMS,
+    Sketch,
+    SketchMember,
+    SketchSet,
+    best_stories,
+    build_sketches,
+    make_sketch,
+    members_of,
+    query_of,
+    smooth_idf,
 )
 
 __all__ = ["ClusterSummary", "cluster_stage", "window_start"]
@@ -478,7 +478,7 @@ def _label_some(
 
 def _label_all(config: Config, store: Store, now: datetime, since: datetime) -> None:
     """Label every story of the window again, with topic discovery (as label_stories)."""
-    from .stories import label_stories
+    from digest.stories.assign import label_stories
 
     site_lang = config.site.language
     items = store.items(since=since, site_lang=site_lang)

@@ -20,9 +20,9 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from .atomic import write_atomic
-from .errors import ConfigError
-from .mailer import (
+from digest.atomic import write_atomic
+from digest.errors import ConfigError
+from digest.newsletter.mailer import (
     DEFAULT_DELAYS,
     build_message,
     check_addresses,
@@ -30,12 +30,12 @@ from .mailer import (
     require_newsletter,
     send_issue,
 )
-from .models import Config, SiteData, StoredItem, Story, text_direction
-from .newsletter_records import FAILED, SENDING, SENT, NewsletterIssue
-from .render import as_utc, make_environment, utc_text
-from .store import Store, utc_now
-from .views import Text, lang_tag, one_line
-from .workspace import Workspace, state_lock
+from digest.records import Config, SiteData, StoredItem, Story, text_direction
+from digest.records.newsletter import FAILED, SENDING, SENT, NewsletterIssue
+from digest.render import as_utc, make_environment, utc_text
+from digest.site.views import Text, lang_tag, one_line
+from digest.store import Store, utc_now
+from digest.workspace import Workspace, state_lock
 
 __all__ = [
     "IssueContent",
@@ -447,7 +447,7 @@ def _build_issue(
     since: datetime | None,
     now: datetime,
 ) -> NewsletterIssue | None:
-    from .pipeline import site_data
+    from digest.pipeline import site_data
 
     last_sent = next((i for i in issues if i.sent > 0), None)
     cutoff = since if since is not None else (last_sent.until if last_sent else None)

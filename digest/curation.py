@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .models import Config
-from .pipeline import BuildSummary, build_stage
-from .store import utc_now
-from .workspace import Workspace, run_lock
+from digest.errors import InputError
+from digest.pipeline import BuildSummary, build_stage
+from digest.records import Config
+from digest.store import utc_now
+from digest.workspace import Workspace, run_lock
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from digest.collector import collector_off
-from digest.models import StoredItem, TopicConfig
+from digest.records import StoredItem, TopicConfig
 
 __all__ = [
     "DEFAULT_MAX_GAP_DAYS",
@@ -190,7 +190,7 @@ def _identity(tokens: list[str]) -> list[str]:
 
 
 # Known features per doc id: (text in a continuous script, _features tokens), as computed
-# from the doc's text and language (digest.stories keeps them in the store between runs).
+# from the doc's text and language (digest.stories.assign keeps them in the store between runs).
 Features = Mapping[str, tuple[bool, list[str]]]
 
 _PROBES = (

@@ -8,13 +8,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .errors import InputError
-from .fetch import FetchRequest, fetch_all
-from .models import Config, FeedConfig, FetchResult, Item, ParsedFeed
-from .normalize import normalize_entry
-from .parse import parse_feed
-from .progress import QUIET, Progress
-from .store import Store, utc_now
+from digest.errors import InputError
+from digest.ingest.http import FetchRequest, fetch_all
+from digest.ingest.normalize import normalize_entry
+from digest.ingest.parse import parse_feed
+from digest.progress import QUIET, Progress
+from digest.records import Config, FeedConfig, FetchResult, Item, ParsedFeed
+from digest.store import Store, utc_now
 
 log = logging.getLogger(__name__)
 

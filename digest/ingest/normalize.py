@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from digest.models import FeedConfig, Item, ParsedFeed, RawEntry
-from digest.sanitize import html_to_text, safe_url, sanitize_html
+from digest.ingest.sanitize import html_to_text, safe_url, sanitize_html
+from digest.records import FeedConfig, Item, ParsedFeed, RawEntry
 
 SUMMARY_MAX = 600
 TITLE_MAX = 500

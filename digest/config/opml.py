@@ -22,10 +22,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from .atomic import write_atomic
-from .config import load_config, parse_config
-from .errors import ConfigError, InputError, StageError
-from .ids import (
+from digest.atomic import write_atomic
+from digest.config.load import load_config, parse_config
+from digest.errors import ConfigError, InputError, StageError
+from digest.ids import (
     feed_url_key,
     feed_url_problem,
     is_language_code,
@@ -33,7 +33,7 @@ from .ids import (
     name_from_url,
     slugify,
 )
-from .models import Config, FeedConfig
+from digest.records import Config, FeedConfig
 
 __all__ = ["DIGEST_NS", "OpmlImport", "export_opml", "import_opml"]
 

@@ -22,12 +22,12 @@ import jinja2
 
 import digest
 from digest.errors import ConfigError, StageError
-from digest.models import SiteData, StoredItem, Story
-from digest.publish import Published, current_version, publish
+from digest.records import SiteData, StoredItem, Story
 from digest.render import as_utc, iso_utc, make_environment, templates_root
-from digest.search import SEARCH_DIR, index_key, pagefind_executable, publish_index
-from digest.syndication import FeedEntry, FeedMeta, atom_feed, json_feed, opml_sources
-from digest.views import (
+from digest.site.publish import Published, current_version, publish
+from digest.site.search import SEARCH_DIR, index_key, pagefind_executable, publish_index
+from digest.site.syndication import FeedEntry, FeedMeta, atom_feed, json_feed, opml_sources
+from digest.site.views import (
     _SAFE_NAME,
     DayLink,
     SiteContext,
@@ -391,7 +391,7 @@ def _base_key(data: SiteData, ctx: SiteContext, templates_dir: Path | None, sear
     names = (sorted(ctx.feed_names.items()), [(t.name, t.slug) for t in data.topics])
     h.update(repr(names).encode("utf-8", "surrogatepass"))
     package = Path(digest.__file__).resolve().parent
-    sources = [package / name for name in ("site.py", "views.py", "render.py")]
+    sources = [package / name for name in ("site/pages.py", "site/views.py", "render.py")]
     for folder in (templates_root(), Path(templates_dir) if templates_dir else None):
         if folder is not None and folder.is_dir():
             sources += sorted(p for p in folder.rglob("*") if p.is_file())

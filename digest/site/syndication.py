@@ -10,7 +10,7 @@ from datetime import datetime
 from urllib.parse import urljoin
 from xml.sax.saxutils import escape, quoteattr
 
-from digest.models import FeedHealth
+from digest.records import FeedHealth
 from digest.render import iso_utc
 
 __all__ = ["FeedEntry", "FeedMeta", "atom_feed", "json_feed", "opml_sources"]

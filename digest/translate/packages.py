@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from digest.errors import InputError, StageError
-from digest.models import TranslationConfig
+from digest.records import TranslationConfig
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +389,7 @@ def parse_index(data: object) -> list[IndexEntry]:
 
 def choose_packages(entries: list[IndexEntry], src: str, tgt: str) -> list[IndexEntry]:
     """The newest direct src→tgt package, else the two legs through English, else []."""
-    from digest.translate import PIVOT, argos_codes
+    from digest.translate.engine import PIVOT, argos_codes
 
     newest: dict[tuple[str, str], IndexEntry] = {}
     for e in entries:

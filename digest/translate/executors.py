@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import StageError
-from .models import TranslationConfig
+from digest.errors import StageError
+from digest.records import TranslationConfig
 
 if TYPE_CHECKING:
-    from .translate import Translator
+    from digest.translate.engine import Translator
 
 DASK_HINT = "pip install 'digest[dask]'   (or set translation.executor: local)"
 # Items per batch, which is also one transaction of the writer. In this process, big batches
@@ -89,7 +89,7 @@ def make_executor(
     if not uses_dask(cfg, cluster):
         return LocalExecutor(translator)
     try:
-        from .scaleout import DaskExecutor
+        from digest.translate.scaleout import DaskExecutor
     except ImportError as exc:
         raise StageError(
             f"translation on Dask needs the optional Dask packages, which are not installed "

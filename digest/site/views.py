@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from digest.models import SiteData, StoredItem, Story, TopicView, text_direction
+from digest.records import SiteData, StoredItem, Story, TopicView, text_direction
 from digest.render import as_utc
 
 # The front page's one-line summary is cut at about this many characters.

@@ -13,7 +13,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
-from digest.cluster import (
+from digest.records import StoredItem, TopicConfig
+from digest.stories.linkage import (
     DEFAULT_MAX_GAP_DAYS,
     DEFAULT_THRESHOLD,
     ClusterDoc,
@@ -28,15 +29,14 @@ from digest.cluster import (
     feature_source_hash,
     match_topics,
 )
-from digest.models import StoredItem, TopicConfig
-from digest.sketch import (
+from digest.stories.sketch import (
     best_stories,
     build_sketches,
     members_of,
     query_of,
     window_vocab,
 )
-from digest.topics import (
+from digest.stories.topics import (
     class_key_terms,
     discover_topics,
     key_term_tokens,
@@ -117,9 +117,9 @@ def assign_new(
     the existing story with the highest mean penalised similarity (average linkage, as the full
     clustering would merge them) when that mean reaches the threshold and the joined story
     spans no more than max_gap_days; otherwise it becomes a new story. IDF comes from all the
-    docs given (the window, as a full clustering computes it); scoring is digest.sketch's, as
-    the pipeline's store-backed runs do it. Existing stories never merge or split here:
-    `digest cluster --rebuild` does that.
+    docs given (the window, as a full clustering computes it); scoring is
+    digest.stories.sketch's, as the pipeline's store-backed runs do it. Existing stories never
+    merge or split here: `digest cluster --rebuild` does that.
     `reserved` are ids no new story may take (every id ever used, for stable URLs);
     `features` are tokens already known (doc_features), the same as tokenising again.
     """
@@ -226,7 +226,7 @@ def label_stories(
 
     A story is filed under every taxonomy topic whose keywords occur in any of its texts.
     The stories the taxonomy misses are clustered into discovered topics (their number chosen
-    automatically, see digest.topics), each named after its top key terms.
+    automatically, see digest.stories.topics), each named after its top key terms.
     """
     ids = sorted(stories)
     display = [[t for d in stories[s] for t in _terms(d)] for s in ids]

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from digest.inflate import Decoder
-from digest.models import FetchConfig, FetchResult
+from digest.ingest.inflate import Decoder
+from digest.records import FetchConfig, FetchResult
 
 __all__ = [
     "MAX_REDIRECTS",

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from digest.errors import StageError
-from digest.publish import fsync_dir, link_if_same, write_file
+from digest.site.publish import fsync_dir, link_if_same, write_file
 
 __all__ = ["SEARCH_DIR", "SEARCH_LANGUAGE", "index_key", "pagefind_executable", "publish_index"]
 

@@ -12,10 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
+import digest
 from digest.errors import DigestError, InputError
 from digest.progress import Progress
-from digest.records import Config
-from digest.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,16 +23,14 @@ class State:
     """What the global options resolved to."""
 
     def __init__(self, config: Path | None, state: Path | None, verbose: bool) -> None:
-        self.ws = Workspace.resolve(config, state)
+        self.ws = digest.Workspace.resolve(config, state)
         self.verbose = verbose
-        self._config: Config | None = None
+        self._config: digest.Config | None = None
 
-    def config(self) -> Config:
+    def config(self) -> digest.Config:
         """The loaded and validated config (loaded once)."""
         if self._config is None:
-            from digest.config.load import load_config
-
-            self._config = load_config(self.ws.config_path)
+            self._config = digest.load_config(self.ws.config_path)
         return self._config
 
     def progress(self) -> Progress:
@@ -83,9 +80,7 @@ out_option = click.option(
 @pass_state
 def run(st: State, out: Path | None) -> None:
     """Fetch, translate, cluster and build: the whole digest (what cron runs)."""
-    from digest.pipeline import run as run_pipeline
-
-    run_pipeline(st.config(), st.ws, out=out, progress=st.progress(), report=echo)
+    digest.run(st.config(), st.ws, out=out, progress=st.progress(), report=echo)
 
 
 @cli.command()
@@ -94,12 +89,9 @@ def run(st: State, out: Path | None) -> None:
 @pass_state
 def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
     """Fetch the feeds and store new items."""
-    from digest.ingest.stage import fetch_stage
-    from digest.workspace import run_lock
-
-    config = st.config()
-    with run_lock(st.ws), st.ws.open_store() as store:
-        summary = fetch_stage(config, store, force=force, feed_ids=feed_ids, progress=st.progress())
+    summary = digest.run_fetch(
+        st.config(), st.ws, force=force, feed_ids=feed_ids, progress=st.progress()
+    )
     echo(summary.line())
     for feed_id, error in summary.failed:
         echo(f"  failed {feed_id}: {error}")
@@ -118,17 +110,11 @@ def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
 @pass_state
 def translate(st: State, cluster: str | None) -> None:
     """Translate titles and summaries into the site language (offline, cached)."""
-    from digest.config.load import scheduler_address_problem
-    from digest.pipeline import translate_stage
-    from digest.workspace import run_lock
-
-    problem = scheduler_address_problem(cluster) if cluster is not None else None
+    problem = digest.scheduler_address_problem(cluster) if cluster is not None else None
     if problem:
         raise click.BadParameter(problem, param_hint="--cluster")
     config = st.config()  # a broken config fails before any state is created
-    with run_lock(st.ws), st.ws.open_store() as store:
-        summary = translate_stage(config, store, cluster=cluster, progress=st.progress())
-        echo(summary.line())
+    echo(digest.run_translate(config, st.ws, cluster=cluster, progress=st.progress()).line())
 
 
 @cli.command()
@@ -136,12 +122,8 @@ def translate(st: State, cluster: str | None) -> None:
 @pass_state
 def cluster(st: State, rebuild: bool) -> None:
     """Put new items into stories (existing ids kept) and file stories under topics."""
-    from digest.pipeline import cluster_stage
-    from digest.workspace import run_lock
-
     config = st.config()  # a broken config fails before any state is created
-    with run_lock(st.ws), st.ws.open_store() as store:
-        echo(cluster_stage(config, store, rebuild=rebuild, progress=st.progress()).line())
+    echo(digest.run_cluster(config, st.ws, rebuild=rebuild, progress=st.progress()).line())
 
 
 @cli.command("cluster-file")
@@ -156,13 +138,11 @@ def cluster_file(ctx: click.Context, in_path: Path, out_path: Path) -> None:
     """
     import os
 
-    from digest.stories.file import cluster_file as run_cluster_file
-
     st = ctx.find_object(State)
     assert st is not None  # the group always sets it
     given = ctx.find_root().params.get("config") or os.environ.get("DIGEST_CONFIG")
     topics = st.config().topics if given else ()
-    echo(run_cluster_file(in_path, out_path, topics).line())
+    echo(digest.cluster_file(in_path, out_path, topics).line())
 
 
 @cli.command()
@@ -170,12 +150,8 @@ def cluster_file(ctx: click.Context, in_path: Path, out_path: Path) -> None:
 @pass_state
 def build(st: State, out: Path | None) -> None:
     """Render the static site (switched in atomically)."""
-    from digest.pipeline import build_stage
-    from digest.workspace import run_lock
-
     config = st.config()  # a broken config fails before any state is created
-    with run_lock(st.ws), st.ws.open_store() as store:
-        echo(build_stage(config, store, st.ws.out_dir(out), progress=st.progress()).line())
+    echo(digest.run_build(config, st.ws, out=out, progress=st.progress()).line())
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -199,13 +175,7 @@ def parse_since(value: str | None) -> datetime | None:
 @pass_state
 def export(st: State, fmt: str, since: str | None) -> None:
     """Write one record per item to stdout (JSON lines or CSV)."""
-    from digest.export import write_export
-
-    config = st.config()
-    with st.ws.open_store() as store:
-        write_export(
-            store, sys.stdout, fmt=fmt, site_lang=config.site.language, since=parse_since(since)
-        )
+    digest.write_export(st.config(), st.ws, sys.stdout, fmt=fmt, since=parse_since(since))
 
 
 @cli.command()
@@ -214,9 +184,7 @@ def export(st: State, fmt: str, since: str | None) -> None:
 @pass_state
 def serve(st: State, out: Path | None, port: int) -> None:
     """Preview the built site on http://127.0.0.1:PORT/."""
-    from digest.site.serve import serve_site
-
-    serve_site(st.ws.out_dir(out), port, announce=echo, base_url=st.config().site.base_url)
+    digest.serve_site(st.ws.out_dir(out), port, announce=echo, base_url=st.config().site.base_url)
 
 
 # ---------------------------------------------------------------- newsletter
@@ -232,9 +200,7 @@ def serve(st: State, out: Path | None, port: int) -> None:
 @pass_state
 def newsletter(st: State, since: str | None, send: bool, force: bool, retry_in_doubt: bool) -> None:
     """Build the newsletter issue (.eml files in the state dir); --send mails it."""
-    from digest.newsletter.stage import run_newsletter
-
-    run_newsletter(
+    digest.newsletter_stage(
         st.config(),
         st.ws,
         since=parse_since(since),
@@ -266,9 +232,7 @@ def feeds_list(st: State) -> None:
 @pass_state
 def feeds_check(st: State) -> None:
     """Each feed's health: last success, last error, failures, next retry, redirects."""
-    from digest.reports import feed_report
-
-    for line in feed_report(st.config(), st.ws):
+    for line in digest.feed_report(st.config(), st.ws):
         echo(line)
 
 
@@ -277,9 +241,7 @@ def feeds_check(st: State) -> None:
 @pass_state
 def feeds_reset(st: State, feed_id: str) -> None:
     """Revive a gone feed and clear its backoff."""
-    from digest.reports import reset_feed
-
-    reset_feed(st.config(), st.ws, feed_id)
+    digest.reset_feed(st.config(), st.ws, feed_id)
     echo(f"{feed_id}: reset; it is fetched on the next run")
 
 
@@ -288,9 +250,7 @@ def feeds_reset(st: State, feed_id: str) -> None:
 @pass_state
 def feeds_import_opml(st: State, file: Path) -> None:
     """Add the feeds of an OPML file to feeds.yaml (comments and order kept)."""
-    from digest.config.opml import import_opml
-
-    result = import_opml(st.ws.config_path, file)
+    result = digest.import_opml(st.ws.config_path, file)
     for feed in result.added:
         echo(f"added {feed.id}: {feed.url}")
     for what, why in result.skipped:
@@ -302,9 +262,7 @@ def feeds_import_opml(st: State, file: Path) -> None:
 @pass_state
 def feeds_export_opml(st: State) -> None:
     """Write the configured feeds as OPML to stdout."""
-    from digest.config.opml import export_opml
-
-    click.echo(export_opml(st.config()), nl=False)
+    click.echo(digest.export_opml(st.config()), nl=False)
 
 
 # ---------------------------------------------------------------- models
@@ -319,9 +277,7 @@ def models() -> None:
 @pass_state
 def models_list(st: State) -> None:
     """Installed packages, and whether each feed language can reach the site language."""
-    from digest.reports import models_report
-
-    for line in models_report(st.config()):
+    for line in digest.models_report(st.config()):
         echo(line)
 
 
@@ -330,9 +286,7 @@ def models_list(st: State) -> None:
 @pass_state
 def models_install_file(st: State, path: Path) -> None:
     """Install a .argosmodel file (offline)."""
-    from digest.translate.packages import install_file
-
-    info = install_file(st.config().translation, path)
+    info = digest.install_file(st.config().translation, path)
     echo(f"installed {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
 
 
@@ -342,14 +296,12 @@ def models_install_file(st: State, path: Path) -> None:
 @pass_state
 def models_install(st: State, from_lang: str, to_lang: str) -> None:
     """Install FROM→TO from the Argos package index (or two packages through English)."""
-    from digest.translate.packages import install_from_index
-
-    for info, new in install_from_index(st.config().translation, from_lang, to_lang):
+    for info, new in digest.install_from_index(st.config().translation, from_lang, to_lang):
         state = "installed" if new else "already installed"
         echo(f"{state} {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
 
 
-# ---------------------------------------------------------------- takedown (issue 5)
+# ---------------------------------------------------------------- takedown
 
 
 @cli.command()
@@ -360,9 +312,7 @@ def models_install(st: State, from_lang: str, to_lang: str) -> None:
 @pass_state
 def hide(st: State, target_id: str, reason: str, no_build: bool, out: Path | None) -> None:
     """Hide an item or a story from the site, the feeds and the newsletter, for good."""
-    from digest.curation import hide as hide_id
-
-    echo(hide_id(st.config(), st.ws, target_id, reason, build=not no_build, out=out).line())
+    echo(digest.hide(st.config(), st.ws, target_id, reason, build=not no_build, out=out).line())
 
 
 @cli.command()
@@ -372,9 +322,7 @@ def hide(st: State, target_id: str, reason: str, no_build: bool, out: Path | Non
 @pass_state
 def unhide(st: State, target_id: str, no_build: bool, out: Path | None) -> None:
     """Show a hidden item or story again."""
-    from digest.curation import unhide as unhide_id
-
-    echo(unhide_id(st.config(), st.ws, target_id, build=not no_build, out=out).line())
+    echo(digest.unhide(st.config(), st.ws, target_id, build=not no_build, out=out).line())
 
 
 # ---------------------------------------------------------------- entry point

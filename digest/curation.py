@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digest.errors import InputError
-from digest.pipeline import BuildSummary, build_stage
 from digest.records import Config
+from digest.site.stage import BuildSummary
+from digest.site.stage import run as build_stage
 from digest.store import utc_now
 from digest.workspace import Workspace, run_lock
 

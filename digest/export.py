@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from digest.records import StoredItem
+from digest.records import Config, StoredItem
 from digest.store import Store, to_db
+from digest.workspace import Workspace
 
 FIELDS = (
     "id",
@@ -56,9 +57,17 @@ def records(
 
 
 def write_export(
+    config: Config, ws: Workspace, out: IO[str], *, fmt: str, since: datetime | None = None
+) -> int:
+    """`digest export`: every item of the store as JSON lines or CSV to `out`; returns how many."""
+    with ws.open_store() as store:
+        return write_records(store, out, fmt=fmt, site_lang=config.site.language, since=since)
+
+
+def write_records(
     store: Store, out: IO[str], *, fmt: str, site_lang: str, since: datetime | None = None
 ) -> int:
-    """Write items as JSON lines or CSV to `out`; returns how many."""
+    """Write the store's items as JSON lines or CSV to `out`; returns how many."""
     count = 0
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=FIELDS)

@@ -12,15 +12,11 @@ import feedparser
 import pytest
 
 from digest.records import StoredItem, TopicConfig
-from digest.stories.linkage import (
-    ClusterDoc,
-    assign_story_ids,
-    cluster_stories,
-    match_topics,
-    pick_headline,
-    story_id_for,
-    story_score,
-)
+from digest.stories.features import ClusterDoc
+from digest.stories.ids import assign_story_ids, story_id_for
+from digest.stories.linkage import cluster_stories
+from digest.stories.rank import pick_headline, story_score
+from digest.stories.topics import match_topics
 
 T0 = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
 

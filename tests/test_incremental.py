@@ -18,11 +18,13 @@ from test_stories import (
     stories_of,
 )
 
-from digest.pipeline import cluster_stage
+from digest import cluster_stage
 from digest.records import Config, TopicConfig
 from digest.store import Store, text_hash
-from digest.stories.assign import LabelDoc, assign_new, doc_features, label_stories, relabel
-from digest.stories.linkage import ClusterDoc, cluster_stories, feature_source_hash
+from digest.stories.assign import assign_new, doc_features
+from digest.stories.features import ClusterDoc, feature_source_hash
+from digest.stories.labels import LabelDoc, label_stories, relabel
+from digest.stories.linkage import cluster_stories
 
 
 def test_relabel_changed_stories_like_a_full_labelling_and_keeps_discovered_topics() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from digest import newsletter_stage as run_newsletter
 from digest.config.load import parse_config
 from digest.errors import ConfigError
 from digest.newsletter.stage import (
@@ -25,7 +26,6 @@ from digest.newsletter.stage import (
     message_id_for,
     plan_issue,
     render_issue,
-    run_newsletter,
     select_stories,
 )
 from digest.records import Config, SiteData, StoredItem, Story, TopicView
@@ -384,8 +384,7 @@ def workspace_with_items(
     smtp: str = "{host: 127.0.0.1, port: 1, security: none}",
 ) -> tuple[Config, Workspace]:
     """A config with two local feeds, fetched and clustered into a store."""
-    from digest.ingest.stage import fetch_stage
-    from digest.pipeline import cluster_stage
+    from digest import cluster_stage, fetch_stage
 
     write_feed(
         tmp_path / "en.xml",

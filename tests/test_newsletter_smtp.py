@@ -15,10 +15,11 @@ import pytest
 from smtpserver import Handler, make_cert, server_context, start_server
 from test_newsletter import TODAY, workspace_with_items
 
+from digest import build_stage
+from digest import newsletter_stage as run_newsletter
 from digest.cli import main
 from digest.errors import ConfigError, LockedError, StageError
-from digest.newsletter.stage import newsletter_lock, run_newsletter
-from digest.pipeline import build_stage
+from digest.newsletter.stage import newsletter_lock
 from digest.records import Config
 from digest.records.newsletter import PENDING, SENDING, SENT
 from digest.workspace import Workspace

@@ -14,12 +14,11 @@ from digest.ingest.normalize import (
     canonical_url,
     clean_text,
     content_key,
-    cut_text,
-    detect_language,
     normalize_entry,
-    normalize_language,
 )
+from digest.language import detect_language, normalize_language
 from digest.records import FeedConfig, Item, ParsedFeed, RawEntry
+from digest.text import cut_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FEED = FeedConfig(id="f", name="Feed", url="https://feed.example/rss/")

@@ -19,11 +19,11 @@ import tinymodel
 from test_e2e import digest
 from test_translate import config_for, stage_setup
 
+from digest import translate_stage
 from digest.errors import StageError
-from digest.pipeline import translate_stage
 from digest.records import TranslationConfig
 from digest.store import Store
-from digest.translate.executors import Batch, Executor, ExecutorLost, LocalExecutor
+from digest.translate.batches import Batch, Executor, ExecutorLost, LocalExecutor
 from digest.translate.packages import install_file
 
 try:
@@ -413,12 +413,12 @@ def test_run_still_builds_the_site_when_the_cluster_is_lost(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from digest import pipeline
     from digest.cli import main
+    from digest.translate import stage as translate_stage_module
 
     args = list(cli_project(tmp_path, zh_en_archive))
     monkeypatch.setattr(
-        pipeline,
+        translate_stage_module,
         "make_executor",
         lambda cfg, translator, cluster=None: LosesItsClusterAfterOneBatch(
             LocalExecutor(translator)

@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import pytest
 
+from digest import build_data, build_stage
 from digest.collector import collector_paused
 from digest.errors import ConfigError, StageError
-from digest.pipeline import build_data, build_stage
 from digest.records import (
     Config,
     FeedConfig,

@@ -19,11 +19,12 @@ import pytest
 from test_stories import NOW, add, feeds, stories_of
 
 import digest.stories.stage as stage
-from digest.pipeline import cluster_stage
+from digest import cluster_stage
 from digest.records import Config, SiteConfig, TopicConfig
 from digest.store import Store, text_hash
 from digest.store.base import from_db
-from digest.stories.assign import assign_new, label_stories
+from digest.stories.assign import assign_new
+from digest.stories.labels import label_stories
 from digest.stories.sketch import (
     KEY_TERMS,
     Query,
@@ -315,7 +316,7 @@ def test_fast_labels_equal_a_full_labelling_of_the_changed_stories(
         changed = {s for s in after if after[s] != before.get(s)}
         assert changed
         items = store.items(since=since)
-        from digest.stories.assign import label_doc
+        from digest.stories.labels import label_doc
 
         grouped: dict[str, list] = {}
         for it in items:
@@ -485,7 +486,8 @@ def test_clustering_pauses_the_collector_and_always_restores_it() -> None:
     import gc
 
     from digest.collector import collector_off
-    from digest.stories.linkage import ClusterDoc, cluster_stories
+    from digest.stories.features import ClusterDoc
+    from digest.stories.linkage import cluster_stories
 
     seen = []
     doc = ClusterDoc("a", "words here", "en", NOW)

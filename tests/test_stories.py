@@ -11,21 +11,17 @@ from typing import ClassVar
 
 import pytest
 
+from digest import cluster_stage, site_data, translate_stage
 from digest.cli import main
 from digest.errors import InputError
-from digest.pipeline import cluster_stage, site_data, translate_stage
 from digest.records import Config, FeedConfig, Item, SiteConfig, TopicConfig
 from digest.store import Store, utc_now
-from digest.stories.assign import (
-    LabelDoc,
-    assign_new,
-    cluster_new_stories,
-    coverage_gap,
-    label_stories,
-    redirects_after,
-)
+from digest.stories.assign import assign_new, cluster_new_stories, redirects_after
+from digest.stories.features import ClusterDoc
 from digest.stories.file import cluster_file
-from digest.stories.linkage import ClusterDoc, cluster_stories, story_id_for
+from digest.stories.ids import story_id_for
+from digest.stories.labels import LabelDoc, coverage_gap, label_stories
+from digest.stories.linkage import cluster_stories
 from digest.stories.topics import class_key_terms, discover_topics
 from digest.translate.engine import ModelRef
 

@@ -951,7 +951,7 @@ STAGE_ITEMS = [
 def test_a_newer_package_retranslates_lazily(
     tmp_path: Path, archives: dict[str, Path], counting: type[CountingTranslator]
 ) -> None:
-    from digest.pipeline import translate_stage
+    from digest import translate_stage
 
     cfg = config_for(tmp_path / "packages")
     install_file(cfg, archives["zh_en"])
@@ -991,7 +991,7 @@ def test_a_newer_package_retranslates_lazily(
 
 
 def test_an_edited_item_is_translated_again(tmp_path: Path, archives: dict[str, Path]) -> None:
-    from digest.pipeline import translate_stage
+    from digest import translate_stage
 
     cfg = config_for(tmp_path / "packages")
     install_file(cfg, archives["zh_en"])
@@ -1012,8 +1012,8 @@ def test_an_edited_item_is_translated_again(tmp_path: Path, archives: dict[str, 
 def test_models_report_says_direct_pivot_and_missing(
     tmp_path: Path, archives: dict[str, Path]
 ) -> None:
+    from digest import models_report
     from digest.records import Config, FeedConfig, SiteConfig
-    from digest.reports import models_report
 
     cfg = config_for(tmp_path / "packages")
     install_file(cfg, archives["zh_en"])

@@ -25,14 +25,12 @@ from stage import new_items, stage_speed  # noqa: E402
 from synth import START, synthetic_docs  # noqa: E402
 
 from digest.stories.assign import assign_new, doc_features  # noqa: E402
+from digest.stories.features import features, is_continuous_text, tfidf  # noqa: E402
 from digest.stories.file import cluster_file  # noqa: E402
 from digest.stories.linkage import (  # noqa: E402
     DEFAULT_THRESHOLD,
-    _drop_common_terms,
-    _features,
-    _is_continuous_text,
-    _tfidf,
     cluster_stories,
+    drop_common_terms,
 )
 
 # The same lookup as tests/shared_data.py: ../shared beside the repository (as in CI).
@@ -93,11 +91,11 @@ def semeval(cut: int | None = None) -> dict[str, object]:
         for k in ("1", "2"):
             text = r[f"text{k}"] or ""
             texts.append((text[:cut] if cut else text, r[f"lang{k}"]))
-    family = [_is_continuous_text(t) for t, _ in texts]
+    family = [is_continuous_text(t) for t, _ in texts]
     vectors: dict[int, object] = {}
     for flag in (False, True):
         idx = [i for i, f in enumerate(family) if f == flag]
-        matrix = _drop_common_terms(_tfidf([_features(*texts[i]) for i in idx]))
+        matrix = drop_common_terms(tfidf([features(*texts[i]) for i in idx]))
         for row, i in enumerate(idx):
             vectors[i] = matrix[row]
     sims = []

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from synth import START, synthetic_docs
 
-from digest.pipeline import cluster_stage
+from digest import cluster_stage
 from digest.records import Config, FeedConfig, Item, SiteConfig
 from digest.store import Store, utc_now
-from digest.stories.linkage import ClusterDoc
+from digest.stories.features import ClusterDoc
 
 
 def new_items(old: list[ClusterDoc], end: datetime, n: int = 200) -> list[ClusterDoc]:

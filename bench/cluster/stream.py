@@ -38,7 +38,7 @@ from score import bcubed, pairwise  # noqa: E402
 from synth import labelled_docs  # noqa: E402
 
 import digest  # noqa: E402
-from digest.pipeline import cluster_stage  # noqa: E402
+from digest import cluster_stage  # noqa: E402
 from digest.records import Config, FeedConfig, Item, SiteConfig  # noqa: E402
 from digest.store import Store, utc_now  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from digest.stories.linkage import ClusterDoc
+from digest.stories.features import ClusterDoc
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 _SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench" / "translate"))
 
-from digest.translate.executors import DASK_BATCH_ITEMS, LOCAL_BATCH_ITEMS  # noqa: E402
+from digest.translate.batches import DASK_BATCH_ITEMS, LOCAL_BATCH_ITEMS  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "scale.md"
 BATCH_ITEMS = [0]  # items per Dask batch, set from --batch-items
@@ -104,7 +104,7 @@ def run_once(name: str, config: Any, work: Path, items: list[tuple[str, str]]) -
     """One translate stage over a fresh store with the named executor."""
     if name == "plain-2":
         return run_plain(config, len(items))
-    from digest.pipeline import translate_stage
+    from digest import translate_stage
     from digest.translate.scaleout import DaskExecutor, worker_loads, worker_rss
 
     store = TRANSLATE_BENCH[0].store_with_items(

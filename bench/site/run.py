@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from digest.pipeline import build_data, build_stage
+from digest import build_data, build_stage
 from digest.records import Config, FeedConfig, Item, SiteConfig, TopicConfig
 from digest.site.search import pagefind_executable
 from digest.store import Store, text_hash, utc_now

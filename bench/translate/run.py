@@ -207,7 +207,7 @@ def store_with_items(db: Path, config: Any, items: list[tuple[str, str]]) -> Any
 
 def path_b(spec: dict[str, Any]) -> dict[str, Any]:
     """Ours: the pipeline's translate stage over a fresh store, twice."""
-    from digest.pipeline import translate_stage
+    from digest import translate_stage
     from digest.records import TranslationConfig
     from digest.translate.engine import ArgosTranslator
 

@@ -59,7 +59,7 @@ def backoff_until(failures: int, now: datetime, retry_after: datetime | None) ->
     return max(until, retry_after)
 
 
-def fetch_stage(
+def run(
     config: Config,
     store: Store,
     *,

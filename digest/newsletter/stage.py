@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from digest.atomic import write_atomic
+from digest.edition import site_data
 from digest.errors import ConfigError
 from digest.newsletter.mailer import (
     DEFAULT_DELAYS,
@@ -46,7 +47,7 @@ __all__ = [
     "message_id_for",
     "plan_issue",
     "render_issue",
-    "run_newsletter",
+    "run",
 ]
 
 TOP_STORIES = 5  # the "top stories" section; the rest are listed by topic
@@ -319,7 +320,7 @@ def newsletter_lock(ws: Workspace) -> Iterator[None]:
         yield
 
 
-def run_newsletter(
+def run(
     config: Config,
     ws: Workspace,
     *,
@@ -447,7 +448,6 @@ def _build_issue(
     since: datetime | None,
     now: datetime,
 ) -> NewsletterIssue | None:
-    from digest.pipeline import site_data
 
     last_sent = next((i for i in issues if i.sent > 0), None)
     cutoff = since if since is not None else (last_sent.until if last_sent else None)

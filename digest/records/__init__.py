@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 # ---------------------------------------------------------------- configuration
@@ -113,6 +113,10 @@ class Config:
     def feed(self, feed_id: str) -> FeedConfig | None:
         """The feed with this id, or None."""
         return next((f for f in self.feeds if f.id == feed_id), None)
+
+    def window_start(self, now: datetime) -> datetime:
+        """The oldest publication time the front page and the clustering reach."""
+        return now - timedelta(days=self.site.window_days)
 
 
 # ---------------------------------------------------------------- fetch and parse

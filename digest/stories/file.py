@@ -10,10 +10,11 @@ from pathlib import Path
 
 from digest.atomic import write_atomic
 from digest.errors import InputError
-from digest.ingest.normalize import detect_language, normalize_language
+from digest.language import detect_language, normalize_language
 from digest.records import TopicConfig
-from digest.stories.assign import LabelDoc, cluster_new_stories, label_stories
-from digest.stories.linkage import ClusterDoc
+from digest.stories.assign import cluster_new_stories
+from digest.stories.features import ClusterDoc
+from digest.stories.labels import LabelDoc, label_stories
 
 __all__ = ["ClusterFileSummary", "cluster_file", "read_items"]
 

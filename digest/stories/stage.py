@@ -14,35 +14,27 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from digest.collector import collector_off
 from digest.progress import QUIET, Progress
 from digest.records import Config, StoredItem
 from digest.store import Store, utc_now
 from digest.store.base import from_db, to_db
-from digest.stories.assign import (
+from digest.stories.assign import FeatureRow, assign_new, cluster_new_stories, doc_features
+from digest.stories.features import ClusterDoc, tokenizer_version, utc_seconds
+from digest.stories.ids import story_id_for
+from digest.stories.labels import (
     RELABEL_ALL_SHARE,
-    FeatureRow,
     StoryLabels,
-    assign_new,
-    cluster_new_stories,
-    doc_features,
     label_changed,
     label_doc,
     label_fingerprint,
+    label_stories,
     relabel,
 )
-from digest.stories.linkage import (
-    DEFAULT_MAX_GAP_DAYS,
-    DEFAULT_THRESHOLD,
-    ClusterDoc,
-    _utc_seconds,
-    cluster_stories,
-    pick_headline,
-    story_id_for,
-    tokenizer_version,
-)
+from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, DEFAULT_THRESHOLD, cluster_stories
+from digest.stories.rank import pick_headline
 from digest.stories.sketch import (
     KEY_TERMS,
     Sketch,
@@ -56,7 +48,7 @@ from digest.stories.sketch import (
     smooth_idf,
 )
 
-__all__ = ["ClusterSummary", "cluster_stage", "window_start"]
+__all__ = ["ClusterSummary", "run"]
 
 # Bumped when what the statistics or sketches hold changes: older ones are counted again.
 INDEX_VERSION = "1"
@@ -95,12 +87,7 @@ class ClusterSummary:
         return text
 
 
-def window_start(config: Config, now: datetime) -> datetime:
-    """The oldest publication time the front page and the clustering reach."""
-    return now - timedelta(days=config.site.window_days)
-
-
-def cluster_stage(
+def run(
     config: Config, store: Store, *, rebuild: bool = False, progress: Progress = QUIET
 ) -> ClusterSummary:
     """Put new items into stories (all of the window with rebuild), then label and file them.
@@ -110,7 +97,7 @@ def cluster_stage(
     to another story leaves a redirect from its old id.
     """
     now = utc_now()
-    since = window_start(config, now)
+    since = config.window_start(now)
     progress.start("cluster", 1)
     with collector_off():
         state = store.cluster_state()
@@ -241,7 +228,7 @@ def _count_window(
     store.add_term_counts(KEY_TERMS, key)
     vocab = {flag: _vocab(store.term_stats(int(flag)), docs[flag]) for flag in (False, True)}
     entries = [
-        (sid, i, _utc_seconds(items[i].published), rows[i][1], tuple(items[i].feeds), rows[i][2])
+        (sid, i, utc_seconds(items[i].published), rows[i][1], tuple(items[i].feeds), rows[i][2])
         for sid, ids in stories.items()
         for i in ids
         if i in rows
@@ -272,7 +259,7 @@ def _members(
 ) -> dict[str, SketchMember]:
     """item id -> its sketch member, for items whose tokens are in `rows`."""
     entries = [
-        ("", it.id, _utc_seconds(it.published), rows[it.id][1], tuple(it.feeds), rows[it.id][2])
+        ("", it.id, utc_seconds(it.published), rows[it.id][1], tuple(it.feeds), rows[it.id][2])
         for it in items
     ]
     return members_of(entries, vocab)
@@ -391,7 +378,7 @@ def _from_sketches(
 
 
 def _new_story_id(store: Store, group: Sequence[str], taken: Collection[str]) -> str:
-    """The id a new story of these items gets: never one used before (as _fresh_id)."""
+    """The id a new story of these items gets: never one used before (as fresh_story_id)."""
     n = 2
     while True:
         candidates = [*(story_id_for(i) for i in group), story_id_for(f"{group[0]}#{n}")]
@@ -478,8 +465,6 @@ def _label_some(
 
 def _label_all(config: Config, store: Store, now: datetime, since: datetime) -> None:
     """Label every story of the window again, with topic discovery (as label_stories)."""
-    from digest.stories.assign import label_stories
-
     site_lang = config.site.language
     items = store.items(since=since, site_lang=site_lang)
     rows = store.item_features(since)

@@ -16,13 +16,16 @@ over all classes, so a term frequent in one class and rare elsewhere ranks first
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from functools import lru_cache
 from itertools import chain
 
 import numpy as np
 
-from digest.stories.linkage import _features
+from digest.records import TopicConfig
+from digest.stories.features import CONTINUOUS_CHAR, LETTER, features, normalize_text
 
 __all__ = [
     "KEY_TERMS",
@@ -30,6 +33,7 @@ __all__ = [
     "class_key_terms",
     "discover_topics",
     "key_term_tokens",
+    "match_topics",
     "topic_name",
 ]
 
@@ -49,7 +53,7 @@ SEED = 0  # every random step is seeded: same input, same topics
 def key_term_tokens(text: str, lang: str) -> list[str]:
     """Tokens for key terms: as for clustering, but unstemmed so they read as written."""
     # Any code other than English turns plural folding off ("news" stays "news").
-    return _features(text, "und" if lang.split("-")[0].lower() in ("en", "") else lang)
+    return features(text, "und" if lang.split("-")[0].lower() in ("en", "") else lang)
 
 
 def _displayable(term: str) -> bool:
@@ -194,3 +198,37 @@ def _stability(space: np.ndarray, k: int, rng: np.random.RandomState) -> float:
         right = KMeans(n_clusters=k, n_init=1, random_state=SEED + 100 + run).fit(space[b])
         scores.append(adjusted_rand_score(left.predict(space), right.predict(space)))
     return float(np.mean(scores))
+
+
+# ---------------------------------------------------------------- the taxonomy
+
+
+@lru_cache(maxsize=64)
+def _topic_patterns(topics: tuple[TopicConfig, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    compiled = []
+    for topic in topics:
+        parts = []
+        for keyword in topic.keywords:
+            key = " ".join(normalize_text(keyword).split())
+            if not key:
+                continue
+            body = r"\s+".join(re.escape(w) for w in key.split(" "))
+            # A keyword starting a word matches at word starts only, so "censor" finds
+            # "censorship" but "ban" does not find "urban"; unspaced scripts match anywhere.
+            spaced = bool(LETTER.match(key[0])) and not CONTINUOUS_CHAR.match(key[0])
+            if spaced or key[0].isdigit():
+                body = r"(?<!\w)" + body
+            parts.append(body)
+        if parts:
+            compiled.append((topic.name, re.compile("|".join(parts))))
+    return tuple(compiled)
+
+
+def match_topics(texts: Sequence[str], topics: Sequence[TopicConfig]) -> list[str]:
+    """Names of the topics whose keywords occur (case-insensitive) in any text, taxonomy order."""
+    normalized = [normalize_text(t) for t in texts if t]
+    found = []
+    for name, pattern in _topic_patterns(tuple(topics)):
+        if any(pattern.search(t) for t in normalized) and name not in found:
+            found.append(name)
+    return found

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from digest.errors import ConfigError, StageError
 from digest.records import TranslationConfig
+from digest.translate.codes import PIVOT, argos_codes
 from digest.translate.packages import PackageInfo, installed_packages
 from digest.translate.sentences import split_sentences
 
@@ -39,7 +40,6 @@ MAX_BATCH_TOKENS = 1024
 # CTranslate2's no_repeat_ngram_size is not used: it corrupts faithful output whenever a
 # sentence repeats a phrase (a name written twice in byte-fallback pieces, for one).
 MAX_LOOP_PERIOD = 20
-PIVOT = "en"
 _NO_SPACE_TARGETS = frozenset({"zh", "zt", "ja"})  # sentences join without a space
 
 
@@ -99,29 +99,6 @@ def make_translator(cfg: TranslationConfig) -> Translator | None:
 def missing_model_note(src: str, tgt: str) -> str:
     """e.g. 'no zh→en model installed' (the CLI adds the `digest models install zh en` hint)."""
     return f"no {src}→{tgt} model installed"
-
-
-_TRADITIONAL_REGIONS = frozenset({"hant", "tw", "hk", "mo"})
-_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "no": "nb", "cmn": "zh"}
-
-
-def argos_codes(lang: str) -> tuple[str, ...]:
-    """Argos language codes to try for a BCP 47 tag, best first ('zh-Hant' -> ('zt', 'zh')).
-
-    Simplified and Traditional Chinese fall back to each other: the public zh_en and zt_en
-    packages share one model and differ only in their sentence splitter.
-    """
-    parts = lang.strip().replace("_", "-").lower().split("-")
-    primary = _ALIASES.get(parts[0], parts[0])
-    if not re.fullmatch(r"[a-z]{2,3}", primary):
-        return ()
-    rest = set(parts[1:])
-    if primary in ("zh", "zt"):
-        traditional = primary == "zt" or ("hans" not in rest and bool(rest & _TRADITIONAL_REGIONS))
-        return ("zt", "zh") if traditional else ("zh", "zt")
-    if primary == "pt":
-        return ("pb", "pt") if "br" in rest else ("pt", "pb")
-    return (primary,)
 
 
 def pick_threads(cfg: TranslationConfig) -> tuple[int, int]:

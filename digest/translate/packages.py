@@ -24,6 +24,7 @@ from typing import Any
 
 from digest.errors import InputError, StageError
 from digest.records import TranslationConfig
+from digest.translate.codes import PIVOT, argos_codes
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +390,6 @@ def parse_index(data: object) -> list[IndexEntry]:
 
 def choose_packages(entries: list[IndexEntry], src: str, tgt: str) -> list[IndexEntry]:
     """The newest direct src→tgt package, else the two legs through English, else []."""
-    from digest.translate.engine import PIVOT, argos_codes
 
     newest: dict[tuple[str, str], IndexEntry] = {}
     for e in entries:

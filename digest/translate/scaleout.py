@@ -31,8 +31,8 @@ from distributed.client import FutureCancelledError
 
 from digest.errors import StageError
 from digest.records import TranslationConfig
+from digest.translate.batches import DASK_BATCH_ITEMS, Batch, ExecutorLost
 from digest.translate.engine import ArgosTranslator
-from digest.translate.executors import DASK_BATCH_ITEMS, Batch, ExecutorLost
 
 log = logging.getLogger(__name__)
 

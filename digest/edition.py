@@ -1,0 +1,140 @@
+"""What is published: the window's stories, topics and feeds, read once from the store.
+
+The site and the newsletter both read this; neither touches the store for content.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from operator import attrgetter
+
+from digest.ids import slugify
+from digest.records import Config, SiteData, StoredItem, Story, TopicView
+from digest.store import Store, utc_now
+from digest.stories.ids import assign_story_ids
+from digest.stories.labels import coverage_gap
+from digest.stories.rank import story_score
+
+__all__ = ["ARCHIVE_DAYS", "build_data", "site_data"]
+
+# A story's reports in time order (a C-level key: a build sorts every item).
+_BY_TIME = attrgetter("published", "id")
+
+
+def site_data(
+    config: Config, store: Store, now: datetime | None = None, *, window_counts: bool = True
+) -> SiteData:
+    """Read the window's stories, topics and feed health (window_counts: per feed), ranked."""
+    now = now or utc_now()
+    start = config.window_start(now)
+    items = store.items(since=start, site_lang=config.site.language, include_hidden=False)
+    labels = store.story_labels()
+    key_terms = store.story_key_terms()
+    names = {f.id: f.name for f in config.feeds}
+    grouped: dict[str, list[StoredItem]] = defaultdict(list)
+    for it in items:
+        # Items not clustered yet (build before cluster) stand as stories of their own.
+        sid = it.story or next(iter(assign_story_ids([[it.id]], {})))
+        grouped[sid].append(it)
+    stories: list[Story] = []
+    for sid, members in grouped.items():
+        members.sort(key=_BY_TIME)
+        headline, story_topics = labels.get(sid, (members[0].display_title, []))
+        outlets = list(dict.fromkeys(names.get(f, f) for it in members for f in it.feeds))
+        languages = list(dict.fromkeys(it.lang for it in members))
+        last = members[-1].published
+        age_hours = max((now - last).total_seconds() / 3600, 0.0)
+        stories.append(
+            Story(
+                id=sid,
+                headline=headline,
+                items=members,
+                topics=list(story_topics),
+                outlets=outlets,
+                languages=languages,
+                first_published=members[0].published,
+                last_published=last,
+                score=story_score(len(outlets), len(languages), len(members), age_hours),
+                coverage_gap=coverage_gap(languages, config.site.language),
+                key_terms=list(key_terms.get(sid, [])),
+            )
+        )
+    stories.sort(key=lambda s: (-s.score, -s.last_published.timestamp(), s.id))
+    topics = [
+        TopicView(name=t.name, slug=t.slug, stories=[s for s in stories if t.name in s.topics])
+        for t in config.topics
+    ]
+    topics.extend(_discovered_topic_views(config, stories))
+    return SiteData(
+        site=config.site,
+        stories=stories,
+        topics=topics,
+        feeds=store.feed_health(config.feeds, start if window_counts else None),
+        generated_at=now,
+        redirects=_live_redirects(store.story_redirects(), {s.id for s in stories}),
+    )
+
+
+def _discovered_topic_views(config: Config, stories: Sequence[Story]) -> list[TopicView]:
+    """Topics found by clustering (not in the taxonomy), by size; slugs start with 'auto-'."""
+    known = {t.name for t in config.topics}
+    named: dict[str, list[Story]] = defaultdict(list)
+    for story in stories:
+        for name in story.topics:
+            if name not in known:
+                named[name].append(story)
+    views, slugs = [], {t.slug for t in config.topics}
+    for name, members in sorted(named.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        slug = base = "auto-" + slugify(name)
+        n = 2
+        while slug in slugs:
+            slug, n = f"{base}-{n}", n + 1
+        slugs.add(slug)
+        views.append(TopicView(name=name, slug=slug, stories=members))
+    return views
+
+
+def _live_redirects(redirects: Mapping[str, str], live: set[str]) -> dict[str, str]:
+    """Old story id -> a story on the site, following chains of merges; dead ends dropped."""
+    out = {}
+    for old in sorted(redirects):
+        target, hops = redirects[old], 0
+        while target not in live and target in redirects and hops < 50:
+            target, hops = redirects[target], hops + 1
+        if target in live and old not in live:
+            out[old] = target
+    return out
+
+
+# The archive reaches as far back as the store does (store.retention_days prunes it).
+ARCHIVE_DAYS = 365 * 1000
+
+
+def build_data(config: Config, store: Store, now: datetime | None = None) -> SiteData:
+    """SiteData for the window, plus every older story as the archive (for the day pages)."""
+    now = now or utc_now()
+    whole = replace(config, site=replace(config.site, window_days=ARCHIVE_DAYS))
+    data = site_data(whole, store, now, window_counts=False)  # counted below, for the window
+    start = config.window_start(now)
+    window = [s for s in data.stories if s.last_published >= start]
+    in_window = {s.id for s in window}
+    data.archive = [s for s in data.stories if s.id not in in_window]
+    data.stories = window
+    data.topics = [
+        replace(t, stories=[s for s in t.stories if s.id in in_window]) for t in data.topics
+    ]
+    data.site = config.site
+    # site_data counted "items in the window" over the whole archive: count the real window
+    # (visible items only: a hidden item is not counted on the public sources page either).
+    recent: Counter[str] = Counter()
+    for story in window:
+        for item in story.items:
+            if item.published >= start and not item.hidden:
+                for feed_id in set(item.feeds):  # an item counts once per feed
+                    recent[feed_id] += 1
+    for feed in data.feeds:
+        feed.items_in_window = recent[feed.id]
+    return data

@@ -9,12 +9,32 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from digest.text import has_control
+
 SLUG_MAX = 64
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # BCP 47 in practice: a 2-3 letter primary subtag, then subtags of 1-8 letters or digits.
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
-_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# A file name used as it is: ASCII letters, digits, "_" and "-", not leading, at most 80.
+_SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+
+
+def is_safe_name(text: str) -> bool:
+    """True when text can be a file name as it is, on any file system and in any URL."""
+    return _SAFE_NAME_RE.fullmatch(text) is not None
+
+
+def hashed_name(key: str) -> str:
+    """A safe file name for any key: a readable part and a hash of the whole key."""
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-_")[:40] or "x"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{readable}-{digest}"
+
+
+def file_name_for(key: str) -> str:
+    """The key itself when it is a safe file name, else its hashed_name."""
+    return key if is_safe_name(key) else hashed_name(key)
 
 
 def slugify(text: str) -> str:
@@ -49,7 +69,7 @@ def feed_url_problem(url: str, *, allow_local: bool = True) -> str | None:
     """Why this feed URL is unacceptable, or None when it is fine."""
     if not url.strip():
         return "is empty"
-    if _CONTROL_RE.search(url):
+    if has_control(url):
         return "contains a control character"
     if url != url.strip():
         return "has leading or trailing spaces"

@@ -22,6 +22,7 @@ __all__ = [
     "cut_text",
     "drop_unsafe",
     "has_control",
+    "message_line",
     "model_input",
     "one_line",
     "plain",
@@ -84,13 +85,20 @@ def url_text(url: str) -> str:
 
 
 def model_input(text: str) -> str:
-    """Text for a model: controls and tabs become spaces (newlines stay: they end sentences)."""
+    """Text for a tokenizer: no lone surrogates, CR/CRLF as newlines, controls and tabs spaces."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _MODEL_CONTROLS_RE.sub(" ", text)
 
 
 def printable(text: str, replacement: str = "") -> str:
     """Text with every character str.isprintable() rejects replaced (logs, messages, codes)."""
     return "".join(ch if ch.isprintable() else replacement for ch in text)
+
+
+def message_line(text: str, limit: int = 300) -> str:
+    """One printable line for messages and logs: hostile URLs and server text break neither."""
+    return clip(printable(text, "?"), limit)
 
 
 def clip(text: str, limit: int) -> str:

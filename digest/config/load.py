@@ -43,8 +43,8 @@ from digest.records import (
     TopicConfig,
     TranslationConfig,
 )
+from digest.text import has_control
 
-_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MISSING_HINT = "create one or pass --config"
 _SECRET_KEYS = dict.fromkeys(
@@ -269,7 +269,7 @@ def _str(
             raise _fail(ctx, line, keypath, msg, example)
         if not text.strip():
             raise _fail(ctx, line, keypath, "must not be empty", example)
-        if _CONTROL_RE.search(text):
+        if has_control(text):
             msg = "must be one line without control characters"
             raise _fail(ctx, line, keypath, msg, example)
         problem = check(text) if check else None
@@ -494,7 +494,7 @@ def _topics(ctx: _Ctx, root: CommentedMap) -> tuple[TopicConfig, ...]:
     slugs: dict[str, tuple[str, int]] = {}
     for name, body in mapping.items():
         line = _key_line(mapping, name)
-        if not isinstance(name, str) or not name.strip() or _CONTROL_RE.search(name):
+        if not isinstance(name, str) or not name.strip() or has_control(name):
             msg = f"a topic name must be a one-line string, got {_kind(name)}"
             raise ctx.error(line, "topics", msg, example)
         keypath = f"topics.{name}"

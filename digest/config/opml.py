@@ -34,6 +34,7 @@ from digest.ids import (
     slugify,
 )
 from digest.records import Config, FeedConfig
+from digest.text import printable
 
 __all__ = ["DIGEST_NS", "OpmlImport", "export_opml", "import_opml"]
 
@@ -168,12 +169,7 @@ def _unique(base: str, taken: set[str]) -> str:
 
 def _clean_text(text: str, limit: int) -> str:
     """One line of plain text: control and bidi/format characters dropped, spaces collapsed."""
-    kept = "".join(
-        " " if c.isspace() else c
-        for c in text
-        if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co")
-    )
-    return " ".join(kept.split())[:limit].strip()
+    return printable(" ".join(text.split()))[:limit].strip()
 
 
 def _tag(text: str) -> str:

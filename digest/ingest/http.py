@@ -35,6 +35,7 @@ import httpx
 
 from digest.ingest.inflate import Decoder
 from digest.records import FetchConfig, FetchResult
+from digest.text import message_line
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -80,12 +81,6 @@ USER_AGENT = user_agent()
 
 
 # ---------------------------------------------------------------- small pure helpers
-
-
-def _clean(text: str, limit: int = 300) -> str:
-    """One printable line: hostile URLs and server text must not break logs or pages."""
-    out = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def _seconds(value: float) -> str:
@@ -153,19 +148,19 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def describe_error(url: str, exc: BaseException, cfg: FetchConfig) -> str:
     """A one-line message naming the URL for an exception raised while fetching it."""
-    where = _clean(url)
+    where = message_line(url)
     chain = list(_chain(exc))
     cert = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
     if cert is not None:
         reason = getattr(cert, "verify_message", None) or "verification failed"
-        return f"{where}: TLS certificate not accepted ({_clean(str(reason), 120)})"
+        return f"{where}: TLS certificate not accepted ({message_line(str(reason), 120)})"
     tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
     if tls is not None:
         reason = getattr(tls, "reason", None) or type(tls).__name__
-        return f"{where}: TLS handshake failed ({_clean(str(reason), 120)})"
+        return f"{where}: TLS handshake failed ({message_line(str(reason), 120)})"
     if any(isinstance(e, socket.gaierror) for e in chain):
         host = urllib.parse.urlsplit(url).hostname or "?"
-        return f"{where}: DNS lookup failed: host name {_clean(host, 120)!r} does not resolve"
+        return f"{where}: DNS lookup failed: host name {message_line(host, 120)!r} does not resolve"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return f"{where}: connection refused"
     if isinstance(exc, httpx.ConnectTimeout):
@@ -175,14 +170,14 @@ def describe_error(url: str, exc: BaseException, cfg: FetchConfig) -> str:
     if any(isinstance(e, OSError) and e.errno == errno.ENETUNREACH for e in chain):
         return f"{where}: network unreachable"
     if isinstance(exc, httpx.ConnectError):
-        return f"{where}: could not connect ({_clean(str(exc), 120)})"
+        return f"{where}: could not connect ({message_line(str(exc), 120)})"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{where}: broken HTTP answer ({_clean(str(exc), 120)})"
+        return f"{where}: broken HTTP answer ({message_line(str(exc), 120)})"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return f"{where}: not a fetchable URL ({_clean(str(exc), 120)})"
+        return f"{where}: not a fetchable URL ({message_line(str(exc), 120)})"
     if isinstance(exc, httpx.HTTPError):
-        return f"{where}: {type(exc).__name__} ({_clean(str(exc), 120)})"
-    return f"{where}: unexpected error: {type(exc).__name__}: {_clean(str(exc), 120)}"
+        return f"{where}: {type(exc).__name__} ({message_line(str(exc), 120)})"
+    return f"{where}: unexpected error: {type(exc).__name__}: {message_line(str(exc), 120)}"
 
 
 class _FetchFailed(Exception):
@@ -198,7 +193,7 @@ def _local_path(url: str, base_dir: Path) -> Path | None:
     scheme = parts.scheme.lower()
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise _FetchFailed(f"{_clean(url)}: file URLs must name a local file (no host)")
+            raise _FetchFailed(f"{message_line(url)}: file URLs must name a local file (no host)")
         path = Path(urllib.request.url2pathname(urllib.parse.unquote(parts.path)))
     elif scheme and not (len(scheme) == 1 and os.name == "nt"):  # "C:\..." is a path
         return None
@@ -210,14 +205,14 @@ def _local_path(url: str, base_dir: Path) -> Path | None:
 def _fetch_local(req: FetchRequest, path: Path, max_bytes: int) -> FetchResult:
     """Read a local feed file under the same cap, with mtime+size as its validator."""
     res = FetchResult(feed_id=req.feed_id, url=req.url, final_url=path.as_uri())
-    shown = _clean(str(path))
+    shown = message_line(str(path))
     try:
         st = path.stat()
     except FileNotFoundError:
         res.error = f"{shown}: no such file"
         return res
     except OSError as exc:
-        res.error = f"{shown}: cannot read file ({_clean(exc.strerror or str(exc), 120)})"
+        res.error = f"{shown}: cannot read file ({message_line(exc.strerror or str(exc), 120)})"
         return res
     if not stat.S_ISREG(st.st_mode):
         # FIFOs and devices could block or never end: only regular files are feeds.
@@ -235,7 +230,7 @@ def _fetch_local(req: FetchRequest, path: Path, max_bytes: int) -> FetchResult:
         with path.open("rb") as fh:
             data = fh.read(max_bytes + 1)
     except OSError as exc:
-        res.error = f"{shown}: cannot read file ({_clean(exc.strerror or str(exc), 120)})"
+        res.error = f"{shown}: cannot read file ({message_line(exc.strerror or str(exc), 120)})"
         return res
     if len(data) > max_bytes:  # it grew while we looked
         res.error = f"{shown}: file is larger than the {max_bytes}-byte cap (fetch.max_bytes)"
@@ -314,7 +309,8 @@ class _Fetcher:
             if isinstance(exc, _FetchFailed):
                 msg = str(exc)
             elif isinstance(exc, ValueError):  # urlsplit, or a NUL byte in a path
-                msg = f"{_clean(req.url)}: not a valid URL or path ({_clean(str(exc), 80)})"
+                why = message_line(str(exc), 80)
+                msg = f"{message_line(req.url)}: not a valid URL or path ({why})"
             else:
                 msg = describe_error(req.url, exc, self.cfg)
             return FetchResult(
@@ -349,8 +345,8 @@ class _Fetcher:
                 url = httpx.URL(url_text)
                 if url.scheme not in ("http", "https"):
                     raise _FetchFailed(
-                        f"{_clean(req.url)}: cannot fetch {_clean(url_text)}"
-                        f" (scheme {_clean(url.scheme)!r} is not http or https)"
+                        f"{message_line(req.url)}: cannot fetch {message_line(url_text)}"
+                        f" (scheme {message_line(url.scheme)!r} is not http or https)"
                     )
                 res.final_url = url_text
                 async with self.host_slot(url), self.overall:
@@ -363,7 +359,7 @@ class _Fetcher:
                         if not deadline.expired():
                             raise
                         raise _FetchFailed(
-                            f"{_clean(req.url)}: no complete answer within "
+                            f"{message_line(req.url)}: no complete answer within "
                             f"{_seconds(cfg.timeout)} s (overall deadline)"
                         ) from None
                     finally:
@@ -376,8 +372,8 @@ class _Fetcher:
                     permanent = False
                 if hop == MAX_REDIRECTS:
                     raise _FetchFailed(
-                        f"{_clean(req.url)}: too many redirects (more than {MAX_REDIRECTS}),"
-                        f" last to {_clean(location)}"
+                        f"{message_line(req.url)}: too many redirects (more than {MAX_REDIRECTS}),"
+                        f" last to {message_line(location)}"
                     )
                 url_text = location
             if res.error is None and hop > 0 and permanent:
@@ -401,7 +397,7 @@ class _Fetcher:
         self, url: httpx.URL, headers: dict[str, str], res: FetchResult
     ) -> str | None:
         """One request; returns the next URL for a redirect, else None (result filled in)."""
-        shown = _clean(str(url))
+        shown = message_line(str(url))
         async with self.client_for(url).stream("GET", url, headers=headers) as resp:
             status = resp.status_code
             res.status = status
@@ -416,7 +412,8 @@ class _Fetcher:
                     return str(url.join(target.strip()))
                 except Exception:
                     raise _FetchFailed(
-                        f"{shown}: {_status_text(status)} to an invalid Location {_clean(target)!r}"
+                        f"{shown}: {_status_text(status)} to an invalid Location"
+                        f" {message_line(target)!r}"
                     ) from None
             if status == 304:
                 res.not_modified = True
@@ -449,7 +446,7 @@ class _Fetcher:
             decoder = Decoder(resp.headers.get("content-encoding"))
         except ValueError as exc:
             raise _FetchFailed(
-                f"{shown}: unsupported Content-Encoding {_clean(str(exc), 40)!r}"
+                f"{shown}: unsupported Content-Encoding {message_line(str(exc), 40)!r}"
             ) from None
         declared = resp.headers.get("content-length", "")
         if not decoder.layers and declared.isdigit() and int(declared) > cap:
@@ -472,7 +469,7 @@ class _Fetcher:
                     raise _FetchFailed(too_big)
                 parts.append(piece)
         except zlib.error as exc:
-            reason = _clean(str(exc), 80)
+            reason = message_line(str(exc), 80)
             raise _FetchFailed(f"{shown}: corrupt compressed body ({reason})") from None
         if size == 0:
             raise _FetchFailed(f"{shown}: empty response body")

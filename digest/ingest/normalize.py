@@ -18,6 +18,7 @@ from digest.language import (
     normalize_language,
 )
 from digest.records import FeedConfig, Item, ParsedFeed, RawEntry
+from digest.text import cut_text, plain
 
 SUMMARY_MAX = 600
 TITLE_MAX = 500
@@ -35,54 +36,12 @@ FUTURE_SLACK = timedelta(days=1)
 
 # ---------------------------------------------------------------- plain text
 
-# Bidi controls, zero-width and other invisible format characters, C0/C1 controls (tab,
-# newline and CR are whitespace and collapse below), lone surrogates and noncharacters.
-# ZWNJ/ZWJ (U+200C/D) stay: Persian and Indic spelling and emoji sequences need them.
-_JUNK_RE = re.compile(
-    "[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c"
-    "\u200b\u2060-\u2064\ufeff\u180e\u00ad\ufff9-\ufffb"
-    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-    "\ud800-\udfff\ufffe\uffff]"
-)
-_WS_RE = re.compile(r"\s+")
-
-
-def _strip_junk(text: str) -> str:
-    """NFC, invisible and control characters removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", _JUNK_RE.sub("", text))
-    return _WS_RE.sub(" ", text).strip()
-
 
 def clean_text(text: str) -> str:
-    """Plain text: no markup, entities decoded, bidi controls/zero-width chars stripped, whitespace collapsed."""  # noqa: E501
+    """Plain text from HTML or text: no markup, entities decoded, invisible characters dropped."""
     if not text:
         return ""
-    return _strip_junk(html_to_text(text))
-
-
-# Sentence ends (Latin, CJK, Arabic, Devanagari, Tibetan shad) and word separators
-# (space, Tibetan tsheg).
-_SENTENCE_END = ".!?。！？؟۔।།"
-_WORD_SEP = " \u0f0b"
-
-
-def cut_text(text: str, limit: int) -> str:
-    """Cut text to at most `limit` chars at a sentence or word boundary, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    window = text[: limit - 1]
-    for i in range(len(window) - 2, limit // 2, -1):
-        if window[i] in _SENTENCE_END and not text[i + 1].isalnum():
-            # a whole sentence ends here: keep its stop, mark what follows as cut
-            return text[: i + 1] + (" …" if window[i].isascii() else "…")
-    cut = max(window.rfind(c) for c in _WORD_SEP)
-    if cut <= limit * 2 // 3:
-        # no word boundary near the end (CJK, one long token): cut anywhere, but never
-        # split a base character from its combining marks (Tibetan stacks, Arabic harakat)
-        cut = len(window)
-        while cut > 1 and unicodedata.category(text[cut])[0] == "M":
-            cut -= 1
-    return text[:cut].rstrip(" ,;:、，\u0f0b") + "…"
+    return plain(html_to_text(text))
 
 
 # ---------------------------------------------------------------- languages
@@ -178,7 +137,7 @@ def content_key(title: str, summary: str) -> str:
     """Hash of the normalised title + summary, for spotting one article on mirror hosts."""
 
     def norm(s: str) -> str:
-        return _KEY_STRIP_RE.sub("", unicodedata.normalize("NFKC", _strip_junk(s)).casefold())
+        return _KEY_STRIP_RE.sub("", unicodedata.normalize("NFKC", plain(s)).casefold())
 
     data = f"{norm(title)}\x1f{norm(summary)}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()[:32]
@@ -190,7 +149,7 @@ def content_key(title: str, summary: str) -> str:
 def _clean_guid(guid: str | None) -> str:
     if not guid or not isinstance(guid, str):
         return ""
-    guid = _strip_junk(guid)
+    guid = plain(guid)
     if len(guid) > GUID_MAX:
         # still stable, but bounded in size
         return "sha256:" + hashlib.sha256(guid.encode("utf-8", "surrogatepass")).hexdigest()

@@ -16,9 +16,10 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from digest.ingest.normalize import clean_text, cut_text, plausible_date
+from digest.ingest.normalize import clean_text, plausible_date
 from digest.ingest.sanitize import safe_url
 from digest.records import ParsedFeed, RawEntry
+from digest.text import cut_text, printable
 
 _MESSAGE_MAX = 300
 _CHANNEL_TITLE_MAX = 300
@@ -52,7 +53,7 @@ def _failed(message: str) -> ParsedFeed:
 def _describe(exc: object) -> str:
     """A short, single-line, control-free description of an exception."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    text = "".join(ch for ch in text if ch.isprintable())
+    text = printable(text)
     return text[:_MESSAGE_MAX]
 
 
@@ -282,7 +283,7 @@ def _language(value: Any) -> str | None:
     text = _str(value)
     if text is None:
         return None
-    text = "".join(ch for ch in text.strip() if ch.isprintable())[:40]
+    text = printable(text.strip())[:40]
     return text or None
 
 

@@ -10,6 +10,8 @@ from urllib.parse import urljoin, urlsplit
 import markupsafe
 import nh3
 
+from digest.text import drop_unsafe, has_control, url_text
+
 # ---------------------------------------------------------------- the allowlist
 
 #: Elements kept in sanitized HTML. No img (feed images would leak readers' IPs to the
@@ -51,7 +53,6 @@ _CLEAN_CONTENT_TAGS = frozenset(
 )  # fmt: skip
 
 _MAX_PASSES = 5
-_BAD_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _MAX_URL_LEN = 4096
 
 _LANG_RE = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}$")
@@ -111,7 +112,7 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     cleaner = _cleaner(base or None)
     # Control characters and lone surrogates are invalid in HTML and XML (the site's Atom
     # feed would break on them).
-    out = cleaner.clean(_BAD_CHARS_RE.sub("", html))
+    out = cleaner.clean(drop_unsafe(html))
     # nh3 alone is not idempotent (a link around a table is re-nested on a second pass,
     # `<p><ul>` with nh3's default tags): clean until the output stops changing.
     for _ in range(_MAX_PASSES):
@@ -135,8 +136,6 @@ def safe_markup(html: str) -> markupsafe.Markup:
 # anywhere in a URL: `java\tscript:` is `javascript:` to them, so it must be to us.
 _EDGE_JUNK = "".join(chr(c) for c in range(0x21)) + "\x7f"
 _TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
-_INVISIBLE_RE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
@@ -150,8 +149,8 @@ def safe_url(url: str | None, base_url: str | None = None) -> str:
     """The URL if http/https (or mailto), resolved against base_url; else ''. Handles entity-encoded and mixed-case schemes, whitespace/control-char tricks."""  # noqa: E501
     if not url or not isinstance(url, str) or len(url) > _MAX_URL_LEN:
         return ""
-    cleaned = _INVISIBLE_RE.sub("", _TAB_NEWLINE_RE.sub("", url.strip(_EDGE_JUNK)))
-    if not cleaned or _CONTROL_RE.search(cleaned):
+    cleaned = url_text(_TAB_NEWLINE_RE.sub("", url.strip(_EDGE_JUNK)))
+    if not cleaned or has_control(cleaned):
         return ""
     # A value that is still entity-encoded (`&#106;avascript:`) would become a live
     # scheme if anything unescaped it later: judge the decoded form too.
@@ -224,6 +223,6 @@ def html_to_text(html: str) -> str:
     """Visible text of an HTML fragment (block elements become spaces), entities decoded."""
     if not html:
         return ""
-    skeleton = _TEXT_CLEANER.clean(_BAD_CHARS_RE.sub("", html))
+    skeleton = _TEXT_CLEANER.clean(drop_unsafe(html))
     text = htmllib.unescape(_TAG_RE.sub(" ", skeleton))
     return _WS_RE.sub(" ", text).strip()

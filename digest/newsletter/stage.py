@@ -23,6 +23,8 @@ from pathlib import Path
 from digest.atomic import write_atomic
 from digest.edition import site_data
 from digest.errors import ConfigError
+from digest.ids import file_name_for
+from digest.language import lang_tag, text_direction
 from digest.newsletter.mailer import (
     DEFAULT_DELAYS,
     build_message,
@@ -31,11 +33,11 @@ from digest.newsletter.mailer import (
     require_newsletter,
     send_issue,
 )
-from digest.records import Config, SiteData, StoredItem, Story, text_direction
+from digest.records import Config, SiteData, StoredItem, Story, Text
 from digest.records.newsletter import FAILED, SENDING, SENT, NewsletterIssue
 from digest.render import as_utc, make_environment, utc_text
-from digest.site.views import Text, lang_tag, one_line
 from digest.store import Store, utc_now
+from digest.text import one_line
 from digest.workspace import Workspace, state_lock
 
 __all__ = [
@@ -60,7 +62,6 @@ SUBJECT_HEADLINE_CHARS = 70
 LOCK_NAME = "newsletter.lock"
 ARCHIVE_DIR = "newsletter"
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 _ARCHIVE_CSP = (
     '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
     "style-src 'unsafe-inline'; img-src 'self' data:\">"
@@ -129,11 +130,7 @@ class IssueContent:
 
 def story_file_name(story_id: str) -> str:
     """The story page's file name under stories/, as the site names it."""
-    if _SAFE_NAME.fullmatch(story_id):
-        return story_id
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", story_id).strip("-_")[:40] or "x"
-    digest = hashlib.sha256(story_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{readable}-{digest}"
+    return file_name_for(story_id)
 
 
 def select_stories(data: SiteData, new_ids: set[str] | None) -> list[Story]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from digest.language import text_direction
+
 # ---------------------------------------------------------------- configuration
 
 
@@ -239,6 +241,15 @@ class StoredItem:
         return self.summary_translated or self.summary
 
 
+@dataclass(frozen=True)
+class Text:
+    """A piece of feed text with the language and direction it is written in."""
+
+    value: str
+    lang: str
+    dir: str
+
+
 @dataclass
 class Story:
     """A group of items reporting one event."""
@@ -300,11 +311,3 @@ class SiteData:
     redirects: dict[str, str] = field(default_factory=dict)  # old story id -> current story id
     # Stories older than the window, kept for the per-day archive pages (permalinks never die).
     archive: list[Story] = field(default_factory=list)
-
-
-RTL_LANGS = frozenset({"ar", "fa", "he", "ug", "ur", "ps", "ku", "ckb", "yi", "dv", "sd"})
-
-
-def text_direction(lang: str) -> str:
-    """'rtl' for right-to-left languages, else 'ltr'."""
-    return "rtl" if lang.split("-")[0].lower() in RTL_LANGS else "ltr"

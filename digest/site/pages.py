@@ -22,13 +22,13 @@ import jinja2
 
 import digest
 from digest.errors import ConfigError, StageError
+from digest.ids import is_safe_name
 from digest.records import SiteData, StoredItem, Story
 from digest.render import as_utc, iso_utc, make_environment, templates_root
 from digest.site.publish import Published, current_version, publish
 from digest.site.search import SEARCH_DIR, index_key, pagefind_executable, publish_index
 from digest.site.syndication import FeedEntry, FeedMeta, atom_feed, json_feed, opml_sources
 from digest.site.views import (
-    _SAFE_NAME,
     DayLink,
     SiteContext,
     StoryCard,
@@ -488,7 +488,7 @@ def _static_files(templates_dir: Path | None) -> dict[str, bytes]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.is_file() and _SAFE_NAME.fullmatch(path.name.replace(".", "_")):
+            if path.is_file() and is_safe_name(path.name.replace(".", "_")):
                 found[path.name] = path
     files: dict[str, bytes] = {}
     for name, path in sorted(found.items()):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,11 +11,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 from digest.records import FeedHealth
 from digest.render import iso_utc
+from digest.text import drop_unsafe
 
 __all__ = ["FeedEntry", "FeedMeta", "atom_feed", "json_feed", "opml_sources"]
 
 # XML 1.0 forbids most control characters and lone surrogates; hostile feed text carries them.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class FeedMeta:
 
 def clean_xml_text(text: str) -> str:
     """Text with the characters XML 1.0 cannot carry removed."""
-    return _NOT_XML.sub("", text)
+    return drop_unsafe(text)
 
 
 def absolute(meta: FeedMeta, path: str) -> str:

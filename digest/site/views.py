@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from digest.records import SiteData, StoredItem, Story, TopicView, text_direction
+from digest.ids import file_name_for, hashed_name
+from digest.language import lang_tag, text_direction
+from digest.records import SiteData, StoredItem, Story, Text, TopicView
 from digest.render import as_utc
+from digest.text import one_line
 
 # The front page's one-line summary is cut at about this many characters.
 SUMMARY_CHARS = 220
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
-_LANG_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
 _SPACES = re.compile(r"\s+")
-# Line breaks and controls (C0, C1, line/paragraph separators): one-line texts also go into
-# mail headers. Bidi overrides and isolates could reorder what follows them (a URL).
-_LINE_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 # ---------------------------------------------------------------- views handed to templates
-
-
-@dataclass(frozen=True)
-class Text:
-    """A piece of feed text with the language and direction it is written in."""
-
-    value: str
-    lang: str
-    dir: str
 
 
 @dataclass(frozen=True)
@@ -264,26 +251,13 @@ class _NameTable:
         found = self._by_key.get((kind, key))
         if found is not None:
             return found
-        name = key if _SAFE_NAME.fullmatch(key) else _hashed_name(key)
+        name = file_name_for(key)
         # Case-insensitive file systems would merge "Ab" and "ab": fall back to the hashed form.
         if (kind, name.casefold()) in self._taken:
-            name = _hashed_name(key)
+            name = hashed_name(key)
         self._taken.add((kind, name.casefold()))
         self._by_key[(kind, key)] = name
         return name
-
-
-def _hashed_name(key: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-_")[:40] or "x"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{readable}-{digest}"
-
-
-def lang_tag(lang: str | None) -> str:
-    """The code for a lang="" attribute: well-formed BCP 47-ish tags only, else 'und'."""
-    if lang and _LANG_TAG.fullmatch(lang):
-        return lang
-    return "und"
 
 
 def _outbound_link(link: str) -> str | None:
@@ -291,18 +265,6 @@ def _outbound_link(link: str) -> str | None:
     if link.lower().startswith(("https://", "http://")) and not _SPACES.search(link):
         return link
     return None
-
-
-def one_line(text: str, limit: int) -> str:
-    """Text on one line (no control or bidi-override characters), cut at a word near `limit`."""
-    line = _LINE_BREAKS.sub(" ", _BIDI_CONTROLS.sub("", text)).strip()
-    if len(line) <= limit:
-        return line
-    cut = line[:limit]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.") + "…"
 
 
 def _distinct(values: list[str]) -> list[str]:

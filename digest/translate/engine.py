@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from digest.errors import ConfigError, StageError
 from digest.records import TranslationConfig
+from digest.text import model_input
 from digest.translate.codes import PIVOT, argos_codes
 from digest.translate.packages import PackageInfo, installed_packages
 from digest.translate.sentences import split_sentences
@@ -132,16 +133,6 @@ class _Model:
     tokenizer: Any  # sentencepiece.SentencePieceProcessor
 
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\t]")
-
-
-def _clean(text: str) -> str:
-    """Text safe for the tokenizer: no lone surrogates or control characters."""
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL_RE.sub(" ", text)
-
-
 def _needs_model(segment: str) -> bool:
     """Numbers and punctuation alone go through untranslated (models invent text for them)."""
     return any(ch.isalpha() for ch in segment)
@@ -234,7 +225,7 @@ class ArgosTranslator:
                 layouts.append(None)
                 continue
             lines = []
-            for line in _clean(text)[:MAX_TEXT_CHARS].split("\n"):
+            for line in model_input(text)[:MAX_TEXT_CHARS].split("\n"):
                 lines.append([segments.setdefault(s, len(segments)) for s in split_sentences(line)])
             layouts.append(lines)
         if not segments:

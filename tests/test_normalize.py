@@ -34,7 +34,6 @@ def raw(**kw: object) -> RawEntry:
         "content_html": None,
         "published": datetime(2026, 2, 28, 10, 0, tzinfo=UTC),
         "language": None,
-        "author": None,
     }
     fields.update(kw)
     return RawEntry(**fields)  # type: ignore[arg-type]
@@ -304,17 +303,15 @@ def test_title_is_plain_text() -> None:
     assert item.title == "Bold & new <tag>"
 
 
-def test_bidi_and_zero_width_stripped_from_title_summary_author() -> None:
+def test_bidi_and_zero_width_stripped_from_title_and_summary() -> None:
     item = norm(
         raw(
             title="\u202bTitle\u202c\u200e",
             summary_html="<p>\u2067Sum\u200bmary\u2069\u200f</p>",
-            author=" \u200eAuthor\u200f\n",
         )
     )
     assert item.title == "Title"
     assert item.summary == "Summary"
-    assert item.author == "Author"
 
 
 def test_summary_from_content_when_no_summary() -> None:
@@ -399,7 +396,6 @@ hostile_dates = st.one_of(
     content=hostile_text,
     published=hostile_dates,
     language=hostile_text,
-    author=hostile_text,
     channel_language=hostile_text,
 )
 def test_normalize_entry_on_hostile_fields(
@@ -410,10 +406,9 @@ def test_normalize_entry_on_hostile_fields(
     content: str | None,
     published: datetime | None,
     language: str | None,
-    author: str | None,
     channel_language: str | None,
 ) -> None:
-    entry = RawEntry(guid, link, title, summary, content, published, language, author)
+    entry = RawEntry(guid, link, title, summary, content, published, language)
     channel = ParsedFeed(title=None, link=None, language=channel_language, entries=[])
     item = normalize_entry(entry, FEED, channel, NOW)
     if item is None:
@@ -425,7 +420,7 @@ def test_normalize_entry_on_hostile_fields(
     assert len(item.summary) <= SUMMARY_MAX
     assert item.published.utcoffset() == timedelta(0)
     assert item.published <= NOW + timedelta(days=1)
-    for text in (item.title, item.summary, item.author or ""):
+    for text in (item.title, item.summary):
         assert not any(ch in INVISIBLE for ch in text)
         assert text == text.strip()
         assert "  " not in text

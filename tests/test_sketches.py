@@ -21,20 +21,20 @@ from test_stories import NOW, add, feeds, stories_of
 import digest.stories.stage as stage
 from digest import cluster_stage
 from digest.records import Config, SiteConfig, TopicConfig
+from digest.records.sketches import SketchSet
 from digest.store import Store, text_hash
 from digest.store.base import from_db
 from digest.stories.assign import assign_new
 from digest.stories.labels import label_stories
 from digest.stories.sketch import (
-    KEY_TERMS,
     Query,
-    SketchSet,
     best_stories,
     build_sketches,
     member_of,
     query_of,
     window_vocab,
 )
+from digest.stories.topics import KEY_TERMS
 
 FEEDS = tuple(f"f{k}" for k in range(12))
 _SYLLABLES = [c + v for c in "bdgklmnprstvz" for v in "aeiou"]

@@ -22,7 +22,6 @@ from digest.text import cut_text, plain
 
 SUMMARY_MAX = 600
 TITLE_MAX = 500
-AUTHOR_MAX = 200
 GUID_MAX = 512
 
 # Hostile feeds send megabytes in a field: bound the work before cleaning.
@@ -191,7 +190,6 @@ def normalize_entry(
     if published is None:
         published = _as_utc(now)
 
-    author = cut_text(clean_text((entry.author or "")[:_RAW_TEXT_CAP]), AUTHOR_MAX) or None
     key = content_key(title, summary) if (title or summary) else content_key(link, "")
     guid = _clean_guid(entry.guid) or link or key
     return Item(
@@ -206,5 +204,4 @@ def normalize_entry(
         date_is_fallback=date_is_fallback,
         lang=_choose_language(feed, entry, parsed, f"{title} {summary}"),
         content_key=key,
-        author=author,
     )

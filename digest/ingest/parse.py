@@ -301,12 +301,6 @@ def _entry_language(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _author(entry: Mapping[str, Any]) -> str | None:
-    detail = entry.get("author_detail")
-    name = _str(detail.get("name")) if isinstance(detail, Mapping) else None
-    return name or _str(entry.get("author"))
-
-
 def _resolve(link: str | None, base: str) -> str | None:
     """A relative link made absolute against the feed's URL; anything else unchanged."""
     if link is None or _SCHEME_RE.match(link.strip()) or not base.startswith(("http:", "https:")):
@@ -326,5 +320,4 @@ def _entry(entry: Mapping[str, Any], url: str, now: datetime) -> RawEntry:
         content_html=_content(entry),
         published=_date(entry, now),
         language=_entry_language(entry),
-        author=_author(entry),
     )

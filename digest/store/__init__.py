@@ -293,8 +293,8 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries, SketchQueries):
         item_id = item_id_for(item.feed_id, item.guid)
         db.execute(
             "INSERT INTO items (id, url, link, title, summary, content_html, published,"
-            " date_is_fallback, lang, content_key, author, first_seen, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " date_is_fallback, lang, content_key, first_seen, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 item_id,
                 item.url,
@@ -306,7 +306,6 @@ class Store(NewsletterQueries, CurationQueries, LabelQueries, SketchQueries):
                 int(item.date_is_fallback),
                 item.lang,
                 item.content_key,
-                item.author,
                 to_db(now),
                 to_db(now),
             ),

@@ -237,4 +237,8 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM cluster_state;
     END;
     """,
+    # 8: item authors were parsed and stored but never shown or exported
+    """
+    ALTER TABLE items DROP COLUMN author;
+    """,
 )

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from digest.records.sketches import Sketch, SketchSet
 from digest.store.base import StoreBase, to_db
-from digest.stories.sketch import Sketch, SketchSet
 
 # SQLite's default limit on host parameters is far above this; chunks keep statements small.
 _CHUNK = 500

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from digest.records.sketches import Sketch, SketchMember, SketchSet
 from digest.stories.linkage import COMMON_DF, SAME_FEED_FACTOR, TIME_DISCOUNT
 
 __all__ = [
     "KEY_TERMS",
     "Query",
-    "Sketch",
-    "SketchMember",
-    "SketchSet",
     "best_stories",
     "build_sketches",
     "make_sketch",
     "member_of",
     "members_of",
+    "query_of",
     "smooth_idf",
+    "window_vocab",
 ]
 
 # term_stats kinds: clustering tokens of spaced / unspaced scripts (document frequency, one
@@ -42,53 +42,6 @@ KEY_TERMS = 2
 def smooth_idf(df: float, docs: int) -> float:
     """IDF as the full clustering computes it (scikit-learn's smooth_idf)."""
     return math.log((1.0 + docs) / (1.0 + df)) + 1.0
-
-
-@dataclass(frozen=True)
-class SketchMember:
-    """One report of a story as its sketch keeps it."""
-
-    item_id: str
-    seconds: float  # publication time, Unix seconds
-    continuous: bool  # unspaced script: compared only with unspaced reports
-    feeds: tuple[str, ...]
-    terms: np.ndarray  # int64 term ids
-    weights: np.ndarray  # float64: sublinear tf / the norm of its tf·idf vector
-
-
-@dataclass
-class Sketch:
-    """Every member of one story, columnar (as stored in story_sketches)."""
-
-    story_id: str
-    members: list[str]
-    feeds: list[tuple[str, ...]]
-    seconds: np.ndarray  # float64 per member
-    continuous: np.ndarray  # bool per member
-    lengths: np.ndarray  # int64 per member: how many of `terms` are its
-    terms: np.ndarray  # int64
-    weights: np.ndarray  # float64
-
-    @property
-    def outlets(self) -> int:
-        """Distinct feeds among the members."""
-        return len({f for fs in self.feeds for f in fs})
-
-    def parts(self) -> list[SketchMember]:
-        """The members one by one."""
-        ends = np.cumsum(self.lengths).tolist()
-        starts = [0, *ends[:-1]]
-        return [
-            SketchMember(
-                item_id=self.members[k],
-                seconds=float(self.seconds[k]),
-                continuous=bool(self.continuous[k]),
-                feeds=self.feeds[k],
-                terms=self.terms[starts[k] : ends[k]],
-                weights=self.weights[starts[k] : ends[k]],
-            )
-            for k in range(len(self.members))
-        ]
 
 
 def make_sketch(story_id: str, members: Iterable[SketchMember]) -> Sketch:
@@ -106,64 +59,6 @@ def make_sketch(story_id: str, members: Iterable[SketchMember]) -> Sketch:
         terms=np.concatenate([np.asarray(m.terms, np.int64) for m in ordered] or [empty_i]),
         weights=np.concatenate([np.asarray(m.weights, np.float64) for m in ordered] or [empty_f]),
     )
-
-
-@dataclass
-class SketchSet:
-    """Many sketches, flattened: per story, per member and per term arrays."""
-
-    story_ids: list[str]
-    counts: np.ndarray  # int64 members per story
-    members: list[str]
-    feeds: list[str]  # per member: its feed ids, tab-separated
-    seconds: np.ndarray
-    continuous: np.ndarray
-    lengths: np.ndarray
-    terms: np.ndarray
-    weights: np.ndarray
-
-    @classmethod
-    def of(cls, sketches: Sequence[Sketch]) -> SketchSet:
-        """The set of these sketches."""
-
-        def cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
-
-        return cls(
-            story_ids=[s.story_id for s in sketches],
-            counts=np.array([len(s.members) for s in sketches], dtype=np.int64),
-            members=[m for s in sketches for m in s.members],
-            feeds=["\t".join(f) for s in sketches for f in s.feeds],
-            seconds=cat([s.seconds for s in sketches], np.float64),
-            continuous=cat([s.continuous for s in sketches], bool),
-            lengths=cat([s.lengths for s in sketches], np.int64),
-            terms=cat([s.terms for s in sketches], np.int64),
-            weights=cat([s.weights for s in sketches], np.float64),
-        )
-
-    def split(self, story_ids: Collection[str]) -> dict[str, Sketch]:
-        """These stories' sketches back out of the set."""
-        member_end = np.cumsum(self.counts)
-        term_end = np.concatenate(([0], np.cumsum(self.lengths)))
-        out: dict[str, Sketch] = {}
-        wanted = set(story_ids)
-        for k, sid in enumerate(self.story_ids):
-            if sid not in wanted:
-                continue
-            m1 = int(member_end[k])
-            m0 = m1 - int(self.counts[k])
-            t0, t1 = int(term_end[m0]), int(term_end[m1])
-            out[sid] = Sketch(
-                story_id=sid,
-                members=self.members[m0:m1],
-                feeds=[tuple(f.split("\t")) if f else () for f in self.feeds[m0:m1]],
-                seconds=self.seconds[m0:m1],
-                continuous=self.continuous[m0:m1],
-                lengths=self.lengths[m0:m1],
-                terms=self.terms[t0:t1],
-                weights=self.weights[t0:t1],
-            )
-        return out
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from datetime import datetime
 from digest.collector import collector_off
 from digest.progress import QUIET, Progress
 from digest.records import Config, StoredItem
+from digest.records.sketches import Sketch, SketchMember, SketchSet
 from digest.store import Store, utc_now
 from digest.store.base import from_db, to_db
 from digest.stories.assign import FeatureRow, assign_new, cluster_new_stories, doc_features
@@ -36,10 +37,6 @@ from digest.stories.labels import (
 from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, DEFAULT_THRESHOLD, cluster_stories
 from digest.stories.rank import pick_headline
 from digest.stories.sketch import (
-    KEY_TERMS,
-    Sketch,
-    SketchMember,
-    SketchSet,
     best_stories,
     build_sketches,
     make_sketch,
@@ -47,6 +44,7 @@ from digest.stories.sketch import (
     query_of,
     smooth_idf,
 )
+from digest.stories.topics import KEY_TERMS
 
 __all__ = ["ClusterSummary", "run"]
 

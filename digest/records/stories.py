@@ -1,0 +1,83 @@
+"""Stories, topics and feeds as the site and the newsletter show them (edition.py builds them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from digest.records.config import SiteConfig
+from digest.records.items import StoredItem
+
+__all__ = ["FeedHealth", "SiteData", "Story", "Text", "TopicView"]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A piece of feed text with the language and direction it is written in."""
+
+    value: str
+    lang: str
+    dir: str
+
+
+@dataclass
+class Story:
+    """A group of items reporting one event."""
+
+    id: str
+    headline: str
+    items: list[StoredItem]
+    topics: list[str]  # topic names
+    outlets: list[str]  # feed names, distinct
+    languages: list[str]  # distinct item languages
+    first_published: datetime
+    last_published: datetime
+    score: float = 0.0
+    coverage_gap: str | None = None  # e.g. "only in Chinese-language media"
+    key_terms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeedHealth:
+    """A feed's state for the sources page and `feeds check`."""
+
+    id: str
+    name: str
+    url: str
+    language: str | None
+    tags: list[str]
+    enabled: bool
+    effective_url: str | None = None  # set after a permanent redirect
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    gone: bool = False
+    next_fetch: datetime | None = None
+    items_total: int = 0
+    items_in_window: int = 0
+    title: str | None = None  # the feed's own title, as last parsed
+
+
+@dataclass
+class TopicView:
+    """A topic and its stories, for the site."""
+
+    name: str
+    slug: str
+    stories: list[Story]
+
+
+@dataclass
+class SiteData:
+    """Everything the site builder needs; no store access in site.py."""
+
+    site: SiteConfig
+    stories: list[Story]  # ranked, best first
+    topics: list[TopicView]
+    feeds: list[FeedHealth]
+    generated_at: datetime
+    redirects: dict[str, str] = field(default_factory=dict)  # old story id -> current story id
+    # Stories older than the window, kept for the per-day archive pages (permalinks never die).
+    archive: list[Story] = field(default_factory=list)

@@ -17,17 +17,15 @@ import pytest
 from digest import newsletter_stage as run_newsletter
 from digest.config.load import parse_config
 from digest.errors import ConfigError
-from digest.newsletter.stage import (
+from digest.newsletter.archive import archive_files
+from digest.newsletter.issue import (
     SECTION_LIMIT,
     TOP_STORIES,
-    archive_files,
-    build_message,
-    check_addresses,
-    message_id_for,
     plan_issue,
     render_issue,
     select_stories,
 )
+from digest.newsletter.mailer import build_message, check_addresses, message_id_for
 from digest.records import Config, SiteData, StoredItem, Story, TopicView
 from digest.records.newsletter import NewsletterIssue
 from digest.workspace import Workspace

@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -17,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import pytest
 
+import digest
 from digest import build_data, build_stage
 from digest.collector import collector_paused
 from digest.errors import ConfigError, StageError
@@ -33,7 +35,8 @@ from digest.records import (
     TopicView,
 )
 from digest.render import make_environment, templates_root
-from digest.site.pages import MANIFEST, BuildReport, _story_signature, build_site
+from digest.site.build import MANIFEST, BuildReport, build_site
+from digest.site.fingerprint import code_fingerprint, story_signature
 from digest.store import Store, text_hash
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
@@ -1151,11 +1154,11 @@ def _signature_story() -> Story:
 @pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(StoredItem)])
 def test_story_signature_changes_with_every_item_field(name: str) -> None:
     story = _signature_story()
-    before = _story_signature(story)
-    assert _story_signature(copy.deepcopy(story)) == before  # equal values, not identity
+    before = story_signature(story)
+    assert story_signature(copy.deepcopy(story)) == before  # equal values, not identity
     item = story.items[-1]
     setattr(item, name, _bumped(getattr(item, name)))
-    assert _story_signature(story) != before
+    assert story_signature(story) != before
 
 
 @pytest.mark.parametrize(
@@ -1163,20 +1166,20 @@ def test_story_signature_changes_with_every_item_field(name: str) -> None:
 )
 def test_story_signature_changes_with_every_story_field(name: str) -> None:
     story = _signature_story()
-    before = _story_signature(story)
+    before = story_signature(story)
     setattr(story, name, _bumped(getattr(story, name)))
-    assert _story_signature(story) != before
+    assert story_signature(story) != before
     story = _signature_story()
     story.score += 5  # the score moves with the clock, the page does not show it
-    assert _story_signature(story) == before
+    assert story_signature(story) == before
 
 
 def test_story_signature_takes_values_marshal_cannot_encode() -> None:
     story = _signature_story()
     story.items[0].topics = [("a", frozenset({1}))]  # type: ignore[list-item]
-    first = _story_signature(story)
+    first = story_signature(story)
     story.items[0].topics = [("a", frozenset({2}))]  # type: ignore[list-item]
-    assert _story_signature(story) != first
+    assert story_signature(story) != first
 
 
 def test_a_story_page_missing_from_the_current_version_is_rendered_again(
@@ -1361,3 +1364,19 @@ def test_feed_health_without_a_window_counts_the_same_totals(tmp_path: Path) -> 
     assert [h.items_total for h in plain] == [h.items_total for h in windowed] == [4, 3]
     assert [h.items_in_window for h in plain] == [0, 0]
     store.close()
+
+
+def test_code_fingerprint_follows_content_not_file_names(tmp_path: Path) -> None:
+    """Renaming, editing or adding a module changes the fingerprint; a copy does not."""
+    package = Path(digest.__file__).resolve().parent
+    copy_dir = tmp_path / "digest"
+    shutil.copytree(package, copy_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    first = code_fingerprint(copy_dir)
+    assert first == code_fingerprint(copy_dir)  # stable
+    views = copy_dir / "site" / "views.py"
+    renamed = copy_dir / "site" / "cards.py"
+    views.rename(renamed)
+    after_rename = code_fingerprint(copy_dir)
+    assert after_rename != first
+    renamed.write_text(renamed.read_text("utf-8") + "\n# a change\n", "utf-8")
+    assert code_fingerprint(copy_dir) not in (first, after_rename)

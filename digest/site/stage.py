@@ -8,10 +8,10 @@ from pathlib import Path
 
 from digest.collector import collector_paused
 from digest.edition import build_data
-from digest.newsletter.stage import archive_files
+from digest.newsletter.archive import archive_files
 from digest.progress import QUIET, Progress
 from digest.records import Config
-from digest.site.pages import build_site
+from digest.site.build import build_site
 from digest.store import Store
 
 __all__ = ["BuildSummary", "run"]

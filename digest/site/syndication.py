@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
 from urllib.parse import urljoin
 from xml.sax.saxutils import escape, quoteattr
 
-from digest.records import FeedHealth
-from digest.render import iso_utc
+from digest.records import FeedHealth, SiteData, Story
+from digest.render import as_utc, iso_utc
+from digest.site.views import SiteContext, StoryCard
 from digest.text import drop_unsafe
 
-__all__ = ["FeedEntry", "FeedMeta", "atom_feed", "json_feed", "opml_sources"]
-
-# XML 1.0 forbids most control characters and lone surrogates; hostile feed text carries them.
+__all__ = [
+    "FEED_ENTRIES",
+    "FeedEntry",
+    "FeedMeta",
+    "atom_feed",
+    "feed_paths",
+    "json_feed",
+    "opml_sources",
+    "output_feeds",
+]
 
 
 @dataclass(frozen=True)
@@ -153,3 +162,63 @@ def opml_sources(title: str, feeds: Sequence[FeedHealth]) -> bytes:
         lines.append(f"<outline {attrs}/>")
     lines += ["</body>", "</opml>"]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# ---------------------------------------------------------------- the site's feeds
+
+# Stories per output feed (newest first).
+FEED_ENTRIES = 50
+
+
+def feed_paths(stem: str) -> dict[str, str]:
+    """The Atom and JSON Feed paths of a feed stem ('stories', 'topics/NAME')."""
+    return {"atom": f"feeds/{stem}.atom", "json": f"feeds/{stem}.json"}
+
+
+def output_feeds(
+    data: SiteData,
+    ctx: SiteContext,
+    window: list[Story],
+    known: set[str],
+    card: Callable[[Story], StoryCard],
+) -> dict[str, bytes]:
+    """Atom and JSON Feed of the window's stories, one pair per topic, and the sources' OPML."""
+    base = data.site.base_url if data.site.base_url.endswith("/") else data.site.base_url + "/"
+
+    def entries(stories: list[Story]) -> list[FeedEntry]:
+        newest = sorted(stories, key=lambda s: (-s.last_published.timestamp(), s.id))
+        out = []
+        for story in newest[:FEED_ENTRIES]:
+            view = card(story)
+            out.append(
+                FeedEntry(
+                    id=story.id,
+                    title=view.headline.value,
+                    path=view.href,
+                    summary=view.summary.value if view.summary else "",
+                    published=as_utc(view.story.first_published),
+                    updated=as_utc(view.story.last_published),
+                    lang=view.headline.lang,
+                    outlets=view.outlets,
+                    topics=[t.name for t in view.topics],
+                )
+            )
+        return out
+
+    files: dict[str, bytes] = {}
+
+    def pair(stem: str, title: str, home: str, stories: list[Story]) -> None:
+        listed = entries(stories)
+        for kind, render in (("atom", atom_feed), ("json", json_feed)):
+            path = feed_paths(stem)[kind]
+            meta = FeedMeta(title, base, path, home, ctx.site_lang, data.site.title)
+            files[path] = render(meta, listed)
+
+    pair("stories", data.site.title, "index.html", window)
+    for topic in data.topics:
+        href = ctx.topic_href(topic)
+        stem = f"topics/{PurePosixPath(href).stem}"
+        topic_stories = [s for s in topic.stories if s.id in known]
+        pair(stem, f"{data.site.title}: {topic.name}", href, topic_stories)
+    files["sources.opml"] = opml_sources(data.site.title, data.feeds)
+    return files

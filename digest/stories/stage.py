@@ -20,8 +20,7 @@ from digest.collector import collector_off
 from digest.progress import QUIET, Progress
 from digest.records import Config, StoredItem
 from digest.records.sketches import Sketch, SketchMember, SketchSet
-from digest.store import Store, utc_now
-from digest.store.base import from_db, to_db
+from digest.store import Store, from_db, to_db, utc_now
 from digest.stories.assign import FeatureRow, assign_new, cluster_new_stories, doc_features
 from digest.stories.features import ClusterDoc, tokenizer_version, utc_seconds
 from digest.stories.ids import story_id_for

@@ -18,9 +18,11 @@ import pytest
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port
 from shared_data import FEEDS_REAL
 
-from digest.ingest import http as fetch
-from digest.ingest.http import FetchRequest, fetch_all, local_validator, parse_retry_after
+from digest.ingest import replies
+from digest.ingest.http import fetch_all
 from digest.ingest.inflate import PIECE, Decoder
+from digest.ingest.local import local_validator
+from digest.ingest.replies import FetchRequest, parse_retry_after
 from digest.records import FetchConfig, FetchResult
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -73,7 +75,7 @@ def test_user_agent_and_accept_encoding_sent(srv: LoopbackServer) -> None:
     (req,) = srv.requests_for("/a.xml")
     ua = req.headers["user-agent"]
     assert re.fullmatch(r"digest/\S+ \(\+https://example\.org/digest; feed reader\)", ua)
-    assert ua == fetch.user_agent()
+    assert ua == replies.user_agent()
     assert req.headers["accept-encoding"] == "gzip, deflate"
     assert "if-none-match" not in req.headers and "if-modified-since" not in req.headers
 
@@ -444,15 +446,17 @@ def test_describe_error_kinds() -> None:
             return outer
 
     url = "https://x.example/feed"
-    assert fetch.describe_error(url, wrapped(ConnectionRefusedError(111, "no")), CFG) == (
+    assert replies.describe_error(url, wrapped(ConnectionRefusedError(111, "no")), CFG) == (
         f"{url}: connection refused"
     )
-    assert "DNS lookup failed" in fetch.describe_error(url, wrapped(socket.gaierror(-2, "x")), CFG)
-    assert "TLS handshake failed" in fetch.describe_error(url, wrapped(ssl.SSLError(1, "x")), CFG)
-    assert fetch.describe_error(url, httpx.ConnectTimeout("t"), CFG) == (
+    assert "DNS lookup failed" in replies.describe_error(
+        url, wrapped(socket.gaierror(-2, "x")), CFG
+    )
+    assert "TLS handshake failed" in replies.describe_error(url, wrapped(ssl.SSLError(1, "x")), CFG)
+    assert replies.describe_error(url, httpx.ConnectTimeout("t"), CFG) == (
         f"{url}: could not connect within 2 s"
     )
-    assert fetch.describe_error("http://a/\n\x1b[31m", RuntimeError("boom\nnext"), CFG) == (
+    assert replies.describe_error("http://a/\n\x1b[31m", RuntimeError("boom\nnext"), CFG) == (
         "http://a/??[31m: unexpected error: RuntimeError: boom?next"
     )
 

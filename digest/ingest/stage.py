@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.errors import InputError
-from digest.ingest.http import FetchRequest, fetch_all
+from digest.ingest.http import fetch_all
 from digest.ingest.normalize import normalize_entry
 from digest.ingest.parse import parse_feed
+from digest.ingest.replies import FetchRequest
 from digest.progress import QUIET, Progress
 from digest.records import Config, FeedConfig, FetchResult, Item, ParsedFeed
 from digest.store import Store, utc_now

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from digest.config.load import load_config
+from digest.config import load_config
 from digest.pipeline import run
 from digest.site.search import pagefind_executable
 from digest.site.serve import make_server

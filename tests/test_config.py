@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config.load import load_config
+from digest.config import load_config
 from digest.errors import ConfigError
 from digest.ids import feed_url_key, feed_url_problem, is_slug, slugify
 from digest.records import (

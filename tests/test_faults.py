@@ -24,7 +24,7 @@ import pytest
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port
 
 from digest import fetch_stage
-from digest.config.load import load_config
+from digest.config import load_config
 from digest.ingest.stage import FetchSummary
 from digest.records import Config
 from digest.store import Store

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from digest import newsletter_stage as run_newsletter
-from digest.config.load import parse_config
+from digest.config import parse_config
 from digest.errors import ConfigError
 from digest.newsletter.archive import archive_files
 from digest.newsletter.issue import (

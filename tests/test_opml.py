@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.config.load import load_config
+from digest.config import load_config
 from digest.config.opml import DIGEST_NS, export_opml, import_opml
 from digest.errors import InputError
 from digest.ids import is_slug

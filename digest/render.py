@@ -7,8 +7,6 @@ from pathlib import Path
 
 import jinja2
 
-import digest
-
 # Plain-text templates (the text part of the newsletter) must not be HTML-escaped: escaping
 # there would only mangle "&" and "<" in what readers see. Everything else is escaped.
 _PLAIN_TEXT_EXTENSIONS = ("txt",)
@@ -16,7 +14,7 @@ _PLAIN_TEXT_EXTENSIONS = ("txt",)
 
 def templates_root() -> Path:
     """The built-in templates: digest/templates in a wheel, else the repo's top-level templates/."""
-    package_dir = Path(digest.__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent  # this module sits at the package's top
     shipped = package_dir / "templates"
     if shipped.is_dir():
         return shipped

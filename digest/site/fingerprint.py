@@ -15,7 +15,6 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-import digest
 from digest.records import SiteData, StoredItem, Story
 from digest.render import templates_root
 
@@ -85,7 +84,7 @@ def code_fingerprint(package_dir: Path | None = None) -> str:
 @lru_cache(maxsize=1)
 def _installed_code() -> str:
     # The running code does not change under a process: hash it once.
-    return code_fingerprint(Path(digest.__file__).resolve().parent)
+    return code_fingerprint(Path(__file__).resolve().parents[1])  # digest/site/ -> digest/
 
 
 def base_key(

@@ -155,6 +155,61 @@ def semeval_pairs(found: Mapping[str, str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def angle_pairs(items: list[dict[str, object]], found: Mapping[str, str]) -> dict[str, object]:
+    """(d): gold pairs split into copies of one report (a mirror and its source, two mirrors)
+    and different blocks of one article; wrong joins split by whether boilerplate could
+    explain them (two mirrors from one aggregator feed)."""
+    report = {
+        str(r["id"]): str(r["source"])[len("mirror-of:") :]
+        if str(r["source"]).startswith("mirror-of:")
+        else str(r["id"])
+        for r in items
+    }
+    by_gold: dict[str, list[dict[str, object]]] = defaultdict(list)
+    by_found: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for r in items:
+        by_gold[str(r["gold"])].append(r)
+        by_found[found[str(r["id"])]].append(r)
+    count: Counter[str] = Counter()
+    for group in by_gold.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                kind = "copies" if report[str(a["id"])] == report[str(b["id"])] else "blocks"
+                count[f"{kind}_gold"] += 1
+                count[f"{kind}_joined"] += found[str(a["id"])] == found[str(b["id"])]
+    for group in by_found.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                if a["gold"] == b["gold"]:
+                    continue
+                one_mirror_feed = a["feed"] == b["feed"] and str(a["feed"]).startswith("mirror")
+                count["wrong_same_mirror_feed" if one_mirror_feed else "wrong_other"] += 1
+    return {
+        **dict(count),
+        "copies_recall": count["copies_joined"] / count["copies_gold"]
+        if count["copies_gold"]
+        else 1.0,
+        "blocks_recall": count["blocks_joined"] / count["blocks_gold"]
+        if count["blocks_gold"]
+        else 1.0,
+    }
+
+
+def distractor_joins(items: list[dict[str, object]], found: Mapping[str, str]) -> dict[str, int]:
+    """(e): wrong joins that involve a near-miss distractor, and the other wrong joins."""
+    by_found: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for r in items:
+        by_found[found[str(r["id"])]].append(r)
+    count: Counter[str] = Counter()
+    for group in by_found.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                if a["gold"] != b["gold"]:
+                    near = "distractor" in (a.get("kind"), b.get("kind"))
+                    count["wrong_with_distractor" if near else "wrong_between_events"] += 1
+    return {"wrong_with_distractor": 0, "wrong_between_events": 0, **dict(count)}
+
+
 def run_cluster_file(
     digest: str, items: list[dict[str, object]], feed: bool
 ) -> tuple[dict[str, str], float, str]:
@@ -214,6 +269,10 @@ def score_set(name: str, digest: str, feed: bool) -> dict[str, object]:
     }
     if name == "semeval-items":
         result["semeval_pairs"] = semeval_pairs(story)
+    if name == "angles-bbc":
+        result["angle_pairs"] = angle_pairs(items, story)
+    if name == "crosslang-day":
+        result["distractor_joins"] = distractor_joins(items, story)
     return result
 
 
@@ -305,6 +364,29 @@ def markdown(results: dict[str, object]) -> str:
                 f"| {name}{mark} | {r['pairs']} | {r['same']} | {r['different']} | {r['joined']}"
                 f" | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
             )
+    angles = sets.get("angles-bbc", {}).get("angle_pairs")
+    if isinstance(angles, dict):
+        lines += [
+            "",
+            "## angles-bbc: copies and different angles",
+            "",
+            f"Copies of one report (a mirror with boilerplate and its source, or two mirrors):"
+            f" {angles.get('copies_joined', 0)} of {angles.get('copies_gold', 0)} pairs joined"
+            f" ({angles['copies_recall']:.3f}). Different blocks of one article:"
+            f" {angles.get('blocks_joined', 0)} of {angles.get('blocks_gold', 0)}"
+            f" ({angles['blocks_recall']:.3f}). Wrong joins: {angles.get('wrong_other', 0)},"
+            f" plus {angles.get('wrong_same_mirror_feed', 0)} between two copies from one"
+            " aggregator (shared boilerplate).",
+        ]
+    near = sets.get("crosslang-day", {}).get("distractor_joins")
+    if isinstance(near, dict):
+        lines += [
+            "",
+            "## crosslang-day: near misses",
+            "",
+            f"Wrong joins with a near-miss distractor: {near['wrong_with_distractor']};"
+            f" between two events: {near['wrong_between_events']}.",
+        ]
     lines += [
         "",
         "## Pairs by language of the two items (sets with more than one language)",

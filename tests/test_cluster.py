@@ -6,12 +6,12 @@ import html
 import random
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import feedparser
 import pytest
+from builders import DEMO, make_stored_item
 
-from digest.records import StoredItem, TopicConfig
+from digest.records import TopicConfig
 from digest.stories.features import ClusterDoc
 from digest.stories.ids import assign_story_ids, story_id_for
 from digest.stories.linkage import cluster_stories
@@ -266,61 +266,50 @@ def test_story_score_breadth_first_then_recency() -> None:
     assert story_score(1, 1, 1, float("nan")) == 0.0
 
 
-def item(
-    id: str,
-    title: str,
-    lang: str = "en",
-    translated: str | None = None,
-    summary: str = "",
-    hours: float = 0.0,
-) -> StoredItem:
-    return StoredItem(
-        id=id,
-        url=f"https://example.org/{id}",
-        link=f"https://example.org/{id}",
-        title=title,
-        summary=summary,
-        content_html="",
-        published=T0 + timedelta(hours=hours),
-        lang=lang,
-        feeds=["f"],
-        title_translated=translated,
-        translation="translated" if translated else "original",
-    )
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
 
 
 def test_pick_headline_prefers_an_english_original() -> None:
     items = [
-        item(
+        make_stored_item(
             "z",
-            "网信办关闭六万自媒体账号",
-            "zh",
-            translated="Cyberspace Administration closes 60,000 self-media accounts",
+            title="网信办关闭六万自媒体账号",
+            lang="zh",
+            title_translated="Cyberspace Administration closes 60,000 self-media accounts",
+            published=at(0),
         ),
-        item("e", "Qinglang campaign shuts 62,400 self-media accounts", hours=3),
+        make_stored_item(
+            "e", title="Qinglang campaign shuts 62,400 self-media accounts", published=at(3)
+        ),
     ]
     assert pick_headline(items, "en") == "Qinglang campaign shuts 62,400 self-media accounts"
     # With no English original, the machine translation beats the foreign original.
     assert pick_headline(items[:1], "en") == (
         "Cyberspace Administration closes 60,000 self-media accounts"
     )
-    assert pick_headline([item("u", "ئۈرۈمچىدە", "ug")], "en") == "ئۈرۈمچىدە"
+    assert pick_headline([make_stored_item("u", title="ئۈرۈمچىدە", lang="ug")], "en") == "ئۈرۈمچىدە"
     assert pick_headline([], "en") == ""
 
 
 def test_pick_headline_picks_the_most_representative_report() -> None:
     items = [
-        item("odd", "Opinion: what the week meant", hours=0),
-        item("b", "Beijing compounds require facial recognition at gates", hours=1),
-        item("c", "Beijing residents must register faces for compound gates", hours=2),
-        item("d", "Facial recognition gates for Beijing residential compounds", hours=3),
+        make_stored_item("odd", title="Opinion: what the week meant", published=at(0)),
+        make_stored_item(
+            "b", title="Beijing compounds require facial recognition at gates", published=at(1)
+        ),
+        make_stored_item(
+            "c", title="Beijing residents must register faces for compound gates", published=at(2)
+        ),
+        make_stored_item(
+            "d", title="Facial recognition gates for Beijing residential compounds", published=at(3)
+        ),
     ]
     assert pick_headline(items, "en") == "Beijing compounds require facial recognition at gates"
 
 
 # ---------------------------------------------------------------- the bundled demo
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"
 DEMO_FEEDS = {
     "cdt-en": "en",
     "rfa-en": "en",

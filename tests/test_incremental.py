@@ -5,18 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from test_stories import (
-    FACE,
-    IRAQ,
-    NOW,
-    QINGLANG,
-    SHUTDOWN_ZH,
-    _three_topic_corpus,
-    add,
-    feeds,
-    make_config,
-    stories_of,
-)
+from builders import REAL_NOW, add_item, make_config, story_members
+from test_stories import FACE, IRAQ, QINGLANG, SHUTDOWN_ZH, _three_topic_corpus
 
 from digest import cluster_stage
 from digest.records import Config, TopicConfig
@@ -50,12 +40,10 @@ def test_relabel_changed_stories_like_a_full_labelling_and_keeps_discovered_topi
 
 
 def _rights_config(tmp_path: Path) -> Config:
-    config = make_config(tmp_path, topics=[TopicConfig("Rights", "rights", ("rights",))])
-    return Config(
-        path=config.path,
-        site=config.site,
-        topics=config.topics,
-        feeds=feeds(*(f"f{k}" for k in range(30))),
+    return make_config(
+        tmp_path,
+        feeds=[f"f{k}" for k in range(30)],
+        topics=[TopicConfig("Rights", "rights", ("rights",))],
     )
 
 
@@ -64,62 +52,62 @@ def _rights_store(store: Store, stories: int) -> dict[int, str]:
     first: dict[int, str] = {}
     for k in range(stories):
         words = " ".join(f"{w}{chr(97 + k)}" for w in ("zorb", "quil", "mang", "dex"))
-        first[k] = add(store, f"f{k}", f"a{k}", f"{words} rights case one", 30 - k / 2)
-        add(store, f"f{k + 1}", f"b{k}", f"{words} rights appeal two", 29 - k / 2)
+        first[k] = add_item(store, f"f{k}", f"a{k}", f"{words} rights case one", 30 - k / 2)
+        add_item(store, f"f{k + 1}", f"b{k}", f"{words} rights appeal two", 29 - k / 2)
     return first
 
 
-def test_incremental_run_relabels_only_changed_stories(tmp_path: Path) -> None:
+def test_incremental_run_relabels_only_changed_stories(tmp_path: Path, store: Store) -> None:
     config = _rights_config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        first = _rights_store(store, 15)
-        assert cluster_stage(config, store).rebuilt
-        assert len(stories_of(store)) == 15
-        hashes = store.story_labels(), store.story_label_hashes()
-        assert set(hashes[1]) == set(stories_of(store))
-        target = store.story_assignments()[first[3]]
-        words = " ".join(f"{w}d" for w in ("zorb", "quil", "mang", "dex"))
-        new = add(store, "f20", "c3", f"{words} rights ruling three", 2)
-        second = cluster_stage(config, store)
-        assert not second.rebuilt and second.joined == 1
-        assert store.story_assignments()[new] == target
-        after = store.story_label_hashes()
-        assert {s for s in after if after[s] != hashes[1][s]} == {target}
-        assert "ruling" in store.story_key_terms()[target]
-        # The same store clustered from scratch gives the same stories, labels and key terms.
-        incremental = stories_of(store), store.story_labels(), store.story_key_terms()
-        cluster_stage(config, store, rebuild=True)
-        assert (stories_of(store), store.story_labels()) == incremental[:2]
-        assert store.story_key_terms()[target] == incremental[2][target]
+    first = _rights_store(store, 15)
+    assert cluster_stage(config, store).rebuilt
+    assert len(story_members(store)) == 15
+    hashes = store.story_labels(), store.story_label_hashes()
+    assert set(hashes[1]) == set(story_members(store))
+    target = store.story_assignments()[first[3]]
+    words = " ".join(f"{w}d" for w in ("zorb", "quil", "mang", "dex"))
+    new = add_item(store, "f20", "c3", f"{words} rights ruling three", 2)
+    second = cluster_stage(config, store)
+    assert not second.rebuilt and second.joined == 1
+    assert store.story_assignments()[new] == target
+    after = store.story_label_hashes()
+    assert {s for s in after if after[s] != hashes[1][s]} == {target}
+    assert "ruling" in store.story_key_terms()[target]
+    # The same store clustered from scratch gives the same stories, labels and key terms.
+    incremental = story_members(store), store.story_labels(), store.story_key_terms()
+    cluster_stage(config, store, rebuild=True)
+    assert (story_members(store), store.story_labels()) == incremental[:2]
+    assert store.story_key_terms()[target] == incremental[2][target]
 
 
-def test_hidden_or_retranslated_items_and_old_stores_get_relabelled(tmp_path: Path) -> None:
+def test_hidden_or_retranslated_items_and_old_stores_get_relabelled(
+    tmp_path: Path, store: Store
+) -> None:
     config = _rights_config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        first = _rights_store(store, 15)
-        cluster_stage(config, store)
-        sid = store.story_assignments()[first[5]]
-        headline = store.story_labels()[sid][0]
-        assert "case one" in headline
-        store.hide(first[5], "test", NOW)
-        cluster_stage(config, store)
-        assert "appeal two" in store.story_labels()[sid][0]
-        # A changed translation changes the text labelled: the story is labelled again.
-        item = next(it for it in store.items() if it.id == first[6])
-        store.set_item_translation(
-            first[6], "en", source_hash=text_hash(item.title + "\0" + item.summary), model="m",
-            status="translated", note=None, title="Translated rights", summary="", now=NOW,
-        )  # fmt: skip
-        other = store.story_assignments()[first[6]]
-        before = store.story_label_hashes()
-        cluster_stage(config, store)
-        after = store.story_label_hashes()
-        # (the translation itself already cleared the story's fingerprint: a trigger)
-        assert {s for s in after if after[s] != before.get(s)} == {other}
-        # A store from before fingerprints (or any story without one) is labelled again.
-        store.conn.execute("UPDATE stories SET label_hash = NULL")
-        cluster_stage(config, store)
-        assert store.story_label_hashes() == after
+    first = _rights_store(store, 15)
+    cluster_stage(config, store)
+    sid = store.story_assignments()[first[5]]
+    headline = store.story_labels()[sid][0]
+    assert "case one" in headline
+    store.hide(first[5], "test", REAL_NOW)
+    cluster_stage(config, store)
+    assert "appeal two" in store.story_labels()[sid][0]
+    # A changed translation changes the text labelled: the story is labelled again.
+    item = next(it for it in store.items() if it.id == first[6])
+    store.set_item_translation(
+        first[6], "en", source_hash=text_hash(item.title + "\0" + item.summary), model="m",
+        status="translated", note=None, title="Translated rights", summary="", now=REAL_NOW,
+    )  # fmt: skip
+    other = store.story_assignments()[first[6]]
+    before = store.story_label_hashes()
+    cluster_stage(config, store)
+    after = store.story_label_hashes()
+    # (the translation itself already cleared the story's fingerprint: a trigger)
+    assert {s for s in after if after[s] != before.get(s)} == {other}
+    # A store from before fingerprints (or any story without one) is labelled again.
+    store.conn.execute("UPDATE stories SET label_hash = NULL")
+    cluster_stage(config, store)
+    assert store.story_label_hashes() == after
 
 
 def _mixed_docs() -> list[ClusterDoc]:
@@ -159,37 +147,36 @@ def test_stored_tokens_are_used_only_while_they_match_the_text() -> None:
     assert feature_source_hash(a.text, "en") != feature_source_hash(a.text, "zh")
 
 
-def test_the_store_keeps_tokens_and_recomputes_changed_or_missing_ones(tmp_path: Path) -> None:
+def test_the_store_keeps_tokens_and_recomputes_changed_or_missing_ones(
+    tmp_path: Path, store: Store
+) -> None:
     config = _rights_config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        first = _rights_store(store, 12)
-        cluster_stage(config, store)
-        kept = store.item_features()
-        assert set(kept) == {it.id for it in store.items()}
-        # Read for a window: only the items published in it.
-        assert store.item_features(NOW - timedelta(days=30)) == kept
-        since = NOW - timedelta(hours=24)
-        assert (
-            set(store.item_features(since))
-            == {it.id for it in store.items(since=since)}
-            != set(kept)
-        )
-        assignments = store.story_assignments()
-        # A translation changes the text clustered: its tokens are made again.
-        item = next(it for it in store.items() if it.id == first[4])
-        store.set_item_translation(
-            first[4], "en", source_hash=text_hash(item.title + "\0" + item.summary), model="m",
-            status="translated", note=None, title=f"{item.title} Translated", summary="", now=NOW,
-        )  # fmt: skip
-        cluster_stage(config, store)
-        again = store.item_features()
-        assert {i for i in again if again[i] != kept[i]} == {first[4]}
-        assert "translated" in again[first[4]][2]
-        # Missing rows (a store from before the table, or a lost row) are made again.
-        store.conn.execute("DELETE FROM item_features")
-        cluster_stage(config, store, rebuild=True)
-        assert store.item_features() == again
-        assert store.story_assignments() == assignments
-        # Rows go with their items.
-        store.prune(NOW)
-        assert store.item_features() == {}
+    first = _rights_store(store, 12)
+    cluster_stage(config, store)
+    kept = store.item_features()
+    assert set(kept) == {it.id for it in store.items()}
+    # Read for a window: only the items published in it.
+    assert store.item_features(REAL_NOW - timedelta(days=30)) == kept
+    since = REAL_NOW - timedelta(hours=24)
+    assert (
+        set(store.item_features(since)) == {it.id for it in store.items(since=since)} != set(kept)
+    )
+    assignments = store.story_assignments()
+    # A translation changes the text clustered: its tokens are made again.
+    item = next(it for it in store.items() if it.id == first[4])
+    store.set_item_translation(
+        first[4], "en", source_hash=text_hash(item.title + "\0" + item.summary), model="m",
+        status="translated", note=None, title=f"{item.title} Translated", summary="", now=REAL_NOW,
+    )  # fmt: skip
+    cluster_stage(config, store)
+    again = store.item_features()
+    assert {i for i in again if again[i] != kept[i]} == {first[4]}
+    assert "translated" in again[first[4]][2]
+    # Missing rows (a store from before the table, or a lost row) are made again.
+    store.conn.execute("DELETE FROM item_features")
+    cluster_stage(config, store, rebuild=True)
+    assert store.item_features() == again
+    assert store.story_assignments() == assignments
+    # Rows go with their items.
+    store.prune(REAL_NOW)
+    assert store.item_features() == {}

@@ -11,8 +11,10 @@ from email.message import EmailMessage
 from email.policy import default
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
+from builders import make_stored_item, make_story
 
 from digest import newsletter_stage as run_newsletter
 from digest.config import parse_config
@@ -58,52 +60,20 @@ def config(text: str = CONFIG, path: Path | None = None) -> Config:
     return parse_config(text, path or Path("/nonexistent/feeds.yaml"))
 
 
-def item(
-    iid: str,
-    title: str,
-    summary: str,
-    lang: str = "en",
-    feeds: tuple[str, ...] = ("cdt",),
-    hour: int = 1,
-    title_tr: str | None = None,
-    summary_tr: str | None = None,
-) -> StoredItem:
-    """A stored item on 2026-11-20 at `hour`."""
-    return StoredItem(
-        id=iid,
-        url=f"https://example.org/{iid}",
-        link=f"https://example.org/{iid}",
-        title=title,
-        summary=summary,
-        content_html="",
-        published=datetime(2026, 11, 20, hour, tzinfo=UTC),
-        lang=lang,
-        feeds=list(feeds),
-        title_translated=title_tr,
-        summary_translated=summary_tr,
-        translation="translated" if title_tr else "original",
-    )
+OUTLETS = {"cdt": "China Digital Times", "rfa-ug": "RFA Uyghur"}
 
 
-def story(
-    sid: str, headline: str, items: list[StoredItem], topics: list[str], **kw: object
-) -> Story:
-    """A story over these items."""
-    return Story(
-        id=sid,
-        headline=headline,
-        items=items,
-        topics=topics,
-        outlets=[
-            {"cdt": "China Digital Times", "rfa-ug": "RFA Uyghur"}[f]
-            for i in items
-            for f in i.feeds
-        ],
-        languages=list(dict.fromkeys(i.lang for i in items)),
-        first_published=items[0].published,
-        last_published=items[-1].published,
-        **kw,  # type: ignore[arg-type]
-    )
+def item(iid: str, title: str, summary: str, hour: int = 1, **kw: Any) -> StoredItem:
+    """A stored item of cdt on 2026-11-20 at `hour` (other fields as make_stored_item's)."""
+    published = datetime(2026, 11, 20, hour, tzinfo=UTC)
+    kw.setdefault("feeds", ("cdt",))
+    return make_stored_item(iid, title=title, summary=summary, published=published, **kw)
+
+
+def story(sid: str, items: list[StoredItem], topics: list[str], **kw: Any) -> Story:
+    """A story over these items, its outlets named after their feeds."""
+    outlets = [OUTLETS[f] for i in items for f in i.feeds]
+    return make_story(sid, items, topics=topics, outlets=outlets, **kw)
 
 
 def sample_stories() -> list[Story]:
@@ -113,31 +83,32 @@ def sample_stories() -> list[Story]:
         "微信用户因发蜡烛表情被封号",
         "多名微信用户反映账号被封禁。",
         lang="zh",
-        title_tr="WeChat users banned for candle emoji",
-        summary_tr="Several WeChat users say their accounts were banned.",
+        title_translated="WeChat users banned for candle emoji",
+        summary_translated="Several WeChat users say their accounts were banned.",
     )
     ug = item(
-        "i-ug", "ئۇيغۇرلار تەھدىتكە ئۇچرىماقتا", "گېرمانىيەدىكى ئۇيغۇرلار", "ug", ("rfa-ug",), 2
+        "i-ug",
+        "ئۇيغۇرلار تەھدىتكە ئۇچرىماقتا",
+        "گېرمانىيەدىكى ئۇيغۇرلار",
+        hour=2,
+        lang="ug",
+        feeds=("rfa-ug",),
     )
+    hostile = "<script>alert(1)</script> & \u202eevil\nSubject: injected"
     stories = [
-        story("s-zh", "WeChat users banned for candle emoji", [zh], ["censorship"]),
+        story("s-zh", [zh], ["censorship"], headline="WeChat users banned for candle emoji"),
         story(
             "s-ug",
-            "ئۇيغۇرلار تەھدىتكە ئۇچرىماقتا",
             [ug],
             ["surveillance"],
+            headline="ئۇيغۇرلار تەھدىتكە ئۇچرىماقتا",
             coverage_gap="only in Uyghur-language media",
         ),
-        story(
-            "s-hostile",
-            "<script>alert(1)</script> & \u202eevil\nSubject: injected",
-            [item("i-h", "<script>alert(1)</script> & \u202eevil\nSubject: injected", "<b>x</b>")],
-            [],
-        ),
+        story("s-hostile", [item("i-h", hostile, "<b>x</b>")], [], headline=hostile),
     ]
     for n in range(5):
         it = item(f"i-{n}", f"Censor story {n}", f"Summary {n} " * 30, hour=3 + n)
-        stories.append(story(f"s-{n}", it.title, [it], ["censorship"] if n % 2 else []))
+        stories.append(story(f"s-{n}", [it], ["censorship"] if n % 2 else []))
     return stories
 
 
@@ -268,7 +239,7 @@ def test_long_sections_are_cut_and_counted() -> None:
     many = []
     for n in range(30):
         it = item(f"i-{n}", f"Censor story {n}", "text", hour=n % 24)
-        many.append(story(f"s-{n}", it.title, [it], ["censorship"] if n % 2 else []))
+        many.append(story(f"s-{n}", [it], ["censorship"] if n % 2 else []))
     many[-1] = dataclasses.replace(many[-1], coverage_gap="only in English-language media")
     content = plan_issue(many, config(), issue_id="x", number=1, date=NOW, since=None, until=NOW)
     assert len(content.topics[0].stories) == SECTION_LIMIT and content.topics[0].extra == 3

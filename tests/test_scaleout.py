@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import tinymodel
+from builders import translation_store
 from test_e2e import digest
-from test_translate import config_for, stage_setup
 
 from digest import translate_stage
 from digest.errors import StageError
@@ -56,7 +56,7 @@ def zh_en_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory, zh_en_archive: Path) -> TranslationConfig:
     """Translation settings whose packages dir holds the copy model."""
-    cfg = config_for(tmp_path_factory.mktemp("argos") / "packages")
+    cfg = TranslationConfig(packages_dir=tmp_path_factory.mktemp("argos") / "packages")
     install_file(cfg, zh_en_archive)
     return cfg
 
@@ -66,7 +66,7 @@ def expected(
     tmp_path_factory: pytest.TempPathFactory, cfg: TranslationConfig
 ) -> dict[str, tuple[Any, ...]]:
     """What the in-process executor stores for the N_ITEMS items."""
-    config, store = stage_setup(tmp_path_factory.mktemp("local"), cfg, chinese_items(N_ITEMS))
+    config, store = translation_store(tmp_path_factory.mktemp("local"), cfg, chinese_items(N_ITEMS))
     with store:
         summary = translate_stage(config, store)
         assert summary.items == N_ITEMS and summary.executor is None
@@ -119,7 +119,7 @@ class KillAfter:
 def test_two_local_workers_translate_2000_items_once_each(
     tmp_path: Path, cfg: TranslationConfig, expected: dict[str, tuple[Any, ...]]
 ) -> None:
-    config, store = stage_setup(tmp_path, cfg, chinese_items(N_ITEMS))
+    config, store = translation_store(tmp_path, cfg, chinese_items(N_ITEMS))
     executor = DaskExecutor(cfg, workers=2)
     try:
         with store:
@@ -140,7 +140,7 @@ def test_two_local_workers_translate_2000_items_once_each(
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     tmp_path: Path, cfg: TranslationConfig, expected: dict[str, tuple[Any, ...]]
 ) -> None:
-    config, store = stage_setup(tmp_path, cfg, chinese_items(N_ITEMS))
+    config, store = translation_store(tmp_path, cfg, chinese_items(N_ITEMS))
     executor = DaskExecutor(cfg, workers=2)
     killed: dict[str, Any] = {}
 
@@ -168,7 +168,7 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
 def test_a_lost_scheduler_stops_the_stage_and_the_next_run_finishes(
     tmp_path: Path, cfg: TranslationConfig, expected: dict[str, tuple[Any, ...]]
 ) -> None:
-    config, store = stage_setup(tmp_path, cfg, chinese_items(N_ITEMS))
+    config, store = translation_store(tmp_path, cfg, chinese_items(N_ITEMS))
     with DaskProcesses(tmp_path, workers=2) as cluster, store:
         executor = DaskExecutor(cfg, address=cluster.address)
         writes = CountingWrites(store)

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 import pytest
+from builders import make_item, make_stored_item, make_story
 
 import digest
 from digest import build_data, build_stage
@@ -26,7 +27,6 @@ from digest.records import (
     Config,
     FeedConfig,
     FeedHealth,
-    Item,
     SiteConfig,
     SiteData,
     StoredItem,
@@ -123,124 +123,89 @@ def parse(path: Path) -> Node:
 # ---------------------------------------------------------------- data
 
 
-def item(
-    id: str,
-    lang: str,
-    title: str,
-    summary: str,
-    feeds: list[str],
-    *,
-    link: str = "",
-    translation: str = "original",
-    title_translated: str | None = None,
-    summary_translated: str | None = None,
-    note: str | None = None,
-    minutes: int = 0,
-) -> StoredItem:
-    return StoredItem(
-        id=id,
-        url=link or f"https://example.net/{id}",
-        link=link,
-        title=title,
-        summary=summary,
-        content_html="",
-        published=T0 - timedelta(minutes=minutes),
-        lang=lang,
-        feeds=feeds,
-        title_translated=title_translated,
-        summary_translated=summary_translated,
-        translation=translation,
-        translation_note=note,
-    )
-
-
-def story(id: str, items: list[StoredItem], topics: list[str], outlets: list[str]) -> Story:
-    return Story(
-        id=id,
-        headline=items[0].display_title,
-        items=items,
-        topics=topics,
-        outlets=outlets,
-        languages=list(dict.fromkeys(i.lang for i in items)),
-        first_published=min(i.published for i in items),
-        last_published=max(i.published for i in items),
-    )
+def ago(minutes: int) -> datetime:
+    return T0 - timedelta(minutes=minutes)
 
 
 def make_data() -> SiteData:
-    en = item(
+    en = make_stored_item(
         "en1",
-        "en",
-        "Court blocks spyware sale",
-        "A court ruled on Tuesday.",
-        ["eff"],
+        lang="en",
+        title="Court blocks spyware sale",
+        summary="A court ruled on Tuesday.",
+        feeds=["eff"],
         link="https://www.eff.org/deeplinks/1",
+        published=T0,
     )
-    hostile = item(
+    hostile = make_stored_item(
         "bad1",
-        "en",
-        HOSTILE,
-        f"summary {HOSTILE} & more",
-        ["evil"],
+        lang="en",
+        title=HOSTILE,
+        summary=f"summary {HOSTILE} & more",
+        feeds=["evil"],
         link="javascript:alert(1)",
-        minutes=3,
+        published=ago(3),
     )
-    zh = item(
+    zh = make_stored_item(
         "zh1",
-        "zh",
-        "微博删除维权帖子",
-        "多名用户的帖子被删除。",
-        ["cdt-zh"],
+        lang="zh",
+        title="微博删除维权帖子",
+        summary="多名用户的帖子被删除。",
+        feeds=["cdt-zh"],
         link="https://chinadigitaltimes.net/chinese/1",
-        translation="translated",
         title_translated="Weibo deletes rights posts",
         summary_translated="Posts by several users were deleted.",
-        minutes=10,
+        published=ago(10),
     )
-    zh_raw = item(
+    zh_raw = make_stored_item(
         "zh2",
-        "zh",
-        "网络审查加强",
-        "审查范围扩大。",
-        ["voa-zh", "cdt-zh"],
+        lang="zh",
+        title="网络审查加强",
+        summary="审查范围扩大。",
+        feeds=["voa-zh", "cdt-zh"],
         link="https://www.voachinese.com/a/2",
         translation="no-model",
         note="no zh→en model installed",
-        minutes=20,
+        published=ago(20),
     )
-    ug = item(
+    ug = make_stored_item(
         "ug1",
-        "ug",
-        "ئۇيغۇر ئاپتونوم رايونىدا نازارەت",
-        "يېڭى خەۋەر",
-        ["rfa-ug"],
+        lang="ug",
+        title="ئۇيغۇر ئاپتونوم رايونىدا نازارەت",
+        summary="يېڭى خەۋەر",
+        feeds=["rfa-ug"],
         link="https://www.rfa.org/uyghur/1",
         translation="no-model",
-        minutes=30,
+        published=ago(30),
     )
-    odd = item(
+    odd = make_stored_item(
         "odd1",
-        "en",
-        "A story with an awkward id",
-        "Nothing odd in the text.\ud800",  # a lone surrogate, as hostile text may carry
-        ["eff"],
-        minutes=40,
+        lang="en",
+        title="A story with an awkward id",
+        summary="Nothing odd in the text.\ud800",  # a lone surrogate, as hostile text may carry
+        feeds=["eff"],
+        link="",
+        published=ago(40),
     )
-    only_topic = item(
+    only_topic = make_stored_item(
         "ot1",
-        "en",
-        "Only listed under a topic",
-        "Filed away.",
-        ["eff"],
+        lang="en",
+        title="Only listed under a topic",
+        summary="Filed away.",
+        feeds=["eff"],
         link="https://www.eff.org/deeplinks/2",
-        minutes=50,
+        published=ago(50),
     )
 
-    s_en = story("s-en", [en, hostile], ["surveillance"], ["EFF", "Evil"])
-    s_zh = story("s-zh", [zh, zh_raw], ["censorship"], ["CDT Chinese", "VOA Chinese"])
-    s_ug = story("s-ug", [ug], ["censorship", "unknown topic"], ["RFA Uyghur"])
-    s_odd = story("../../etc/passwd", [odd], [HOSTILE], ["EFF"])
-    s_topic_only = story("s-topic-only", [only_topic], ["surveillance"], ["EFF"])
+    s_en = make_story("s-en", [en, hostile], topics=["surveillance"], outlets=["EFF", "Evil"])
+    s_zh = make_story(
+        "s-zh", [zh, zh_raw], topics=["censorship"], outlets=["CDT Chinese", "VOA Chinese"]
+    )
+    s_ug = make_story("s-ug", [ug], topics=["censorship", "unknown topic"], outlets=["RFA Uyghur"])
+    s_odd = make_story("../../etc/passwd", [odd], topics=[HOSTILE], outlets=["EFF"])
+    s_topic_only = make_story(
+        "s-topic-only", [only_topic], topics=["surveillance"], outlets=["EFF"]
+    )
 
     feeds = [
         FeedHealth(
@@ -930,9 +895,15 @@ def test_checker_catches_broken_html() -> None:
 
 def test_day_archive_keeps_older_stories(tmp_path: Path) -> None:
     data = make_data()
-    old_item = item("old1", "en", "Last month's shutdown", "Networks were cut.", ["eff"])
-    old_item.published = datetime(2026, 10, 2, 23, 59, tzinfo=UTC)
-    old = story("s-old", [old_item], ["censorship"], ["EFF"])
+    old_item = make_stored_item(
+        "old1",
+        title="Last month's shutdown",
+        summary="Networks were cut.",
+        feeds=["eff"],
+        link="",
+        published=datetime(2026, 10, 2, 23, 59, tzinfo=UTC),
+    )
+    old = make_story("s-old", [old_item], topics=["censorship"], outlets=["EFF"])
     data.archive = [old]
     _, out = build(tmp_path, data)
     days = parse(out / "days/index.html")
@@ -1008,8 +979,15 @@ def test_front_page_stays_small_with_many_stories(tmp_path: Path) -> None:
     data = make_data()
     many = []
     for n in range(400):
-        it = item(f"m{n}", "en", f"Story number {n} about blocked sites", "x " * 200, ["eff"])
-        many.append(story(f"s-m{n}", [it], ["censorship"], ["EFF"]))
+        it = make_stored_item(
+            f"m{n}",
+            title=f"Story number {n} about blocked sites",
+            summary="x " * 200,
+            feeds=["eff"],
+            link="",
+            published=T0,
+        )
+        many.append(make_story(f"s-m{n}", [it], topics=["censorship"], outlets=["EFF"]))
     data.stories = many + data.stories
     report, out = build(tmp_path, data)
     index = parse(out / "index.html")
@@ -1201,29 +1179,15 @@ SITE_FEEDS = (
 )
 
 
-def _store_item(n: int, feed: str, lang: str = "en", title: str | None = None) -> Item:
-    return Item(
-        feed_id=feed,
-        guid=f"g{n}",
-        url=f"https://example.net/{n}",
-        link=f"https://example.net/{n}",
-        title=title or f"Report {n} on blocked sites",
-        summary=f"Summary {n}.",
-        content_html="",
-        published=T0 - timedelta(hours=n),
-        date_is_fallback=False,
-        lang=lang,
-        content_key=f"k{n}",
-    )
-
-
 def _filled_store(path: Path) -> tuple[Store, dict[int, str]]:
     store = Store.open(path)
     store.sync_feeds(SITE_FEEDS)
     ids = {}
     for n in range(6):
         lang = "zh" if n % 3 == 2 else "en"
-        ids[n], _ = store.upsert_item(_store_item(n, "cdt" if lang == "zh" else "eff", lang), T0)
+        ids[n], _ = store.upsert_item(
+            make_item(n, feed="cdt" if lang == "zh" else "eff", lang=lang), T0
+        )
     store.save_stories(
         {"s-a": [ids[0], ids[1], ids[2]], "s-b": [ids[3], ids[4]], "s-c": [ids[5]]},
         {"s-a": ("Story A", ["censorship"]), "s-b": ("Story B", []), "s-c": ("Story C", [])},
@@ -1257,7 +1221,7 @@ def _translate(store: Store, item_id: str, n: int, title: str) -> None:
 
 # Each change to the store or config, and the story pages it must re-render (None: all).
 STORE_CHANGES = {
-    "item title": (lambda s, ids, c: s.upsert_item(_store_item(1, "eff", title="Fixed"), T0), 1),
+    "item title": (lambda s, ids, c: s.upsert_item(make_item(1, feed="eff", title="Fixed"), T0), 1),
     "translation": (lambda s, ids, c: _translate(s, ids[2], 2, "Censors again"), 1),
     "hide item": (lambda s, ids, c: s.hide(ids[4], "request", T0), 1),
     "unhide item": (lambda s, ids, c: (s.hide(ids[4], "request", T0), s.unhide(ids[4])), 0),
@@ -1357,8 +1321,8 @@ def test_collector_paused_always_puts_the_collector_back() -> None:
 def test_feed_health_without_a_window_counts_the_same_totals(tmp_path: Path) -> None:
     store, _ = _filled_store(tmp_path / "db.sqlite")
     # One item seen in a second feed, and under a second GUID in the same feed: counted once.
-    store.upsert_item(replace(_store_item(0, "cdt"), guid="g0"), T0)
-    store.upsert_item(replace(_store_item(0, "eff"), guid="g0-again"), T0)
+    store.upsert_item(make_item(0, feed="cdt", guid="g0"), T0)
+    store.upsert_item(make_item(0, feed="eff", guid="g0-again"), T0)
     windowed = store.feed_health(SITE_FEEDS, T0 - timedelta(days=7))
     plain = store.feed_health(SITE_FEEDS, None)
     assert [h.items_total for h in plain] == [h.items_total for h in windowed] == [4, 3]

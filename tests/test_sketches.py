@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_stories import NOW, add, feeds, stories_of
+from builders import REAL_NOW, add_item, make_config, story_members
 
 import digest.stories.stage as stage
 from digest import cluster_stage
-from digest.records import Config, SiteConfig, TopicConfig
+from digest.records import Config, TopicConfig
 from digest.records.sketches import SketchSet
 from digest.store import Store, text_hash
 from digest.store.base import from_db
@@ -40,15 +40,6 @@ FEEDS = tuple(f"f{k}" for k in range(12))
 _SYLLABLES = [c + v for c in "bdgklmnprstvz" for v in "aeiou"]
 
 
-def _config(tmp_path: Path, window_days: int = 7, topics: tuple[TopicConfig, ...] = ()) -> Config:
-    return Config(
-        path=tmp_path / "feeds.yaml",
-        site=SiteConfig(language="en", window_days=window_days),
-        topics=topics,
-        feeds=feeds(*FEEDS),
-    )
-
-
 def _word(rng: random.Random) -> str:
     return "".join(rng.choice(_SYLLABLES) for _ in range(3))
 
@@ -65,7 +56,7 @@ def _events(store: Store, rng: random.Random, events: int, prefix: str, hours: f
         for r in range(rng.randint(2, 4)):
             text = " ".join(rng.sample(words, 4) + rng.sample(COMMON, 5))
             guid = f"{prefix}{e}-{r}"
-            item = add(store, rng.choice(FEEDS), guid, text, max(0.1, when - r))
+            item = add_item(store, rng.choice(FEEDS), guid, text, max(0.1, when - r))
             made.setdefault(f"{prefix}{e}", []).append(item)
     return made
 
@@ -76,7 +67,7 @@ def _follow_ups(store: Store, rng: random.Random, base: dict, n: int, prefix: st
     items = {it.id: it for it in store.items()}
     for k, event in enumerate(rng.sample(sorted(base), n)):
         words = items[base[event][0]].title.split()
-        out.append(add(store, rng.choice(FEEDS), f"{prefix}{k}", " ".join(words[:6]), 1))
+        out.append(add_item(store, rng.choice(FEEDS), f"{prefix}{k}", " ".join(words[:6]), 1))
     return out
 
 
@@ -149,123 +140,119 @@ def _no_whole_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_statistics_and_sketches_equal_a_fresh_count_after_every_kind_of_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(5)
-    config = _config(tmp_path, window_days=3)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        base = _events(store, rng, 20, "a", 60)
-        assert cluster_stage(config, store).rebuilt
-        with monkeypatch.context() as m:
-            _no_whole_window(m)
-            # New reports: follow-ups and new events.
-            _follow_ups(store, rng, base, 6, "u")
-            _events(store, rng, 4, "b", 3)
-            summary = cluster_stage(config, store)
-            assert summary.new_items > 0 and summary.joined >= 6
-            _assert_index_fresh(store, config, NOW - timedelta(days=3))
-            # A new translation changes an item's text: counted again from the new text.
-            item = store.items()[0]
-            store.set_item_translation(
-                item.id, "en", source_hash=text_hash(item.title + "\0" + item.summary),
-                model="m", status="translated", note=None, title="zork quux translated",
-                summary="", now=NOW,
-            )  # fmt: skip
-            # An item seen in a second feed: its story's sketch gets the feed.
-            it2 = store.items()[3]
-            add(store, "f11" if it2.feeds != ["f11"] else "f10", "syndicated", it2.title, 200)
-            store.conn.execute(
-                "UPDATE item_sources SET item_id = ? WHERE guid = 'syndicated'", (it2.id,)
-            )
-            store.hide(store.items()[5].id, "test", NOW)
-            cluster_stage(config, store)
-            _assert_index_fresh(store, config, NOW - timedelta(days=3))
-            assert "zork" in {t for (_, t) in _index(store)["terms"]}
-        # A day later: a day's reports left the window, their counts went with them.
-        later = NOW + timedelta(days=1)
-        monkeypatch.setattr(stage, "utc_now", lambda: later)
-        with monkeypatch.context() as m:
-            _no_whole_window(m)
-            cluster_stage(config, store)
-        _assert_index_fresh(store, config, later - timedelta(days=3))
-        # Sketches of stories wholly out of the window are gone.
-        oldest = store.conn.execute("SELECT MIN(t_max) FROM story_sketches").fetchone()[0]
-        assert oldest >= (later - timedelta(days=3)).timestamp()
+    config = make_config(tmp_path, feeds=FEEDS, window_days=3)
+    base = _events(store, rng, 20, "a", 60)
+    assert cluster_stage(config, store).rebuilt
+    with monkeypatch.context() as m:
+        _no_whole_window(m)
+        # New reports: follow-ups and new events.
+        _follow_ups(store, rng, base, 6, "u")
+        _events(store, rng, 4, "b", 3)
+        summary = cluster_stage(config, store)
+        assert summary.new_items > 0 and summary.joined >= 6
+        _assert_index_fresh(store, config, REAL_NOW - timedelta(days=3))
+        # A new translation changes an item's text: counted again from the new text.
+        item = store.items()[0]
+        store.set_item_translation(
+            item.id, "en", source_hash=text_hash(item.title + "\0" + item.summary),
+            model="m", status="translated", note=None, title="zork quux translated",
+            summary="", now=REAL_NOW,
+        )  # fmt: skip
+        # An item seen in a second feed: its story's sketch gets the feed.
+        it2 = store.items()[3]
+        add_item(store, "f11" if it2.feeds != ["f11"] else "f10", "syndicated", it2.title, 200)
+        store.conn.execute(
+            "UPDATE item_sources SET item_id = ? WHERE guid = 'syndicated'", (it2.id,)
+        )
+        store.hide(store.items()[5].id, "test", REAL_NOW)
+        cluster_stage(config, store)
+        _assert_index_fresh(store, config, REAL_NOW - timedelta(days=3))
+        assert "zork" in {t for (_, t) in _index(store)["terms"]}
+    # A day later: a day's reports left the window, their counts went with them.
+    later = REAL_NOW + timedelta(days=1)
+    monkeypatch.setattr(stage, "utc_now", lambda: later)
+    with monkeypatch.context() as m:
+        _no_whole_window(m)
+        cluster_stage(config, store)
+    _assert_index_fresh(store, config, later - timedelta(days=3))
+    # Sketches of stories wholly out of the window are gone.
+    oldest = store.conn.execute("SELECT MIN(t_max) FROM story_sketches").fetchone()[0]
+    assert oldest >= (later - timedelta(days=3)).timestamp()
 
 
 def test_deleting_items_inside_the_window_makes_the_next_run_count_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(6)
-    config = _config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        _events(store, rng, 10, "a", 30)
-        cluster_stage(config, store)
-        assert store.cluster_state()
-        # Pruning out-of-window items keeps the statistics; inside the window drops them.
-        store.prune(NOW - timedelta(days=30))
-        assert store.cluster_state()
-        store.prune(NOW - timedelta(hours=20))
-        assert store.cluster_state() == {}
-        calls = []
-        real = stage._whole_window
-        monkeypatch.setattr(
-            stage, "_whole_window", lambda *a, **k: calls.append(k) or real(*a, **k)
-        )
-        cluster_stage(config, store)
-        assert calls == [{"rebuild": False}] and store.cluster_state()
-        cluster_stage(config, store)
-        assert len(calls) == 1  # the next run uses the statistics again
-        _assert_index_fresh(store, config, NOW - timedelta(days=7))
+    config = make_config(tmp_path, feeds=FEEDS)
+    _events(store, rng, 10, "a", 30)
+    cluster_stage(config, store)
+    assert store.cluster_state()
+    # Pruning out-of-window items keeps the statistics; inside the window drops them.
+    store.prune(REAL_NOW - timedelta(days=30))
+    assert store.cluster_state()
+    store.prune(REAL_NOW - timedelta(hours=20))
+    assert store.cluster_state() == {}
+    calls = []
+    real = stage._whole_window
+    monkeypatch.setattr(stage, "_whole_window", lambda *a, **k: calls.append(k) or real(*a, **k))
+    cluster_stage(config, store)
+    assert calls == [{"rebuild": False}] and store.cluster_state()
+    cluster_stage(config, store)
+    assert len(calls) == 1  # the next run uses the statistics again
+    _assert_index_fresh(store, config, REAL_NOW - timedelta(days=7))
 
 
-def test_a_changed_taxonomy_or_an_index_from_elsewhere_is_counted_again(tmp_path: Path) -> None:
+def test_a_changed_taxonomy_or_an_index_from_elsewhere_is_counted_again(
+    tmp_path: Path, store: Store
+) -> None:
     rng = random.Random(7)
-    config = _config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        _events(store, rng, 6, "a", 30)
-        cluster_stage(config, store)
-        fits = stage._index_fits
-        since = from_db(store.cluster_state()["since"])
-        assert since is not None
-        assert fits(store.cluster_state(), config, since)
-        other = _config(tmp_path, topics=(TopicConfig("X", "x", ("x",)),))
-        assert not fits(store.cluster_state(), other, since)
-        # A window grown backwards holds items never counted.
-        assert not fits(store.cluster_state(), config, since - timedelta(days=1))
-        store.conn.execute("UPDATE cluster_state SET value = 'old' WHERE key = 'tokenizer'")
-        assert not fits(store.cluster_state(), config, since)
+    config = make_config(tmp_path, feeds=FEEDS)
+    _events(store, rng, 6, "a", 30)
+    cluster_stage(config, store)
+    fits = stage._index_fits
+    since = from_db(store.cluster_state()["since"])
+    assert since is not None
+    assert fits(store.cluster_state(), config, since)
+    other = make_config(tmp_path, feeds=FEEDS, topics=(TopicConfig("X", "x", ("x",)),))
+    assert not fits(store.cluster_state(), other, since)
+    # A window grown backwards holds items never counted.
+    assert not fits(store.cluster_state(), config, since - timedelta(days=1))
+    store.conn.execute("UPDATE cluster_state SET value = 'old' WHERE key = 'tokenizer'")
+    assert not fits(store.cluster_state(), config, since)
 
 
 # ---------------------------------------------------------------- same decisions
 
 
 def test_store_backed_assignment_equals_the_in_memory_rule(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(8)
-    config = _config(tmp_path)
-    since = NOW - timedelta(days=7)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        base = _events(store, rng, 30, "a", 100)
-        cluster_stage(config, store)
-        new = _follow_ups(store, rng, base, 10, "u")
-        new += [i for ids in _events(store, rng, 5, "b", 5).values() for i in ids]
-        items = store.items(since=since)
-        docs = {it.id: stage._doc(it, "en") for it in items}
-        story_of = {it.id: it.story for it in items if it.story}
-        reserved = set(store.story_assignments().values())
-        expected = assign_new(
-            [docs[i] for i in story_of], story_of, [docs[i] for i in new], reserved=reserved
-        )
-        _no_whole_window(monkeypatch)
-        cluster_stage(config, store)
-        after = store.story_assignments()
-        got: dict[str, list[str]] = {}
-        for i in new:
-            got.setdefault(after[i], []).append(i)
-        assert {s: sorted(v) for s, v in got.items()} == {s: sorted(v) for s, v in expected.items()}
-        assert sum(1 for s in expected if s in set(story_of.values())) >= 8
+    config = make_config(tmp_path, feeds=FEEDS)
+    since = REAL_NOW - timedelta(days=7)
+    base = _events(store, rng, 30, "a", 100)
+    cluster_stage(config, store)
+    new = _follow_ups(store, rng, base, 10, "u")
+    new += [i for ids in _events(store, rng, 5, "b", 5).values() for i in ids]
+    items = store.items(since=since)
+    docs = {it.id: stage._doc(it, "en") for it in items}
+    story_of = {it.id: it.story for it in items if it.story}
+    reserved = set(store.story_assignments().values())
+    expected = assign_new(
+        [docs[i] for i in story_of], story_of, [docs[i] for i in new], reserved=reserved
+    )
+    _no_whole_window(monkeypatch)
+    cluster_stage(config, store)
+    after = store.story_assignments()
+    got: dict[str, list[str]] = {}
+    for i in new:
+        got.setdefault(after[i], []).append(i)
+    assert {s: sorted(v) for s, v in got.items()} == {s: sorted(v) for s, v in expected.items()}
+    assert sum(1 for s in expected if s in set(story_of.values())) >= 8
 
 
 def test_best_stories_tie_goes_to_the_lowest_story_id_and_span_is_kept() -> None:
@@ -300,125 +287,120 @@ def test_best_stories_tie_goes_to_the_lowest_story_id_and_span_is_kept() -> None
 
 
 def test_fast_labels_equal_a_full_labelling_of_the_changed_stories(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(9)
-    config = _config(tmp_path)
-    since = NOW - timedelta(days=7)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        base = _events(store, rng, 40, "a", 100)
-        cluster_stage(config, store)
-        _follow_ups(store, rng, base, 3, "u")
-        before = dict(store.conn.execute("SELECT id, key_terms FROM stories").fetchall())
-        _no_whole_window(monkeypatch)
-        cluster_stage(config, store)
-        after = dict(store.conn.execute("SELECT id, key_terms FROM stories").fetchall())
-        changed = {s for s in after if after[s] != before.get(s)}
-        assert changed
-        items = store.items(since=since)
-        from digest.stories.labels import label_doc
+    config = make_config(tmp_path, feeds=FEEDS)
+    since = REAL_NOW - timedelta(days=7)
+    base = _events(store, rng, 40, "a", 100)
+    cluster_stage(config, store)
+    _follow_ups(store, rng, base, 3, "u")
+    before = dict(store.conn.execute("SELECT id, key_terms FROM stories").fetchall())
+    _no_whole_window(monkeypatch)
+    cluster_stage(config, store)
+    after = dict(store.conn.execute("SELECT id, key_terms FROM stories").fetchall())
+    changed = {s for s in after if after[s] != before.get(s)}
+    assert changed
+    items = store.items(since=since)
+    from digest.stories.labels import label_doc
 
-        grouped: dict[str, list] = {}
-        for it in items:
-            grouped.setdefault(it.story, []).append(label_doc(stage._doc(it, "en"), it))
-        full = label_stories(grouped, ())
-        import json
+    grouped: dict[str, list] = {}
+    for it in items:
+        grouped.setdefault(it.story, []).append(label_doc(stage._doc(it, "en"), it))
+    full = label_stories(grouped, ())
+    import json
 
-        for sid in changed:
-            assert json.loads(after[sid]) == full[sid].key_terms
-        # The counts the fast labels used are the window's.
-        key = Counter(t for docs in grouped.values() for d in docs for t in d.terms or ())
-        stored = dict(
-            store.conn.execute(
-                "SELECT term, n FROM term_stats WHERE kind = ? AND n > 0", (KEY_TERMS,)
-            )
-        )
-        assert key == Counter(stored) or not key
+    for sid in changed:
+        assert json.loads(after[sid]) == full[sid].key_terms
+    # The counts the fast labels used are the window's.
+    key = Counter(t for docs in grouped.values() for d in docs for t in d.terms or ())
+    stored = dict(
+        store.conn.execute("SELECT term, n FROM term_stats WHERE kind = ? AND n > 0", (KEY_TERMS,))
+    )
+    assert key == Counter(stored) or not key
 
 
 # ---------------------------------------------------------------- changes are noticed
 
 
-def test_triggers_mark_what_changed(tmp_path: Path) -> None:
+def test_triggers_mark_what_changed(tmp_path: Path, store: Store) -> None:
     rng = random.Random(10)
-    config = _config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        made = _events(store, rng, 4, "a", 30)
-        cluster_stage(config, store)
-        db = store.conn
-        first = made["a0"][0]
-        sid = store.story_assignments()[first]
+    config = make_config(tmp_path, feeds=FEEDS)
+    made = _events(store, rng, 4, "a", 30)
+    cluster_stage(config, store)
+    db = store.conn
+    first = made["a0"][0]
+    sid = store.story_assignments()[first]
 
-        def marks() -> tuple[object, ...]:
-            dirty = db.execute("SELECT dirty FROM item_features WHERE item_id = ?", (first,))
-            label = db.execute("SELECT label_hash FROM stories WHERE id = ?", (sid,))
-            stale = db.execute("SELECT stale FROM story_sketches WHERE story_id = ?", (sid,))
-            return dirty.fetchone()[0], label.fetchone()[0] is None, stale.fetchone()[0]
+    def marks() -> tuple[object, ...]:
+        dirty = db.execute("SELECT dirty FROM item_features WHERE item_id = ?", (first,))
+        label = db.execute("SELECT label_hash FROM stories WHERE id = ?", (sid,))
+        stale = db.execute("SELECT stale FROM story_sketches WHERE story_id = ?", (sid,))
+        return dirty.fetchone()[0], label.fetchone()[0] is None, stale.fetchone()[0]
 
-        assert marks() == (0, False, 0)
-        store.set_item_translation(
-            first, "en", source_hash="x", model=None, status="no-model", note="n",
-            title=None, summary=None, now=NOW,
-        )  # fmt: skip
-        assert marks() == (1, True, 0)
-        cluster_stage(config, store)
-        assert marks() == (0, False, 0)
-        store.hide(first, "r", NOW)
-        assert marks() == (0, True, 0)
-        cluster_stage(config, store)
-        store.unhide(first)
-        assert marks() == (0, True, 0)
-        cluster_stage(config, store)
-        db.execute(
-            "INSERT INTO item_sources (feed_id, guid, item_id, first_seen) VALUES (?,?,?,?)",
-            ("f0", "again", first, "2026-01-01T00:00:00Z"),
-        )
-        assert marks() == (0, True, 1)
-        cluster_stage(config, store)
-        assert marks() == (0, False, 0)
-        db.execute("UPDATE items SET title = title || ' changed' WHERE id = ?", (first,))
-        assert marks() == (1, True, 0)
-        # Writing the same text again marks nothing.
-        cluster_stage(config, store)
-        db.execute("UPDATE items SET title = title WHERE id = ?", (first,))
-        assert marks() == (0, False, 0)
+    assert marks() == (0, False, 0)
+    store.set_item_translation(
+        first, "en", source_hash="x", model=None, status="no-model", note="n",
+        title=None, summary=None, now=REAL_NOW,
+    )  # fmt: skip
+    assert marks() == (1, True, 0)
+    cluster_stage(config, store)
+    assert marks() == (0, False, 0)
+    store.hide(first, "r", REAL_NOW)
+    assert marks() == (0, True, 0)
+    cluster_stage(config, store)
+    store.unhide(first)
+    assert marks() == (0, True, 0)
+    cluster_stage(config, store)
+    db.execute(
+        "INSERT INTO item_sources (feed_id, guid, item_id, first_seen) VALUES (?,?,?,?)",
+        ("f0", "again", first, "2026-01-01T00:00:00Z"),
+    )
+    assert marks() == (0, True, 1)
+    cluster_stage(config, store)
+    assert marks() == (0, False, 0)
+    db.execute("UPDATE items SET title = title || ' changed' WHERE id = ?", (first,))
+    assert marks() == (1, True, 0)
+    # Writing the same text again marks nothing.
+    cluster_stage(config, store)
+    db.execute("UPDATE items SET title = title WHERE id = ?", (first,))
+    assert marks() == (0, False, 0)
 
 
 def test_a_failed_run_changes_nothing_and_the_next_run_does_the_work(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(11)
-    config = _config(tmp_path, window_days=3)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        base = _events(store, rng, 15, "a", 60)
-        _events(store, rng, 10, "c", 20)
-        cluster_stage(config, store)
-        new = _follow_ups(store, rng, base, 4, "u")
-        snapshot = _index(store), _sketches(store), store.story_assignments()
-        rows = store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0]
-        # A day later (reports leave the window) the run fails while writing.
-        later = NOW + timedelta(days=1)
-        monkeypatch.setattr(stage, "utc_now", lambda: later)
-        with monkeypatch.context() as m:
+    config = make_config(tmp_path, feeds=FEEDS, window_days=3)
+    base = _events(store, rng, 15, "a", 60)
+    _events(store, rng, 10, "c", 20)
+    cluster_stage(config, store)
+    new = _follow_ups(store, rng, base, 4, "u")
+    snapshot = _index(store), _sketches(store), store.story_assignments()
+    rows = store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0]
+    # A day later (reports leave the window) the run fails while writing.
+    later = REAL_NOW + timedelta(days=1)
+    monkeypatch.setattr(stage, "utc_now", lambda: later)
+    with monkeypatch.context() as m:
 
-            def boom(*args: object, **kwargs: object) -> None:
-                raise RuntimeError("disk full")
+        def boom(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("disk full")
 
-            m.setattr(Store, "save_sketches", boom)
-            with pytest.raises(RuntimeError):
-                cluster_stage(config, store)
-        assert (_index(store), _sketches(store), store.story_assignments()) == snapshot
-        assert store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0] == rows
-        assert all(i not in store.story_assignments() for i in new)
-        with monkeypatch.context() as m:
-            _no_whole_window(m)
+        m.setattr(Store, "save_sketches", boom)
+        with pytest.raises(RuntimeError):
             cluster_stage(config, store)
-        assert all(i in store.story_assignments() for i in new)
-        assert store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0] < rows
-        _assert_index_fresh(store, config, later - timedelta(days=3))
-        window = {it.story for it in store.items(since=later - timedelta(days=3))}
-        sketched = {r[0] for r in store.conn.execute("SELECT story_id FROM story_sketches")}
-        assert sketched == window and len(window) < len(stories_of(store))
+    assert (_index(store), _sketches(store), store.story_assignments()) == snapshot
+    assert store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0] == rows
+    assert all(i not in store.story_assignments() for i in new)
+    with monkeypatch.context() as m:
+        _no_whole_window(m)
+        cluster_stage(config, store)
+    assert all(i in store.story_assignments() for i in new)
+    assert store.conn.execute("SELECT COUNT(*) FROM item_features").fetchone()[0] < rows
+    _assert_index_fresh(store, config, later - timedelta(days=3))
+    window = {it.story for it in store.items(since=later - timedelta(days=3))}
+    sketched = {r[0] for r in store.conn.execute("SELECT story_id FROM story_sketches")}
+    assert sketched == window and len(window) < len(story_members(store))
 
 
 def test_sketch_vectors_are_the_window_tfidf_vectors() -> None:
@@ -490,7 +472,7 @@ def test_clustering_pauses_the_collector_and_always_restores_it() -> None:
     from digest.stories.linkage import cluster_stories
 
     seen = []
-    doc = ClusterDoc("a", "words here", "en", NOW)
+    doc = ClusterDoc("a", "words here", "en", REAL_NOW)
     with collector_off():
         seen.append(gc.isenabled())
         with collector_off():  # nested: left to the outer one

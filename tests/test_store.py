@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from builders import NOW, make_item
 
 from digest.errors import StageError
-from digest.records import FeedConfig, FetchResult, Item
+from digest.records import FeedConfig, FetchResult
 from digest.store import MIGRATIONS, Store, text_hash
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def item(
-    feed: str,
-    guid: str,
-    url: str = "",
-    title: str = "T",
-    summary: str = "S",
-    key: str | None = None,
-    fallback: bool = False,
-) -> Item:
-    return Item(
-        feed_id=feed,
-        guid=guid,
-        url=url,
-        link=url,
-        title=title,
-        summary=summary,
-        content_html="",
-        published=NOW - timedelta(hours=1),
-        date_is_fallback=fallback,
-        lang="en",
-        content_key=key or text_hash(title + summary),
-    )
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "state" / "digest.db")
-    s.sync_feeds(
+def store(store: Store) -> Store:
+    """The empty store with two feeds, a and b."""
+    store.sync_feeds(
         [
             FeedConfig(id="a", name="A", url="https://a/"),
             FeedConfig(id="b", name="B", url="https://b/"),
         ]
     )
-    return s
+    return store
 
 
 def test_schema_version_and_wal(store: Store) -> None:
@@ -67,17 +44,24 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
 
 
 def test_dedup_by_guid_url_and_content(store: Store) -> None:
+    one = make_item(feed="a", guid="g1", url="https://x/1", title="One", summary="s1")
+    two: dict[str, Any] = {"title": "Two is long enough", "summary": "s2", "key": "K"}
     with store.transaction():
-        first, new1 = store.upsert_item(item("a", "g1", "https://x/1", "One", "s1"), NOW)
-        again, new2 = store.upsert_item(item("a", "g1", "https://x/1", "One", "s1"), NOW)
-        by_url, new3 = store.upsert_item(item("b", "other-guid", "https://x/1", "One!", "s1"), NOW)
+        first, new1 = store.upsert_item(one, NOW)
+        again, new2 = store.upsert_item(replace(one), NOW)
+        by_url, new3 = store.upsert_item(
+            make_item(feed="b", guid="other-guid", url="https://x/1", title="One!", summary="s1"),
+            NOW,
+        )
         mirror, new4 = store.upsert_item(
-            item("b", "g9", "https://mirror/1", "Two is long enough", "s2", key="K"), NOW
+            make_item(feed="b", guid="g9", url="https://mirror/1", **two), NOW
         )
         mirror2, new5 = store.upsert_item(
-            item("a", "g10", "https://x/2", "Two is long enough", "s2", key="K"), NOW
+            make_item(feed="a", guid="g10", url="https://x/2", **two), NOW
         )
-        _, new6 = store.upsert_item(item("a", "g11", "https://x/3", "Three", "s3"), NOW)
+        _, new6 = store.upsert_item(
+            make_item(feed="a", guid="g11", url="https://x/3", title="Three", summary="s3"), NOW
+        )
     assert (new1, new2, new3, new4, new5, new6) == (True, False, False, True, False, True)
     assert first == again == by_url
     assert mirror == mirror2
@@ -89,9 +73,12 @@ def test_dedup_by_guid_url_and_content(store: Store) -> None:
 
 def test_refresh_keeps_identity_and_first_seen_date(store: Store) -> None:
     with store.transaction():
-        iid, _ = store.upsert_item(item("a", "g1", "", "Old title", "s", fallback=True), NOW)
+        iid, _ = store.upsert_item(
+            make_item(feed="a", guid="g1", url="", title="Old title", summary="s", fallback=True),
+            NOW,
+        )
     later = NOW + timedelta(days=2)
-    undated = item("a", "g1", "", "New title", "s", fallback=True)
+    undated = make_item(feed="a", guid="g1", url="", title="New title", summary="s", fallback=True)
     undated.published = later
     with store.transaction():
         store.upsert_item(undated, later)
@@ -150,11 +137,13 @@ def test_gone_until_reset_and_url_change_forgets_redirect(store: Store) -> None:
 
 
 def test_translation_tasks_and_cache(store: Store) -> None:
-    zh = item("a", "z", "https://z/1", "标题", "摘要")
+    zh = make_item(feed="a", guid="z", url="https://z/1", title="标题", summary="摘要")
     zh.lang = "zh"
     with store.transaction():
         iid, _ = store.upsert_item(zh, NOW)
-        store.upsert_item(item("a", "e", "https://e/1"), NOW)
+        store.upsert_item(
+            make_item(feed="a", guid="e", url="https://e/1", title="T", summary="S"), NOW
+        )
     (task,) = store.translation_tasks("en")
     assert task.item_id == iid and task.done_hash is None
     with store.transaction():
@@ -188,8 +177,12 @@ def test_translation_tasks_and_cache(store: Store) -> None:
 
 def test_stories_saved_and_orphans_dropped(store: Store) -> None:
     with store.transaction():
-        a, _ = store.upsert_item(item("a", "1", "https://x/1", "A", "a"), NOW)
-        b, _ = store.upsert_item(item("b", "2", "https://x/2", "B", "b"), NOW)
+        a, _ = store.upsert_item(
+            make_item(feed="a", guid="1", url="https://x/1", title="A", summary="a"), NOW
+        )
+        b, _ = store.upsert_item(
+            make_item(feed="b", guid="2", url="https://x/2", title="B", summary="b"), NOW
+        )
     store.save_stories({"s-1": [a, b]}, {"s-1": ("A", ["censorship"])}, NOW)
     assert store.story_assignments() == {a: "s-1", b: "s-1"}
     store.save_stories({"s-1": [a], "s-2": [b]}, {"s-1": ("A", []), "s-2": ("B", [])}, NOW)

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from builders import add_item, make_config
 
 from digest import cluster_stage, site_data, translate_stage
 from digest.cli import main
 from digest.errors import InputError
-from digest.records import Config, FeedConfig, Item, SiteConfig, TopicConfig
-from digest.store import Store, utc_now
+from digest.records import TopicConfig
+from digest.store import Store
 from digest.stories.assign import assign_new, cluster_new_stories, redirects_after
 from digest.stories.features import ClusterDoc
 from digest.stories.file import cluster_file
@@ -24,8 +25,6 @@ from digest.stories.labels import LabelDoc, coverage_gap, label_stories
 from digest.stories.linkage import cluster_stories
 from digest.stories.topics import class_key_terms, discover_topics
 from digest.translate.engine import ModelRef
-
-NOW = utc_now()
 
 FACE = [
     "Beijing residential compounds make facial recognition mandatory at gates.",
@@ -40,110 +39,72 @@ IRAQ = "Iraq cuts internet nationwide during school exams for the third year."
 SHUTDOWN_ZH = "伊拉克在学校考试期间再次全国断网，数字权利组织提出批评。"
 
 
-def feeds(*ids: str) -> tuple[FeedConfig, ...]:
-    return tuple(FeedConfig(id=f, name=f.upper(), url=f"https://example.org/{f}.xml") for f in ids)
-
-
-def make_config(tmp_path: Path, topics: Sequence[TopicConfig] = ()) -> Config:
-    return Config(
-        path=tmp_path / "feeds.yaml",
-        site=SiteConfig(language="en", window_days=7),
-        topics=tuple(topics),
-        feeds=feeds("cdt", "rfa", "eff", "gv", "cdtzh", "voazh"),
-    )
-
-
-def add(store: Store, feed: str, guid: str, title: str, hours_ago: float, lang: str = "en") -> str:
-    item = Item(
-        feed_id=feed,
-        guid=guid,
-        url=f"https://example.org/{feed}/{guid}",
-        link=f"https://example.org/{feed}/{guid}",
-        title=title,
-        summary="",
-        content_html="",
-        published=NOW - timedelta(hours=hours_ago),
-        date_is_fallback=False,
-        lang=lang,
-        content_key=f"{feed}/{guid}",
-    )
-    with store.transaction():
-        item_id, _ = store.upsert_item(item, NOW)
-    return item_id
-
-
-def stories_of(store: Store) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for item, story in store.story_assignments().items():
-        out.setdefault(story, set()).add(item)
-    return out
+STORY_FEEDS = ("cdt", "rfa", "eff", "gv", "cdtzh", "voazh")
 
 
 # ---------------------------------------------------------------- stable ids over runs
 
 
-def test_story_ids_stay_stable_across_runs_and_new_items_join(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        f1 = add(store, "cdt", "f1", FACE[0], 30)
-        f2 = add(store, "rfa", "f2", FACE[1], 28)
-        q1 = add(store, "cdt", "q1", QINGLANG[0], 20)
-        first = cluster_stage(config, store)
-        assert first.rebuilt and first.stories == 2
-        before = store.story_assignments()
-        face_id = before[f1]
-        assert before[f2] == face_id and before[q1] != face_id
+def test_story_ids_stay_stable_across_runs_and_new_items_join(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path, feeds=STORY_FEEDS)
+    f1 = add_item(store, "cdt", "f1", FACE[0], 30)
+    f2 = add_item(store, "rfa", "f2", FACE[1], 28)
+    q1 = add_item(store, "cdt", "q1", QINGLANG[0], 20)
+    first = cluster_stage(config, store)
+    assert first.rebuilt and first.stories == 2
+    before = store.story_assignments()
+    face_id = before[f1]
+    assert before[f2] == face_id and before[q1] != face_id
 
-        # A second run with new items: they join incrementally, old ids do not move.
-        f3 = add(store, "eff", "f3", FACE[2], 10)
-        q2 = add(store, "gv", "q2", QINGLANG[1], 8)
-        i1 = add(store, "gv", "i1", IRAQ, 5)
-        second = cluster_stage(config, store)
-        assert not second.rebuilt and second.new_items == 3 and second.joined == 2
-        after = store.story_assignments()
-        assert after[f3] == face_id and after[q2] == before[q1]
-        assert after[i1] not in set(before.values())
-        assert {k: after[k] for k in before} == before
+    # A second run with new items: they join incrementally, old ids do not move.
+    f3 = add_item(store, "eff", "f3", FACE[2], 10)
+    q2 = add_item(store, "gv", "q2", QINGLANG[1], 8)
+    i1 = add_item(store, "gv", "i1", IRAQ, 5)
+    second = cluster_stage(config, store)
+    assert not second.rebuilt and second.new_items == 3 and second.joined == 2
+    after = store.story_assignments()
+    assert after[f3] == face_id and after[q2] == before[q1]
+    assert after[i1] not in set(before.values())
+    assert {k: after[k] for k in before} == before
 
-        # A full recluster finds the same stories and keeps every id.
-        third = cluster_stage(config, store, rebuild=True)
-        assert third.rebuilt
-        assert store.story_assignments() == after
-        # ... and so does a run with nothing new.
-        cluster_stage(config, store)
-        assert store.story_assignments() == after
-        data = site_data(config, store)
-        face = next(s for s in data.stories if s.id == face_id)
-        assert [it.id for it in face.items] == [f1, f2, f3]
-        assert face.key_terms and "facial" in face.key_terms
-        assert face.coverage_gap is None
+    # A full recluster finds the same stories and keeps every id.
+    third = cluster_stage(config, store, rebuild=True)
+    assert third.rebuilt
+    assert store.story_assignments() == after
+    # ... and so does a run with nothing new.
+    cluster_stage(config, store)
+    assert store.story_assignments() == after
+    data = site_data(config, store)
+    face = next(s for s in data.stories if s.id == face_id)
+    assert [it.id for it in face.items] == [f1, f2, f3]
+    assert face.key_terms and "facial" in face.key_terms
+    assert face.coverage_gap is None
 
 
-def test_a_merge_on_rebuild_leaves_a_redirect(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        a = add(store, "cdt", "a", "Guangdong cyber police open Weibo accounts", 30)
-        b = add(store, "rfa", "b", "Citizens invited to report each other as informants", 29)
-        cluster_stage(config, store)
-        first = store.story_assignments()
-        assert first[a] != first[b]
-        # A report telling both halves joins them into one story on a full recluster.
-        bridge = (
-            "Guangdong cyber police open Weibo accounts and invite citizens to report each "
-            "other as informants"
-        )
-        c = add(store, "eff", "c", bridge, 28)
-        add(store, "gv", "d", bridge + ".", 27)
-        summary = cluster_stage(config, store, rebuild=True)
-        after = store.story_assignments()
-        assert after[a] == after[b] == after[c]
-        assert summary.redirects == 1
-        kept = after[a]
-        gone = first[b] if kept == first[a] else first[a]
-        assert store.story_redirects() == {gone: kept}
-        data = site_data(config, store)
-        assert data.redirects == {gone: kept}
-        assert kept in {s.id for s in data.stories} and gone not in {s.id for s in data.stories}
+def test_a_merge_on_rebuild_leaves_a_redirect(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path, feeds=STORY_FEEDS)
+    a = add_item(store, "cdt", "a", "Guangdong cyber police open Weibo accounts", 30)
+    b = add_item(store, "rfa", "b", "Citizens invited to report each other as informants", 29)
+    cluster_stage(config, store)
+    first = store.story_assignments()
+    assert first[a] != first[b]
+    # A report telling both halves joins them into one story on a full recluster.
+    bridge = (
+        "Guangdong cyber police open Weibo accounts and invite citizens to report each "
+        "other as informants"
+    )
+    c = add_item(store, "eff", "c", bridge, 28)
+    add_item(store, "gv", "d", bridge + ".", 27)
+    summary = cluster_stage(config, store, rebuild=True)
+    after = store.story_assignments()
+    assert after[a] == after[b] == after[c]
+    assert summary.redirects == 1
+    kept = after[a]
+    gone = first[b] if kept == first[a] else first[a]
+    assert store.story_redirects() == {gone: kept}
+    data = site_data(config, store)
+    assert data.redirects == {gone: kept}
+    assert kept in {s.id for s in data.stories} and gone not in {s.id for s in data.stories}
 
 
 def test_redirect_chains_resolve_and_revived_ids_drop_their_redirect() -> None:
@@ -226,26 +187,27 @@ class DictTranslator:
         return [self.BOOK.get(t, t) for t in texts]
 
 
-def test_reports_in_two_languages_join_only_through_translation(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    with Store.open(tmp_path / "db.sqlite") as store:
-        en = add(store, "gv", "i1", IRAQ, 5)
-        zh = add(store, "voazh", "z1", SHUTDOWN_ZH, 4, lang="zh")
-        cluster_stage(config, store)
-        untranslated = store.story_assignments()
-        assert untranslated[en] != untranslated[zh]
-        data = site_data(config, store)
-        zh_story = next(s for s in data.stories if s.id == untranslated[zh])
-        assert zh_story.coverage_gap == "only in Chinese-language media"
+def test_reports_in_two_languages_join_only_through_translation(
+    tmp_path: Path, store: Store
+) -> None:
+    config = make_config(tmp_path, feeds=STORY_FEEDS)
+    en = add_item(store, "gv", "i1", IRAQ, 5)
+    zh = add_item(store, "voazh", "z1", SHUTDOWN_ZH, 4, lang="zh")
+    cluster_stage(config, store)
+    untranslated = store.story_assignments()
+    assert untranslated[en] != untranslated[zh]
+    data = site_data(config, store)
+    zh_story = next(s for s in data.stories if s.id == untranslated[zh])
+    assert zh_story.coverage_gap == "only in Chinese-language media"
 
-        translate_stage(config, store, translator_factory=lambda cfg: DictTranslator())
-        cluster_stage(config, store, rebuild=True)
-        joined = store.story_assignments()
-        assert joined[en] == joined[zh]
-        story = next(s for s in site_data(config, store).stories if s.id == joined[en])
-        assert story.coverage_gap is None
-        assert story.headline == IRAQ  # the English original beats the machine translation
-        assert story.languages == ["zh", "en"] or set(story.languages) == {"zh", "en"}
+    translate_stage(config, store, translator_factory=lambda cfg: DictTranslator())
+    cluster_stage(config, store, rebuild=True)
+    joined = store.story_assignments()
+    assert joined[en] == joined[zh]
+    story = next(s for s in site_data(config, store).stories if s.id == joined[en])
+    assert story.coverage_gap is None
+    assert story.headline == IRAQ  # the English original beats the machine translation
+    assert story.languages == ["zh", "en"] or set(story.languages) == {"zh", "en"}
 
 
 # ---------------------------------------------------------------- coverage gap

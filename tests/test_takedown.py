@@ -7,66 +7,48 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from digest.records import Item
+from builders import NOW, make_item
+
 from digest.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
-T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-def make_item(n: int, feed: str = "eff") -> Item:
-    return Item(
-        feed_id=feed,
-        guid=f"g{n}",
-        url=f"https://example.net/{n}",
-        link=f"https://example.net/{n}",
-        title=f"Report number {n} on blocked sites",
-        summary=f"Summary {n}.",
-        content_html="",
-        published=T0 - timedelta(hours=n),
-        date_is_fallback=False,
-        lang="en",
-        content_key=f"k{n}",
-    )
 
 
 def visible_ids(store: Store) -> set[str]:
     return {i.id for i in store.items(include_hidden=False)}
 
 
-def test_hidden_item_and_story_survive_refetch_and_recluster(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "db.sqlite")
-    ids = [store.upsert_item(make_item(n), T0)[0] for n in range(4)]
-    store.save_stories({"s-a": ids[:2], "s-b": ids[2:]}, {"s-a": ("A", []), "s-b": ("B", [])}, T0)
+def test_hidden_item_and_story_survive_refetch_and_recluster(store: Store) -> None:
+    ids = [store.upsert_item(make_item(n, feed="eff"), NOW)[0] for n in range(4)]
+    store.save_stories({"s-a": ids[:2], "s-b": ids[2:]}, {"s-a": ("A", []), "s-b": ("B", [])}, NOW)
 
-    assert store.hide(ids[0], "a request", T0) == ("item", 1)
+    assert store.hide(ids[0], "a request", NOW) == ("item", 1)
     assert visible_ids(store) == set(ids[1:])
     # A re-fetch (the same GUID again, even with a corrected title) keeps it hidden.
-    again = make_item(0)
+    again = make_item(0, feed="eff")
     again.title = "Corrected title"
-    assert store.upsert_item(again, T0 + timedelta(hours=1)) == (ids[0], False)
+    assert store.upsert_item(again, NOW + timedelta(hours=1)) == (ids[0], False)
     assert visible_ids(store) == set(ids[1:])
 
     # Hiding a story hides its items too, so re-clustering under a new id cannot bring them back.
-    assert store.hide("s-b", "people at risk", T0) == ("story", 2)
+    assert store.hide("s-b", "people at risk", NOW) == ("story", 2)
     assert visible_ids(store) == {ids[1]}
-    store.save_stories({"s-new": ids[1:]}, {"s-new": ("New", [])}, T0 + timedelta(hours=2))
+    store.save_stories({"s-new": ids[1:]}, {"s-new": ("New", [])}, NOW + timedelta(hours=2))
     assert visible_ids(store) == {ids[1]}
     hidden = {entry[0]: entry for entry in store.hidden_entries()}
     assert set(hidden) == {ids[0], "s-b", ids[2], ids[3]}
-    assert hidden[ids[2]][1:] == ("people at risk", T0, "s-b")
+    assert hidden[ids[2]][1:] == ("people at risk", NOW, "s-b")
 
     # Unhiding the story shows its items again; the item hidden on its own stays hidden.
     assert store.unhide("s-b") == 3
     assert visible_ids(store) == set(ids[1:])
     assert store.unhide(ids[0]) == 1
     assert visible_ids(store) == set(ids)
-    assert store.hide("no-such-id", "x", T0) is None
+    assert store.hide("no-such-id", "x", NOW) is None
     assert store.unhide("no-such-id") == 0
-    store.close()
 
 
 def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

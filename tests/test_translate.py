@@ -30,6 +30,7 @@ from shared_data import FEEDS_REAL
 sys.path.insert(0, str(Path(__file__).parent))
 
 import tinymodel
+from builders import translation_store
 
 from digest.errors import ConfigError, InputError, StageError
 from digest.records import TranslationConfig
@@ -904,40 +905,6 @@ def test_traditional_chinese_goes_to_a_zt_package_unconverted(
 # ---------------------------------------------------------------- the translate stage
 
 
-def stage_setup(tmp_path: Path, cfg: TranslationConfig, items: list[tuple[str, str, str]]) -> Any:
-    """A Config and an open Store holding (lang, title, summary) items."""
-    from datetime import UTC, datetime, timedelta
-
-    from digest.ingest.normalize import content_key
-    from digest.records import Config, FeedConfig, Item
-    from digest.store import Store
-
-    feed = FeedConfig(id="f", name="F", url="f.xml")
-    config = Config(path=tmp_path / "feeds.yaml", translation=cfg, feeds=(feed,))
-    store = Store.open(tmp_path / "state.db")
-    store.sync_feeds(config.feeds)
-    now = datetime.now(UTC)
-    with store.transaction():
-        for i, (lang, title, summary) in enumerate(items):
-            store.upsert_item(
-                Item(
-                    feed_id="f",
-                    guid=f"g{i}",
-                    url=f"https://example.org/{i}",
-                    link=f"https://example.org/{i}",
-                    title=title,
-                    summary=summary,
-                    content_html="<p>not translated</p>",
-                    published=now - timedelta(minutes=i),
-                    date_is_fallback=False,
-                    lang=lang,
-                    content_key=content_key(title, summary),
-                ),
-                now,
-            )
-    return config, store
-
-
 STAGE_ITEMS = [
     ("zh", "警方拘留三名维权人士", "他们被指控寻衅滋事。家属表示担心。"),
     ("zh", "苹果下架VPN应用", "网民批评审查。"),
@@ -955,7 +922,7 @@ def test_a_newer_package_retranslates_lazily(
 
     cfg = config_for(tmp_path / "packages")
     install_file(cfg, archives["zh_en"])
-    config, store = stage_setup(tmp_path, cfg, STAGE_ITEMS)
+    config, store = translation_store(tmp_path, cfg, STAGE_ITEMS)
     with store:
         first = translate_stage(config, store)
         assert (first.items, first.translated, first.cached) == (3, 6, 0)
@@ -995,7 +962,7 @@ def test_an_edited_item_is_translated_again(tmp_path: Path, archives: dict[str, 
 
     cfg = config_for(tmp_path / "packages")
     install_file(cfg, archives["zh_en"])
-    config, store = stage_setup(tmp_path, cfg, STAGE_ITEMS[:2])
+    config, store = translation_store(tmp_path, cfg, STAGE_ITEMS[:2])
     with store:
         assert translate_stage(config, store).translated == 4
         store.conn.execute(

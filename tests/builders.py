@@ -199,6 +199,19 @@ def _rss_item(e: Entry) -> str:
     return f"<item>{fields}</item>"
 
 
+def entries(
+    rows: Iterable[tuple[str, str, str, str]],
+    *,
+    start: datetime = datetime(2026, 11, 19, tzinfo=UTC),
+    step: timedelta = timedelta(hours=1),
+) -> list[Entry]:
+    """Entries from (guid, link, title, description) rows, dated `step` apart from `start`."""
+    return [
+        Entry(guid, link, title, description, start + i * step)
+        for i, (guid, link, title, description) in enumerate(rows)
+    ]
+
+
 def rss_series(key: str, titles: Sequence[str], *, lang: str = "en", **kw: Any) -> bytes:
     """An RSS document of numbered entries: GUID `{key}-{i}`, link news.example/{key}/{i},
     description the title, dated 2026-11-19 at {i} hours {i} minutes (both modulo the clock).

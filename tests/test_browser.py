@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from builders import Entry, rss
 
 from digest.config import load_config
 from digest.pipeline import run
@@ -55,16 +56,15 @@ if pagefind_executable() is None:
         "pagefind is not installed (pip install 'pagefind[extended]')", allow_module_level=True
     )
 
-HOSTILE_FEED = """<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>Hostile (test)</title><link>https://evil.example/</link>
-<language>en</language>
-<item><guid>evil-1</guid><link>https://evil.example/a</link>
-<title>&lt;img src="https://evil.example/t.png" onerror="alert(1)"&gt;Firewall probe report</title>
-<description>&lt;p&gt;Tracking pixel &lt;img src="https://evil.example/pixel.gif"&gt; and
-&lt;script&gt;alert(2)&lt;/script&gt; inside.&lt;/p&gt;</description>
-<pubDate>Mon, 01 Jun 2026 08:00:00 GMT</pubDate></item>
-</channel></rss>
-"""
+# Markup and tracking pixels in a title and a description, escaped as feeds carry them.
+HOSTILE_ENTRY = Entry(
+    guid="evil-1",
+    link="https://evil.example/a",
+    title='<img src="https://evil.example/t.png" onerror="alert(1)">Firewall probe report',
+    description='<p>Tracking pixel <img src="https://evil.example/pixel.gif"> and\n'
+    "<script>alert(2)</script> inside.</p>",
+    published="Mon, 01 Jun 2026 08:00:00 GMT",
+)
 
 
 @dataclass
@@ -81,7 +81,8 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     work = tmp_path_factory.mktemp("browser")
     shutil.copytree(DEMO / "feeds", work / "feeds")
-    (work / "feeds" / "hostile.xml").write_text(HOSTILE_FEED, encoding="utf-8")
+    hostile = rss("Hostile (test)", [HOSTILE_ENTRY], lang="en", link="https://evil.example/")
+    (work / "feeds" / "hostile.xml").write_bytes(hostile)
     config_text = (DEMO / "feeds.yaml").read_text("utf-8")
     # The 404 page's links start at base_url's path: serve the site at the server's root.
     config_text = config_text.replace(

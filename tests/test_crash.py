@@ -20,40 +20,31 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from builders import rss_series
 from httpserver import LoopbackServer
 
 HOOK = Path(__file__).with_name("crashhook.py")
 ZH_ITEMS = 150  # more than one translation chunk (128 items), so a chunk commits before the kill
 
 
-def rss(key: str, titles: list[str], lang: str) -> bytes:
-    """An RSS document with one item per title (GUIDs unique to key)."""
-    items = "".join(
-        f"<item><guid>{key}-{i}</guid><link>https://news.example/{key}/{i}</link>"
-        f"<title>{t}</title><description>{t}。</description>"
-        f"<pubDate>Thu, 19 Nov 2026 {i % 24:02d}:{i % 60:02d}:00 GMT</pubDate></item>"
-        for i, t in enumerate(titles)
-    )
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{key}</title>'
-        f"<link>https://news.example/</link><language>{lang}</language>{items}</channel></rss>"
-    ).encode()
-
-
 EN_TOPICS = ["VPN", "facial recognition", "firewall", "internet shutdown", "encryption", "bots"]
 
 
+def feed(key: str, titles: list[str], lang: str) -> bytes:
+    """One item per title (GUIDs unique to key), each described by its title and a 。."""
+    return rss_series(key, titles, lang=lang, descriptions=[f"{t}。" for t in titles])
+
+
 def en_feed(n: int) -> bytes:
-    return rss(
-        "en",
-        [f"Regulator acts on {EN_TOPICS[i % 6]} case number {i} in province {i}" for i in range(n)],
-        "en",
-    )
+    titles = [
+        f"Regulator acts on {EN_TOPICS[i % 6]} case number {i} in province {i}" for i in range(n)
+    ]
+    return feed("en", titles, "en")
 
 
 def zh_feed(n: int) -> bytes:
     words = ["审查", "删除", "屏蔽", "监控", "翻墙", "网信办"]
-    return rss("zh", [f"第{i}号 {words[i % 6]} 报道 {words[(i + 1) % 6]}" for i in range(n)], "zh")
+    return feed("zh", [f"第{i}号 {words[i % 6]} 报道 {words[(i + 1) % 6]}" for i in range(n)], "zh")
 
 
 def digest_cmd() -> list[str]:

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from builders import entries, rss
 from httpserver import LoopbackServer
 from shared_data import FEEDS_REAL
 
@@ -30,20 +31,7 @@ def digest(
     )
 
 
-def rss(title: str, items: list[tuple[str, str, str, str]], lang: str | None = None) -> str:
-    """An RSS 2.0 document; items are (guid, link, title, description), all dated 2026-11-1x."""
-    entries = "".join(
-        f"<item><guid>{g}</guid><link>{link}</link><title>{t}</title>"
-        f"<description>{d}</description><pubDate>Thu, 19 Nov 2026 0{i}:00:00 GMT</pubDate></item>"
-        for i, (g, link, t, d) in enumerate(items)
-    )
-    language = f"<language>{lang}</language>" if lang else ""
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
-        f"<link>https://example.org/</link>{language}{entries}</channel></rss>"
-    )
-
-
+LINK = "https://example.org/"  # the channels' <link>
 CLEANUP = (
     "Cyberspace Administration clean-up campaign closes 40,000 self-media accounts",
     "China's internet regulator said its Qinglang clean-up campaign closed 40,000 self-media "
@@ -58,66 +46,60 @@ IPLOC = (
 
 def feeds_fixture(srv: LoopbackServer) -> None:
     """Register the good and bad feeds of the end-to-end test."""
+    cdt = entries(
+        [
+            ("cdt-1", "https://cdt.example/cleanup?utm_source=rss", CLEANUP[0], CLEANUP[1]),
+            ("cdt-2", "https://cdt.example/iploc", IPLOC[0], IPLOC[1]),
+        ]
+    )
+    rfa = entries(
+        [
+            (
+                "rfa-1",
+                "https://rfa.example/a1",
+                "Regulator's clean-up campaign shuts 40,000 self-media accounts",
+                "The Cyberspace Administration's clean-up campaign has shut 40,000 self-media "
+                "accounts for spreading economic rumours, the regulator said.",
+            ),
+            (
+                "rfa-2",
+                "https://rfa.example/a2",
+                "Weibo shows IP location of every user as platforms obey new rules",
+                "Platforms including Weibo and Douyin now display each user's IP location "
+                "province on profiles and posts under Cyberspace Administration rules.",
+            ),
+            # the same CDT article, syndicated: one item, two sources
+            ("rfa-3", "https://cdt.example/cleanup", CLEANUP[0], CLEANUP[1]),
+        ]
+    )
+    zh = entries(
+        [
+            (
+                "zh-1",
+                "https://zh.example/1",
+                "网信办清朗行动关闭四万个自媒体账号",
+                "国家网信办表示，清朗行动已关闭四万个自媒体账号，称其散布经济谣言。",
+            ),
+            (
+                "zh-2",
+                "https://zh.example/2",
+                "网信办清朗行动再关闭自媒体账号四万个",
+                "清朗行动中，网信办关闭了四万个散布经济谣言的自媒体账号。",
+            ),
+        ]
+    )
     srv.route(
         "/cdt.xml",
-        body=rss(
-            "CDT",
-            [
-                ("cdt-1", "https://cdt.example/cleanup?utm_source=rss", CLEANUP[0], CLEANUP[1]),
-                ("cdt-2", "https://cdt.example/iploc", IPLOC[0], IPLOC[1]),
-            ],
-            "en",
-        ),
+        body=rss("CDT", cdt, lang="en", link=LINK),
         headers={"Content-Type": "application/rss+xml"},
         etag='"cdt-v1"',
     )
     srv.route(
         "/rfa.xml",
-        body=rss(
-            "RFA",
-            [
-                (
-                    "rfa-1",
-                    "https://rfa.example/a1",
-                    "Regulator's clean-up campaign shuts 40,000 self-media accounts",
-                    "The Cyberspace Administration's clean-up campaign has shut 40,000 self-media "
-                    "accounts for spreading economic rumours, the regulator said.",
-                ),
-                (
-                    "rfa-2",
-                    "https://rfa.example/a2",
-                    "Weibo shows IP location of every user as platforms obey new rules",
-                    "Platforms including Weibo and Douyin now display each user's IP location "
-                    "province on profiles and posts under Cyberspace Administration rules.",
-                ),
-                # the same CDT article, syndicated: one item, two sources
-                ("rfa-3", "https://cdt.example/cleanup", CLEANUP[0], CLEANUP[1]),
-            ],
-            "en",
-        ),
+        body=rss("RFA", rfa, lang="en", link=LINK),
         last_modified="Thu, 19 Nov 2026 10:00:00 GMT",
     )
-    srv.route(
-        "/zh.xml",
-        body=rss(
-            "自由亚洲电台",
-            [
-                (
-                    "zh-1",
-                    "https://zh.example/1",
-                    "网信办清朗行动关闭四万个自媒体账号",
-                    "国家网信办表示，清朗行动已关闭四万个自媒体账号，称其散布经济谣言。",
-                ),
-                (
-                    "zh-2",
-                    "https://zh.example/2",
-                    "网信办清朗行动再关闭自媒体账号四万个",
-                    "清朗行动中，网信办关闭了四万个散布经济谣言的自媒体账号。",
-                ),
-            ],
-        ),
-        etag='"zh-v1"',
-    )
+    srv.route("/zh.xml", body=rss("自由亚洲电台", zh, link=LINK), etag='"zh-v1"')
     srv.route("/down.xml", status=500, body=b"oops")
     srv.route(
         "/malformed.xml",

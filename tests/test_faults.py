@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import Entry, rss, rss_series
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port
 
 from digest import fetch_stage
@@ -34,19 +35,11 @@ CLI_DEADLINE = 3.0  # the same for `digest fetch` as a process, start-up include
 GOOD = ("good-a", "good-b")
 
 
-def rss(key: str, n: int = 3, *, lang: str = "en") -> bytes:
+def feed(key: str, n: int = 3, *, lang: str = "en") -> bytes:
     """A well-formed RSS document with `n` items whose GUIDs and titles are unique to `key`."""
-    items = "".join(
-        f"<item><guid>{key}-{i}</guid><link>https://news.example/{key}/{i}</link>"
-        f"<title>{key} report {i} on platform filtering rules</title>"
-        f"<description>Item {i} of {key}: platforms must filter posts.</description>"
-        f"<pubDate>Thu, 19 Nov 2026 0{i}:00:00 GMT</pubDate></item>"
-        for i in range(n)
-    )
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{key}</title>'
-        f"<link>https://news.example/</link><language>{lang}</language>{items}</channel></rss>"
-    ).encode()
+    titles = [f"{key} report {i} on platform filtering rules" for i in range(n)]
+    descriptions = [f"Item {i} of {key}: platforms must filter posts." for i in range(n)]
+    return rss_series(key, titles, lang=lang, descriptions=descriptions)
 
 
 def write_config(
@@ -126,7 +119,9 @@ def error_of(summary: FetchSummary, feed_id: str) -> str:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     with LoopbackServer() as srv:
         for fid in GOOD:
-            srv.route(f"/{fid}.xml", body=rss(fid), headers={"Content-Type": "application/rss+xml"})
+            srv.route(
+                f"/{fid}.xml", body=feed(fid), headers={"Content-Type": "application/rss+xml"}
+            )
         yield Rig(srv, tmp_path)
 
 
@@ -222,7 +217,7 @@ def test_connection_refused_and_tls_failure_beside_good_feeds(rig: Rig, tmp_path
         tls_server = LoopbackServer()
         tls_server.wrap_tls(*pair)
         tls_server.start()
-        tls_server.route("/feed.xml", body=rss("tls"))
+        tls_server.route("/feed.xml", body=feed("tls"))
         faults["tls"] = tls_server.url("/feed.xml")
     try:
         summary = rig.run(faults)
@@ -281,7 +276,7 @@ def test_410_gone_until_reset(rig: Rig, tmp_path: Path) -> None:
         assert "digest feeds reset gone" in dict(again.skipped)["gone"]
     assert len(rig.srv.requests_for("/gone.xml")) == 1
     # the outlet brings it back; `feeds reset` revives it
-    rig.srv.route("/gone.xml", body=rss("revived"))
+    rig.srv.route("/gone.xml", body=feed("revived"))
     with rig.store() as store:
         assert store.reset_feed("gone")
     revived = rig.run({"gone": url})
@@ -326,7 +321,7 @@ def test_retry_after_is_honoured(
 
 
 def test_304_keeps_items_and_sends_validators(rig: Rig) -> None:
-    rig.srv.route("/v.xml", body=rss("v"), etag='"v1"')
+    rig.srv.route("/v.xml", body=feed("v"), etag='"v1"')
     url = rig.srv.url("/v.xml")
     first = rig.run({"v": url})
     assert first.items_new == 9
@@ -338,11 +333,11 @@ def test_304_keeps_items_and_sends_validators(rig: Rig) -> None:
 
 
 def test_permanent_redirect_is_stored_and_temporary_is_not(rig: Rig) -> None:
-    rig.srv.route("/new.xml", body=rss("moved"))
+    rig.srv.route("/new.xml", body=feed("moved"))
     rig.srv.redirect("/p301.xml", "/new.xml", status=301)
-    rig.srv.route("/new308.xml", body=rss("moved308"))
+    rig.srv.route("/new308.xml", body=feed("moved308"))
     rig.srv.redirect("/p308.xml", "/new308.xml", status=308)
-    rig.srv.route("/tmp-target.xml", body=rss("temp"))
+    rig.srv.route("/tmp-target.xml", body=feed("temp"))
     rig.srv.redirect("/p302.xml", "/tmp-target.xml", status=302)
     faults = {
         "p301": rig.srv.url("/p301.xml"),
@@ -366,7 +361,7 @@ def test_permanent_redirect_is_stored_and_temporary_is_not(rig: Rig) -> None:
 
 
 def test_truncated_xml_keeps_recovered_items_and_flags_the_fetch(rig: Rig) -> None:
-    full = rss("cut", 5, lang="zh").replace(b"report", "报道".encode())
+    full = feed("cut", 5, lang="zh").replace(b"report", "报道".encode())
     # cut inside the fourth item, in the middle of a multi-byte character
     at = full.index(b"<item><guid>cut-3") + full[full.index(b"<item><guid>cut-3") :].index(
         "报".encode()
@@ -395,7 +390,7 @@ def test_truncated_xml_keeps_recovered_items_and_flags_the_fetch(rig: Rig) -> No
 
 
 def test_wrong_charset_header_and_bom(rig: Rig) -> None:
-    body = b"\xef\xbb\xbf" + rss("charset", lang="zh").replace(b"report", "报道".encode())
+    body = b"\xef\xbb\xbf" + feed("charset", lang="zh").replace(b"report", "报道".encode())
     rig.srv.route("/cs.xml", body=body, headers={"Content-Type": "text/xml; charset=windows-1252"})
     summary = rig.run({"cs": rig.srv.url("/cs.xml")})
     assert "cs" not in dict(summary.failed)
@@ -425,7 +420,7 @@ def test_wrong_charset_header_and_bom(rig: Rig) -> None:
     ids=["empty", "broken", "no items", "html", "binary"],
 )
 def test_a_feed_that_turns_empty_or_broken_deletes_nothing(rig: Rig, broken: bytes) -> None:
-    rig.srv.route("/n.xml", body=rss("keep", 4))
+    rig.srv.route("/n.xml", body=feed("keep", 4))
     url = rig.srv.url("/n.xml")
     assert rig.run({"n": url}).items_new == 10
     rig.srv.route("/n.xml", body=broken, headers={"Content-Type": "application/xml"})
@@ -450,13 +445,13 @@ def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path) -> None:
     with LoopbackServer() as srv:
-        srv.route("/good.xml", body=rss("good"))
-        srv.route("/new.xml", body=rss("moved"))
+        srv.route("/good.xml", body=feed("good"))
+        srv.route("/new.xml", body=feed("moved"))
         srv.redirect("/old.xml", "/new.xml", status=301)
         srv.route("/gone.xml", status=410)
         srv.route("/busy.xml", status=429, headers={"Retry-After": "7200"})
         srv.route("/drip.xml", drip=1.0)
-        srv.route("/cut.xml", body=rss("cut", 5)[:-150])
+        srv.route("/cut.xml", body=feed("cut", 5)[:-150])
         cfg = write_config(
             tmp_path,
             {
@@ -510,26 +505,30 @@ def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path) -> None:
 
         reset = digest("--config", str(cfg), "feeds", "reset", "gone", cwd=tmp_path)
         assert reset.returncode == 0, reset.stderr
-        srv.route("/gone.xml", body=rss("back"))
+        srv.route("/gone.xml", body=feed("back"))
         third = digest("--config", str(cfg), "fetch", "--feed", "gone", cwd=tmp_path)
         assert third.returncode == 0, third.stderr
         assert third.stdout.startswith("fetch: 1 feeds, 1 ok"), third.stdout
 
 
 def _dated_feed() -> bytes:
-    items = "".join(
-        f"<item><guid>r-{i}</guid><link>https://news.example/r/{i}</link>"
-        f"<title>Retention report {i} about blocked sites</title>"
-        f"<description>Body {i}.</description><pubDate>{date}</pubDate></item>"
-        for i, date in enumerate(
-            ["Mon, 06 Jan 2020 10:00:00 GMT", "Tue, 07 Jan 2020 10:00:00 GMT"]
-            + [f"Thu, 19 Nov 2026 0{h}:00:00 GMT" for h in range(3)]
-        )
+    dates = ["Mon, 06 Jan 2020 10:00:00 GMT", "Tue, 07 Jan 2020 10:00:00 GMT"] + [
+        f"Thu, 19 Nov 2026 0{h}:00:00 GMT" for h in range(3)
+    ]
+    return rss(
+        "r",
+        [
+            Entry(
+                guid=f"r-{i}",
+                link=f"https://news.example/r/{i}",
+                title=f"Retention report {i} about blocked sites",
+                description=f"Body {i}.",
+                published=date,
+            )
+            for i, date in enumerate(dates)
+        ],
+        lang="en",
     )
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>r</title>'
-        f"<link>https://news.example/</link><language>en</language>{items}</channel></rss>"
-    ).encode()
 
 
 def test_retention_prunes_only_when_set(tmp_path: Path) -> None:
@@ -587,7 +586,7 @@ def test_memory_stays_flat_on_a_50_mb_body_and_a_gzip_bomb(tmp_path: Path) -> No
 
     bomb = _zero_bomb(256 << 20)  # 256 MiB of zeros in about 250 KB
     with LoopbackServer() as srv:
-        srv.route("/good.xml", body=rss("good"))
+        srv.route("/good.xml", body=feed("good"))
         srv.route("/big.xml", handler=big)
         srv.route("/bomb.xml", body=bomb, headers={"Content-Encoding": "gzip"})
         (tmp_path / "a").mkdir()

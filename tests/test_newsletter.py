@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import make_stored_item, make_story
+from builders import entries, make_stored_item, make_story, rss
 
 from digest import newsletter_stage as run_newsletter
 from digest.config import parse_config
@@ -60,6 +60,7 @@ def config(text: str = CONFIG, path: Path | None = None) -> Config:
     return parse_config(text, path or Path("/nonexistent/feeds.yaml"))
 
 
+SITE = "https://example.org/"
 OUTLETS = {"cdt": "China Digital Times", "rfa-ug": "RFA Uyghur"}
 
 
@@ -332,19 +333,12 @@ def test_bad_recipient_address_names_the_key() -> None:
 
 # ---------------------------------------------------------------- dry run, issues, archive
 
-RSS = """<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>{name}</title><link>https://example.org/</link>
-<language>{lang}</language>{items}</channel></rss>"""
-
 
 def write_feed(path: Path, name: str, lang: str, items: list[tuple[str, str, str]]) -> None:
-    """An RSS file; items are (guid, title, description)."""
-    body = "".join(
-        f"<item><guid>{g}</guid><link>https://example.org/{g}</link><title>{t}</title>"
-        f"<description>{d}</description><pubDate>Fri, 20 Nov 2026 0{i}:00:00 GMT</pubDate></item>"
-        for i, (g, t, d) in enumerate(items)
-    )
-    path.write_text(RSS.format(name=name, lang=lang, items=body), encoding="utf-8")
+    """An RSS file; items are (guid, title, description), an hour apart from 2026-11-20."""
+    rows = [(g, f"https://example.org/{g}", t, d) for g, t, d in items]
+    feed = rss(name, entries(rows, start=datetime(2026, 11, 20, tzinfo=UTC)), lang=lang, link=SITE)
+    path.write_bytes(feed)
 
 
 def workspace_with_items(

@@ -11,12 +11,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tinymodel
-from builders import translation_store
+from builders import Entry, rss, translation_store
 from test_e2e import digest
 
 from digest import translate_stage
@@ -264,17 +265,17 @@ class DaskProcesses:
 
 def rss_file(path: Path, n: int) -> None:
     """An RSS feed of n Chinese items."""
-    entries = "".join(
-        f"<item><guid>g{i}</guid><link>https://example.org/{i}</link><title>{title}</title>"
-        f"<description>{summary}</description>"
-        f"<pubDate>Thu, 19 Nov 2026 0{i % 10}:{i % 60:02d}:00 GMT</pubDate></item>"
+    items = [
+        Entry(
+            guid=f"g{i}",
+            link=f"https://example.org/{i}",
+            title=title,
+            description=summary,
+            published=datetime(2026, 11, 19, i % 10, i % 60, tzinfo=UTC),
+        )
         for i, (_, title, summary) in enumerate(chinese_items(n))
-    )
-    path.write_text(
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
-        f"<link>https://example.org/</link><language>zh-CN</language>{entries}</channel></rss>",
-        encoding="utf-8",
-    )
+    ]
+    path.write_bytes(rss("T", items, lang="zh-CN", link="https://example.org/"))
 
 
 def cli_project(tmp_path: Path, archive: Path) -> tuple[str, ...]:

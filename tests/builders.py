@@ -22,7 +22,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from digest import cluster_stage, fetch_stage
 from digest.cli import main
+from digest.config import parse_config
 from digest.ingest.normalize import content_key
 from digest.records import (
     Config,
@@ -35,6 +37,7 @@ from digest.records import (
     TranslationConfig,
 )
 from digest.store import Store, text_hash, utc_now
+from digest.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo"
@@ -43,6 +46,7 @@ DEMO = REPO / "examples" / "demo"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 # The real clock when the tests started, for stores that stages read with their own clock.
 REAL_NOW = utc_now()
+TODAY = f"{REAL_NOW:%Y-%m-%d}"
 
 
 # ---------------------------------------------------------------- records
@@ -241,6 +245,28 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def write_feeds_config(
+    folder: Path,
+    feeds: Mapping[str, str],
+    *,
+    names: Mapping[str, str] | None = None,
+    extra: str = "",
+) -> Path:
+    """folder/feeds.yaml with these feeds (id -> URL, each named after its id unless `names`
+    says otherwise), everything kept (a window of 36500 days), no translation, and `extra`
+    YAML lines before the feeds; its path."""
+    lines = "".join(
+        f'  - {{id: {fid}, name: "{(names or {}).get(fid, fid)}", url: "{url}"}}\n'
+        for fid, url in feeds.items()
+    )
+    path = folder / "feeds.yaml"
+    path.write_text(
+        f"site: {{window_days: 36500}}\ntranslation: {{engine: none}}\n{extra}feeds:\n{lines}",
+        encoding="utf-8",
+    )
+    return path
+
+
 def feed_configs(*ids: str) -> tuple[FeedConfig, ...]:
     """Feeds with these ids: name the id in capitals, url https://example.org/{id}.xml."""
     return tuple(FeedConfig(id=f, name=f.upper(), url=f"https://example.org/{f}.xml") for f in ids)
@@ -319,6 +345,53 @@ def translation_store(
             )
             store.upsert_item(item, now)
     return config, store
+
+
+def newsletter_workspace(
+    tmp_path: Path,
+    to: tuple[str, ...] = ("alice@example.org", "bob@example.net"),
+    smtp: str = "{host: 127.0.0.1, port: 1, security: none}",
+) -> tuple[Config, Workspace]:
+    """A newsletter config with two local feeds (three reports on 2026-11-20, from 00:00 an
+    hour apart), fetched and clustered into its workspace at tmp_path/state."""
+    reports = {
+        "en": [
+            ("en-1", "Internet shutdown in the capital", "Mobile data cut for a day."),
+            ("en-2", "Censor deletes posts about the flood", "Posts about the flood deleted."),
+        ],
+        "zh": [("zh-1", "网信办关闭自媒体账号", "清朗行动。")],
+    }
+    for lang, rows in reports.items():
+        dated = entries(
+            [(g, f"https://example.org/{g}", t, d) for g, t, d in rows],
+            start=datetime(2026, 11, 20, tzinfo=UTC),
+        )
+        feed = rss(lang.upper(), dated, lang=lang, link="https://example.org/")
+        (tmp_path / f"{lang}.xml").write_bytes(feed)
+    recipients = ", ".join(to)
+    text = f"""
+site: {{title: Digest test, base_url: "https://example.org/digest/", window_days: 36500}}
+translation: {{engine: none}}
+newsletter:
+  from: "Digest test <digest@example.org>"
+  to: [{recipients}]
+  list_id: digest.example.org
+  list_unsubscribe: "mailto:unsubscribe@example.org"
+  smtp: {smtp}
+topics:
+  censorship: {{keywords: [censor]}}
+feeds:
+  - {{id: en, name: English feed, url: en.xml}}
+  - {{id: zh, name: Chinese feed, url: zh.xml}}
+"""
+    cfg_path = tmp_path / "feeds.yaml"
+    cfg_path.write_text(text, encoding="utf-8")
+    cfg = parse_config(text, cfg_path)
+    ws = Workspace(cfg_path, tmp_path / "state")
+    with ws.open_store() as store:
+        fetch_stage(cfg, store)
+        cluster_stage(cfg, store)
+    return cfg, ws
 
 
 def copy_demo(dest: Path) -> Path:

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import http.server
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 
@@ -136,7 +139,7 @@ class LoopbackServer:
     ) -> None:
         self.stop()
 
-    def wrap_tls(self, certfile: str, keyfile: str) -> None:
+    def wrap_tls(self, certfile: str | Path, keyfile: str | Path) -> None:
         """Serve HTTPS with this certificate (call before start)."""
         import ssl
 
@@ -315,6 +318,27 @@ def free_port() -> int:
     port: int = s.getsockname()[1]
     s.close()
     return port
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path] | None:
+    """A throwaway self-signed certificate for 127.0.0.1 and localhost, made by openssl in
+    folder: (cert, key), or None when openssl is missing or fails."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    done = subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )  # fmt: skip
+    return (cert, key) if done.returncode == 0 else None
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -8,14 +8,10 @@ traceback, nothing on stdout, and no state directory created.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from digest.cli import main
+from builders import main_exit, run_digest
 
 CASES = {
     # class: (feeds.yaml content, the error line expected after "error: <file>")
@@ -61,11 +57,9 @@ CASES = {
 
 def run_cli(tmp: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """The CLI in-process: exit status, stdout, stderr."""
-    with pytest.raises(SystemExit) as info:
-        main(["--state", str(tmp / "state"), *args])
+    code = main_exit(["--state", str(tmp / "state"), *args])
     out, err = capsys.readouterr()
-    code = info.value.code
-    return int(code) if isinstance(code, int) else 1, out, err
+    return code, out, err
 
 
 def assert_one_message(err: str, starts: str) -> None:
@@ -123,12 +117,7 @@ def test_broken_config_as_a_real_process(tmp_path: Path) -> None:
     """The same through the installed command: exit 1, the message, no traceback."""
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(CASES["duplicate url"][0], encoding="utf-8")
-    exe = Path(sys.executable).with_name("digest")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    res = subprocess.run(
-        [*cmd, "--config", str(cfg), "run"], capture_output=True, text=True, env=env, timeout=60
-    )
+    res = run_digest("--config", str(cfg), "run", cwd=tmp_path, timeout=60)
     assert res.returncode == 1
     assert res.stdout == ""
     assert_one_message(res.stderr, f"{cfg}{CASES['duplicate url'][1]}")

@@ -11,7 +11,6 @@ the playwright and pagefind[extended] packages; skipped with the reason when one
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from builders import Entry, rss
+from builders import Entry, copy_demo, rss
 
 from digest.config import load_config
 from digest.pipeline import run
@@ -28,8 +27,6 @@ from digest.site.serve import make_server
 from digest.workspace import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "examples" / "demo"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # Without these, chromium phones home (component updates, sync, field trials) on start.
 CHROMIUM_ARGS = [
@@ -80,10 +77,10 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     work = tmp_path_factory.mktemp("browser")
-    shutil.copytree(DEMO / "feeds", work / "feeds")
+    config_path = copy_demo(work)
     hostile = rss("Hostile (test)", [HOSTILE_ENTRY], lang="en", link="https://evil.example/")
     (work / "feeds" / "hostile.xml").write_bytes(hostile)
-    config_text = (DEMO / "feeds.yaml").read_text("utf-8")
+    config_text = config_path.read_text("utf-8")
     # The 404 page's links start at base_url's path: serve the site at the server's root.
     config_text = config_text.replace(
         "base_url: https://example.org/digest/", "base_url: https://example.org/"
@@ -92,9 +89,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "  - id: hostile\n    name: Hostile <b>outlet</b>\n    url: feeds/hostile.xml\n"
         "    language: en\n"
     )
-    (work / "feeds.yaml").write_text(config_text, encoding="utf-8")
-    config = load_config(work / "feeds.yaml")
-    ws = Workspace.resolve(work / "feeds.yaml", work / "state")
+    config_path.write_text(config_text, encoding="utf-8")
+    config = load_config(config_path)
+    ws = Workspace.resolve(config_path, work / "state")
     summary = run(config, ws)
     assert summary.build.search
     server = make_server(ws.out_dir(None), 0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from builders import REPO, write_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,17 +21,9 @@ from digest.records import (
     TranslationConfig,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def write(tmp_path: Path, text: str, name: str = "feeds.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
 
 def error_of(tmp_path: Path, text: str) -> tuple[Path, ConfigError]:
-    path = write(tmp_path, text)
+    path = write_text(tmp_path / "feeds.yaml", text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.hint, "every config error carries a hint"
@@ -43,8 +35,8 @@ def error_of(tmp_path: Path, text: str) -> tuple[Path, ConfigError]:
 
 
 def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
+    path = write_text(
+        tmp_path / "feeds.yaml",
         """\
         feeds:
           - url: https://Example.org/feed/
@@ -70,8 +62,8 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
 
 
 def test_full_config_types_and_paths(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
+    path = write_text(
+        tmp_path / "feeds.yaml",
         """\
         site:
           title: My Digest
@@ -148,7 +140,7 @@ def test_full_config_types_and_paths(tmp_path: Path) -> None:
 
 
 def test_null_sections_and_empty_feeds_are_defaults(tmp_path: Path) -> None:
-    path = write(tmp_path, "site:\nstore:\nnewsletter:\ntopics:\nfeeds: []\n")
+    path = write_text(tmp_path / "feeds.yaml", "site:\nstore:\nnewsletter:\ntopics:\nfeeds: []\n")
     config = load_config(path)
     assert config.site == SiteConfig() and config.newsletter is None
     assert config.feeds == () and config.topics == ()
@@ -158,7 +150,10 @@ def test_relative_config_path_resolves_against_its_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "sub").mkdir()
-    write(tmp_path / "sub", "site: {templates_dir: tpl}\ntranslation: {packages_dir: ../pk}\n")
+    write_text(
+        tmp_path / "sub" / "feeds.yaml",
+        "site: {templates_dir: tpl}\ntranslation: {packages_dir: ../pk}\n",
+    )
     monkeypatch.chdir(tmp_path)
     config = load_config(Path("sub/feeds.yaml"))
     assert config.site.templates_dir == tmp_path.resolve() / "sub" / "tpl"
@@ -460,18 +455,21 @@ def test_out_of_range(tmp_path: Path, text: str, expected: str) -> None:
 
 def test_dask_executor_settings(tmp_path: Path) -> None:
     text = "translation:\n  executor: dask\n  cluster: tcp://10.0.0.5:8786\n  workers: 3\n"
-    cfg = load_config(write(tmp_path, text)).translation
+    cfg = load_config(write_text(tmp_path / "feeds.yaml", text)).translation
     assert (cfg.executor, cfg.cluster, cfg.workers) == ("dask", "tcp://10.0.0.5:8786", 3)
-    default = load_config(write(tmp_path, "feeds: []\n")).translation
+    default = load_config(write_text(tmp_path / "feeds.yaml", "feeds: []\n")).translation
     assert (default.executor, default.cluster, default.workers) == ("local", None, None)
 
 
 def test_yaml_1_2_yes_is_a_string(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, "site:\n  title: yes\n")).site.title == "yes"
+    assert (
+        load_config(write_text(tmp_path / "feeds.yaml", "site:\n  title: yes\n")).site.title
+        == "yes"
+    )
 
 
 def test_retention_null_is_allowed(tmp_path: Path) -> None:
-    path = write(tmp_path, "store:\n  retention_days: null\n")
+    path = write_text(tmp_path / "feeds.yaml", "store:\n  retention_days: null\n")
     assert load_config(path).store.retention_days is None
 
 

@@ -15,12 +15,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from builders import rss_series
+from builders import digest_env, rss_series, run_digest
 from httpserver import LoopbackServer
 
 HOOK = Path(__file__).with_name("crashhook.py")
@@ -47,23 +46,6 @@ def zh_feed(n: int) -> bytes:
     return feed("zh", [f"第{i}号 {words[i % 6]} 报道 {words[(i + 1) % 6]}" for i in range(n)], "zh")
 
 
-def digest_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("digest")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-
-
-def env() -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    return out
-
-
-def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI to completion."""
-    return subprocess.run(
-        [*digest_cmd(), *args], cwd=cwd, capture_output=True, text=True, env=env(), timeout=300
-    )
-
-
 def start_paused(cfg: Path, crash_at: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
     """Start `digest run` (or args) under the crash hook; returns the process and its mark file."""
     mark = cfg.parent / "crash.mark"
@@ -74,7 +56,7 @@ def start_paused(cfg: Path, crash_at: str, *args: str) -> tuple[subprocess.Popen
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**env(), "DIGEST_CRASH_AT": crash_at, "DIGEST_CRASH_MARK": str(mark)},
+        env=digest_env({"DIGEST_CRASH_AT": crash_at, "DIGEST_CRASH_MARK": str(mark)}),
     )
     deadline = time.monotonic() + 240
     while not mark.exists():
@@ -149,13 +131,7 @@ def state_counts(db: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def baseline(server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def baseline(module_srv: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace after one complete run on small feeds, with a zh→en model installed."""
     import tinymodel
 
@@ -164,23 +140,23 @@ def baseline(server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) -
     tinymodel.install_model(archive, root / "packages")
     ws = root / "ws"
     ws.mkdir()
-    server.route("/en.xml", body=en_feed(3))
-    server.route("/zh.xml", body=zh_feed(3))
+    module_srv.route("/en.xml", body=en_feed(3))
+    module_srv.route("/zh.xml", body=zh_feed(3))
     (ws / "feeds.yaml").write_text(
         "site: {title: Crash test, language: en, window_days: 36500}\n"
         f"translation: {{engine: argos, packages_dir: {root / 'packages'}}}\n"
         "topics:\n  censorship: {keywords: [审查, firewall]}\n"
         "feeds:\n"
-        f'  - {{id: en, name: EN, url: "{server.url("/en.xml")}", language: en}}\n'
-        f'  - {{id: zh, name: ZH, url: "{server.url("/zh.xml")}", language: zh}}\n',
+        f'  - {{id: en, name: EN, url: "{module_srv.url("/en.xml")}", language: en}}\n'
+        f'  - {{id: zh, name: ZH, url: "{module_srv.url("/zh.xml")}", language: zh}}\n',
         encoding="utf-8",
     )
-    first = digest("--config", str(ws / "feeds.yaml"), "run", cwd=ws)
+    first = run_digest("--config", str(ws / "feeds.yaml"), "run", cwd=ws)
     assert first.returncode == 0, first.stderr
     assert state_counts(ws / ".digest" / "digest.db")["translated"] == 3
     # the feeds grow: the next run has work in every stage
-    server.route("/en.xml", body=en_feed(10))
-    server.route("/zh.xml", body=zh_feed(ZH_ITEMS))
+    module_srv.route("/en.xml", body=en_feed(10))
+    module_srv.route("/zh.xml", body=zh_feed(ZH_ITEMS))
     return ws
 
 
@@ -228,7 +204,7 @@ def test_kill9_mid_stage_then_recover(ws: Path, stage: str) -> None:
     assert snapshot(site) == old_site
     assert_complete(site)
 
-    again = digest("--config", str(cfg), "run", cwd=ws)
+    again = run_digest("--config", str(cfg), "run", cwd=ws)
     assert again.returncode == 0, again.stderr
     assert integrity(db) == "ok"
     final = state_counts(db)
@@ -251,7 +227,7 @@ def test_two_concurrent_runs_never_interleave(ws: Path) -> None:
     holder, _ = start_paused(cfg, "sql:INSERT INTO items:1")
     try:
         for args in (("run",), ("fetch",), ("build",)):
-            second = digest("--config", str(cfg), *args, cwd=ws)
+            second = run_digest("--config", str(cfg), *args, cwd=ws)
             assert second.returncode == 3, (args, second.stdout, second.stderr)
             assert "another digest run holds the lock" in second.stderr
             assert f"(pid {holder.pid})" in second.stderr
@@ -259,6 +235,6 @@ def test_two_concurrent_runs_never_interleave(ws: Path) -> None:
     finally:
         kill9(holder)
     # the lock dies with its holder: the next run goes ahead
-    third = digest("--config", str(cfg), "run", cwd=ws)
+    third = run_digest("--config", str(cfg), "run", cwd=ws)
     assert third.returncode == 0, third.stderr
     assert state_counts(ws / ".digest" / "digest.db")["items"] == 10 + ZH_ITEMS

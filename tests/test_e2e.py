@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from builders import entries, rss
+from builders import entries, rss, run_digest, write_feeds_config
 from httpserver import LoopbackServer
 from shared_data import FEEDS_REAL
 
 REAL = FEEDS_REAL
-
-
-def digest(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI as a user would."""
-    exe = Path(sys.executable).with_name("digest")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("DIGEST_CONFIG", None)
-    full_env.pop("DIGEST_STATE", None)
-    return subprocess.run(
-        [*cmd, *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=300
-    )
 
 
 LINK = "https://example.org/"  # the channels' <link>
@@ -147,97 +130,96 @@ class Links(HTMLParser):
 
 def export(tmp: Path, cfg: Path) -> list[dict[str, object]]:
     """The export of the test's store, as records."""
-    res = digest("--config", str(cfg), "export", cwd=tmp)
+    res = run_digest("--config", str(cfg), "export", cwd=tmp)
     assert res.returncode == 0, res.stderr
     return [json.loads(line) for line in res.stdout.splitlines()]
 
 
-def test_run_end_to_end(tmp_path: Path) -> None:
-    with LoopbackServer() as srv:
-        feeds_fixture(srv)
-        cfg = write_config(tmp_path, srv)
-        first = digest("--config", str(cfg), "run", cwd=tmp_path)
-        assert first.returncode == 0, first.stderr
-        lines = first.stdout.splitlines()
-        assert lines[0].startswith("fetch: 5 feeds, 3 ok"), first.stdout
-        assert "2 failed" in lines[0]
-        assert "2 items in zh: no zh→en model installed" in first.stdout
+def test_run_end_to_end(tmp_path: Path, srv: LoopbackServer) -> None:
+    feeds_fixture(srv)
+    cfg = write_config(tmp_path, srv)
+    first = run_digest("--config", str(cfg), "run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("fetch: 5 feeds, 3 ok"), first.stdout
+    assert "2 failed" in lines[0]
+    assert "2 items in zh: no zh→en model installed" in first.stdout
 
-        records = export(tmp_path, cfg)
-        # 7 entries served in good feeds, one of them a repeat of another: 6 items
-        assert len(records) == 6
-        by_title = {r["title"]: r for r in records}
-        syndicated = by_title[CLEANUP[0]]
-        assert syndicated["feed"] == ["cdt", "rfa"]
-        assert syndicated["url"] == "https://cdt.example/cleanup"
-        assert {r["lang"] for r in records} == {"en", "zh"}
-        zh = [r for r in records if r["lang"] == "zh"]
-        assert all(r["translation"] == "no-model" for r in zh)
-        # the same event told by two outlets is one story; the two Chinese reports join
-        stories = {r["title"]: r["story"] for r in records}
-        assert (
-            stories[CLEANUP[0]]
-            == stories["Regulator's clean-up campaign shuts 40,000 self-media accounts"]
-        )
-        assert (
-            stories[IPLOC[0]]
-            == stories["Weibo shows IP location of every user as platforms obey new rules"]
-        )
-        assert stories[CLEANUP[0]] != stories[IPLOC[0]]
-        assert len({r["story"] for r in zh}) == 1
-        assert "censorship" in syndicated["topics"]
+    records = export(tmp_path, cfg)
+    # 7 entries served in good feeds, one of them a repeat of another: 6 items
+    assert len(records) == 6
+    by_title = {r["title"]: r for r in records}
+    syndicated = by_title[CLEANUP[0]]
+    assert syndicated["feed"] == ["cdt", "rfa"]
+    assert syndicated["url"] == "https://cdt.example/cleanup"
+    assert {r["lang"] for r in records} == {"en", "zh"}
+    zh = [r for r in records if r["lang"] == "zh"]
+    assert all(r["translation"] == "no-model" for r in zh)
+    # the same event told by two outlets is one story; the two Chinese reports join
+    stories = {r["title"]: r["story"] for r in records}
+    assert (
+        stories[CLEANUP[0]]
+        == stories["Regulator's clean-up campaign shuts 40,000 self-media accounts"]
+    )
+    assert (
+        stories[IPLOC[0]]
+        == stories["Weibo shows IP location of every user as platforms obey new rules"]
+    )
+    assert stories[CLEANUP[0]] != stories[IPLOC[0]]
+    assert len({r["story"] for r in zh}) == 1
+    assert "censorship" in syndicated["topics"]
 
-        site = tmp_path / "site"
-        assert site.is_symlink()
-        index = (site / "index.html").read_text(encoding="utf-8")
-        assert CLEANUP[0] in index or "Regulator&#39;s clean-up" in index
-        assert "网信办清朗行动" in index
-        sources = (site / "sources.html").read_text(encoding="utf-8")
-        assert "HTTP 500" in sources
-        assert "malformed" in sources.lower()
-        parser = Links()
-        parser.feed(index)
-        story_links = [h for h in parser.links if h.startswith("stories/")]
-        assert story_links and all((site / h).is_file() for h in story_links)
+    site = tmp_path / "site"
+    assert site.is_symlink()
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert CLEANUP[0] in index or "Regulator&#39;s clean-up" in index
+    assert "网信办清朗行动" in index
+    sources = (site / "sources.html").read_text(encoding="utf-8")
+    assert "HTTP 500" in sources
+    assert "malformed" in sources.lower()
+    parser = Links()
+    parser.feed(index)
+    story_links = [h for h in parser.links if h.startswith("stories/")]
+    assert story_links and all((site / h).is_file() for h in story_links)
 
-        # second run: validators sent, nothing new, the broken feeds backing off
-        srv_requests_before = len(srv.requests)
-        second = digest("--config", str(cfg), "run", cwd=tmp_path)
-        assert second.returncode == 0, second.stderr
-        assert "0 new items" in second.stdout
-        assert second.stdout.startswith("fetch: 3 feeds, 3 ok (3 not modified), 0 failed")
-        assert srv.requests_for("/cdt.xml")[-1].headers.get("if-none-match") == '"cdt-v1"'
-        assert (
-            srv.requests_for("/rfa.xml")[-1].headers.get("if-modified-since")
-            == "Thu, 19 Nov 2026 10:00:00 GMT"
-        )
-        assert srv.requests_for("/down.xml").__len__() == 1  # backing off, not hammered
-        assert len(srv.requests) - srv_requests_before == 3
-        assert len(export(tmp_path, cfg)) == 6
+    # second run: validators sent, nothing new, the broken feeds backing off
+    srv_requests_before = len(srv.requests)
+    second = run_digest("--config", str(cfg), "run", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "0 new items" in second.stdout
+    assert second.stdout.startswith("fetch: 3 feeds, 3 ok (3 not modified), 0 failed")
+    assert srv.requests_for("/cdt.xml")[-1].headers.get("if-none-match") == '"cdt-v1"'
+    assert (
+        srv.requests_for("/rfa.xml")[-1].headers.get("if-modified-since")
+        == "Thu, 19 Nov 2026 10:00:00 GMT"
+    )
+    assert srv.requests_for("/down.xml").__len__() == 1  # backing off, not hammered
+    assert len(srv.requests) - srv_requests_before == 3
+    assert len(export(tmp_path, cfg)) == 6
 
-        # --force ignores validators and backoff; still adds nothing
-        forced = digest("--config", str(cfg), "fetch", "--force", cwd=tmp_path)
-        assert forced.returncode == 0, forced.stderr
-        assert "fetch: 5 feeds" in forced.stdout and "0 new items" in forced.stdout
-        assert "if-none-match" not in srv.requests_for("/cdt.xml")[-1].headers
+    # --force ignores validators and backoff; still adds nothing
+    forced = run_digest("--config", str(cfg), "fetch", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "fetch: 5 feeds" in forced.stdout and "0 new items" in forced.stdout
+    assert "if-none-match" not in srv.requests_for("/cdt.xml")[-1].headers
 
-        check = digest("--config", str(cfg), "feeds", "check", cwd=tmp_path)
-        assert check.returncode == 0
-        assert "down: FAILING (2 in a row)" in check.stdout
-        assert "HTTP 500" in check.stdout
+    check = run_digest("--config", str(cfg), "feeds", "check", cwd=tmp_path)
+    assert check.returncode == 0
+    assert "down: FAILING (2 in a row)" in check.stdout
+    assert "HTTP 500" in check.stdout
 
 
 def test_bad_config_exit_1(tmp_path: Path) -> None:
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text("fetch:\n  timout: 3\nfeeds: []\n", encoding="utf-8")
-    res = digest("--config", str(cfg), "run", cwd=tmp_path)
+    res = run_digest("--config", str(cfg), "run", cwd=tmp_path)
     assert res.returncode == 1
     assert "feeds.yaml:2" in res.stderr and "timeout" in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_usage_error_exit_2(tmp_path: Path) -> None:
-    assert digest("frobnicate", cwd=tmp_path).returncode == 2
+    assert run_digest("frobnicate", cwd=tmp_path).returncode == 2
 
 
 def test_lock_held_exit_3(tmp_path: Path) -> None:
@@ -249,34 +231,25 @@ def test_lock_held_exit_3(tmp_path: Path) -> None:
     state.mkdir()
     with open(state / "run.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
-        res = digest("--config", str(cfg), "fetch", cwd=tmp_path)
+        res = run_digest("--config", str(cfg), "fetch", cwd=tmp_path)
     assert res.returncode == 3
     assert "another digest run holds the lock" in res.stderr
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/feeds-real is absent")
-def test_real_feeds(tmp_path: Path) -> None:
+def test_real_feeds(tmp_path: Path, srv: LoopbackServer) -> None:
     files = sorted(p for p in REAL.glob("*.xml"))
-    with LoopbackServer() as srv:
-        lines = []
-        for path in files:
-            # served as a plain XML type without a charset, as many servers do
-            srv.route(
-                f"/{path.name}", body=path.read_bytes(), headers={"Content-Type": "application/xml"}
-            )
-            feed_id = path.stem.replace("_", "-").lower()
-            lines.append(
-                f'  - {{id: {feed_id}, name: "{path.stem}", url: "{srv.url("/" + path.name)}"}}'
-            )
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(
-            "site: {window_days: 36500}\ntranslation: {engine: none}\nfeeds:\n"
-            + "\n".join(lines)
-            + "\n",
-            encoding="utf-8",
+    feeds, names = {}, {}
+    for path in files:
+        # served as a plain XML type without a charset, as many servers do
+        srv.route(
+            f"/{path.name}", body=path.read_bytes(), headers={"Content-Type": "application/xml"}
         )
-        res = digest("--config", str(cfg), "run", cwd=tmp_path)
-        assert res.returncode == 0, res.stderr
+        feed_id = path.stem.replace("_", "-").lower()
+        feeds[feed_id], names[feed_id] = srv.url("/" + path.name), path.stem
+    cfg = write_feeds_config(tmp_path, feeds, names=names)
+    res = run_digest("--config", str(cfg), "run", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
     records = export(tmp_path, cfg)
     per_feed: dict[str, int] = {}
     for r in records:
@@ -308,35 +281,34 @@ def test_real_feeds(tmp_path: Path) -> None:
     assert "rfa-nuus-uyghur" in sources or "rfa_nuus_uyghur" in sources
 
 
-def test_run_translates_through_an_installed_model(tmp_path: Path) -> None:
+def test_run_translates_through_an_installed_model(tmp_path: Path, srv: LoopbackServer) -> None:
     import unicodedata
 
     import tinymodel
 
     archive = tinymodel.build_copy_model(tmp_path / "build", "zh", "en")
-    with LoopbackServer() as srv:
-        feeds_fixture(srv)
-        cfg = write_config(tmp_path, srv)
-        installed = digest(
-            "--config", str(cfg), "models", "install-file", str(archive), cwd=tmp_path
-        )
-        assert installed.returncode == 0, installed.stderr
-        listed = digest("--config", str(cfg), "models", "list", cwd=tmp_path)
-        assert "installed: translate-zh_en" in listed.stdout
-        first = digest("--config", str(cfg), "run", cwd=tmp_path)
-        assert first.returncode == 0, first.stderr
-        assert "translate: 2 items, 4 texts translated, 0 from cache" in first.stdout
-        records = [r for r in export(tmp_path, cfg) if r["lang"] == "zh"]
-        assert len(records) == 2
-        for r in records:
-            # the copy model gives back its input (after SentencePiece's NFKC normalisation)
-            assert r["translation"] == "translated"
-            assert r["title_translated"] == unicodedata.normalize("NFKC", str(r["title"]))
-        story = (tmp_path / "site" / "stories" / f"{records[0]['story']}.html").read_text("utf-8")
-        assert "machine translation" in story.lower()
-        index = (tmp_path / "site" / "index.html").read_text("utf-8")
-        # a machine-translated headline is labelled on the cards too, not only on story pages
-        assert "Machine translation: the original is on the story page" in index
-        again = digest("--config", str(cfg), "translate", cwd=tmp_path)
-        assert again.returncode == 0, again.stderr
-        assert again.stdout.startswith("translate: 0 items, 0 texts translated")
+    feeds_fixture(srv)
+    cfg = write_config(tmp_path, srv)
+    installed = run_digest(
+        "--config", str(cfg), "models", "install-file", str(archive), cwd=tmp_path
+    )
+    assert installed.returncode == 0, installed.stderr
+    listed = run_digest("--config", str(cfg), "models", "list", cwd=tmp_path)
+    assert "installed: translate-zh_en" in listed.stdout
+    first = run_digest("--config", str(cfg), "run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "translate: 2 items, 4 texts translated, 0 from cache" in first.stdout
+    records = [r for r in export(tmp_path, cfg) if r["lang"] == "zh"]
+    assert len(records) == 2
+    for r in records:
+        # the copy model gives back its input (after SentencePiece's NFKC normalisation)
+        assert r["translation"] == "translated"
+        assert r["title_translated"] == unicodedata.normalize("NFKC", str(r["title"]))
+    story = (tmp_path / "site" / "stories" / f"{records[0]['story']}.html").read_text("utf-8")
+    assert "machine translation" in story.lower()
+    index = (tmp_path / "site" / "index.html").read_text("utf-8")
+    # a machine-translated headline is labelled on the cards too, not only on story pages
+    assert "Machine translation: the original is on the story page" in index
+    again = run_digest("--config", str(cfg), "translate", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("translate: 0 items, 0 texts translated")

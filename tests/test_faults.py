@@ -13,7 +13,6 @@ import gzip
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from builders import Entry, rss, rss_series
-from httpserver import LoopbackServer, RecordedRequest, Response, free_port
+from builders import (
+    Entry,
+    digest_command,
+    digest_env,
+    rss,
+    rss_series,
+    run_digest,
+    write_feeds_config,
+)
+from httpserver import LoopbackServer, RecordedRequest, Response, free_port, self_signed_cert
 
 from digest import fetch_stage
 from digest.config import load_config
@@ -46,17 +53,8 @@ def write_config(
     tmp: Path, feeds: dict[str, str], *, extra: str = "", deadline: float = DEADLINE
 ) -> Path:
     """A feeds.yaml with a short deadline and these feeds (id -> URL)."""
-    lines = "\n".join(
-        f'  - {{id: {fid}, name: "{fid}", url: "{url}"}}' for fid, url in feeds.items()
-    )
-    cfg = tmp / "feeds.yaml"
-    cfg.write_text(
-        f"site: {{window_days: 36500}}\ntranslation: {{engine: none}}\n"
-        f"fetch: {{timeout: {deadline}, connect_timeout: 1, max_bytes: 1048576}}\n{extra}"
-        f"feeds:\n{lines}\n",
-        encoding="utf-8",
-    )
-    return cfg
+    fetch = f"fetch: {{timeout: {deadline}, connect_timeout: 1, max_bytes: 1048576}}\n"
+    return write_feeds_config(tmp, feeds, extra=fetch + extra)
 
 
 @dataclass
@@ -116,13 +114,10 @@ def error_of(summary: FetchSummary, feed_id: str) -> str:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    with LoopbackServer() as srv:
-        for fid in GOOD:
-            srv.route(
-                f"/{fid}.xml", body=feed(fid), headers={"Content-Type": "application/rss+xml"}
-            )
-        yield Rig(srv, tmp_path)
+def rig(tmp_path: Path, srv: LoopbackServer) -> Iterator[Rig]:
+    for fid in GOOD:
+        srv.route(f"/{fid}.xml", body=feed(fid), headers={"Content-Type": "application/rss+xml"})
+    yield Rig(srv, tmp_path)
 
 
 # ---------------------------------------------------------------- faults that end in an error
@@ -207,11 +202,9 @@ def test_fault_fails_only_its_feed_and_backs_off(rig: Rig, fault: str) -> None:
 
 
 def test_connection_refused_and_tls_failure_beside_good_feeds(rig: Rig, tmp_path: Path) -> None:
-    from test_fetch import _self_signed  # the same throwaway certificate helper
-
     refused = f"http://127.0.0.1:{free_port()}/feed.xml"
     faults = {"refused": refused}
-    pair = _self_signed(tmp_path)
+    pair = self_signed_cert(tmp_path)
     tls_server = None
     if pair is not None:
         tls_server = LoopbackServer()
@@ -433,82 +426,66 @@ def test_a_feed_that_turns_empty_or_broken_deletes_nothing(rig: Rig, broken: byt
 # ---------------------------------------------------------------- the CLI, as a user runs it
 
 
-def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI."""
-    exe = Path(sys.executable).with_name("digest")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-    env = {k: v for k, v in os.environ.items() if k not in ("DIGEST_CONFIG", "DIGEST_STATE")}
-    return subprocess.run(
-        [*cmd, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path, srv: LoopbackServer) -> None:
+    srv.route("/good.xml", body=feed("good"))
+    srv.route("/new.xml", body=feed("moved"))
+    srv.redirect("/old.xml", "/new.xml", status=301)
+    srv.route("/gone.xml", status=410)
+    srv.route("/busy.xml", status=429, headers={"Retry-After": "7200"})
+    srv.route("/drip.xml", drip=1.0)
+    srv.route("/cut.xml", body=feed("cut", 5)[:-150])
+    cfg = write_config(
+        tmp_path,
+        {name: srv.url(f"/{name}.xml") for name in ("good", "old", "gone", "busy", "drip", "cut")},
+        deadline=CLI_DEADLINE,
     )
+    start = time.monotonic()
+    res = run_digest("--config", str(cfg), "fetch", cwd=tmp_path)
+    took = time.monotonic() - start
+    assert res.returncode == 0, res.stderr
+    # the whole command, start-up included, within twice the deadline
+    assert took < 2 * CLI_DEADLINE, took
+    out = res.stdout
+    assert out.startswith("fetch: 6 feeds, 3 ok (0 not modified), 3 failed"), out
+    assert "1 with warnings" in out.splitlines()[0]
+    assert "  warning cut: malformed or truncated XML" in out
+    assert f"  failed drip: {srv.url('/drip.xml')}: no complete answer within 3 s" in out
 
+    again = run_digest("--config", str(cfg), "fetch", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("fetch: 3 feeds, 3 ok"), again.stdout
+    assert "  skipped gone: gone; `digest feeds reset gone` revives it" in again.stdout
+    assert "  skipped busy: backing off until" in again.stdout
+    assert len(srv.requests_for("/busy.xml")) == 1
+    assert len(srv.requests_for("/old.xml")) == 1  # the stored URL is used instead
 
-def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path) -> None:
-    with LoopbackServer() as srv:
-        srv.route("/good.xml", body=feed("good"))
-        srv.route("/new.xml", body=feed("moved"))
-        srv.redirect("/old.xml", "/new.xml", status=301)
-        srv.route("/gone.xml", status=410)
-        srv.route("/busy.xml", status=429, headers={"Retry-After": "7200"})
-        srv.route("/drip.xml", drip=1.0)
-        srv.route("/cut.xml", body=feed("cut", 5)[:-150])
-        cfg = write_config(
-            tmp_path,
-            {
-                name: srv.url(f"/{name}.xml")
-                for name in ("good", "old", "gone", "busy", "drip", "cut")
-            },
-            deadline=CLI_DEADLINE,
-        )
-        start = time.monotonic()
-        res = digest("--config", str(cfg), "fetch", cwd=tmp_path)
-        took = time.monotonic() - start
-        assert res.returncode == 0, res.stderr
-        # the whole command, start-up included, within twice the deadline
-        assert took < 2 * CLI_DEADLINE, took
-        out = res.stdout
-        assert out.startswith("fetch: 6 feeds, 3 ok (0 not modified), 3 failed"), out
-        assert "1 with warnings" in out.splitlines()[0]
-        assert "  warning cut: malformed or truncated XML" in out
-        assert f"  failed drip: {srv.url('/drip.xml')}: no complete answer within 3 s" in out
+    check = run_digest("--config", str(cfg), "feeds", "check", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    text = check.stdout
+    assert f"  moved permanently to {srv.url('/new.xml')}: update its url in {cfg}" in text, text
+    assert "gone: GONE;" in text and "digest feeds reset gone" in text
+    assert "busy: FAILING (1 in a row); last success never" in text
+    assert "  last error: " + srv.url("/busy.xml") + ": HTTP 429 Too Many Requests" in text
+    assert "  next retry: " in text
+    assert "cut: ok, with a warning" in text
+    assert "  last parse warning: malformed or truncated XML" in text
 
-        again = digest("--config", str(cfg), "fetch", cwd=tmp_path)
-        assert again.returncode == 0, again.stderr
-        assert again.stdout.startswith("fetch: 3 feeds, 3 ok"), again.stdout
-        assert "  skipped gone: gone; `digest feeds reset gone` revives it" in again.stdout
-        assert "  skipped busy: backing off until" in again.stdout
-        assert len(srv.requests_for("/busy.xml")) == 1
-        assert len(srv.requests_for("/old.xml")) == 1  # the stored URL is used instead
+    # the sources page shows the same health: failures, last error, when the next try is
+    built = run_digest("--config", str(cfg), "build", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    sources = (tmp_path / "site" / "sources.html").read_text(encoding="utf-8")
+    with Store.open(tmp_path / ".digest" / "digest.db") as store:
+        busy = feed_row(store, "busy")
+    assert f'datetime="{busy["next_fetch"]}"' in sources
+    assert "HTTP 429 Too Many Requests" in sources
+    assert "feeds reset gone" in sources
 
-        check = digest("--config", str(cfg), "feeds", "check", cwd=tmp_path)
-        assert check.returncode == 0, check.stderr
-        text = check.stdout
-        assert f"  moved permanently to {srv.url('/new.xml')}: update its url in {cfg}" in text, (
-            text
-        )
-        assert "gone: GONE;" in text and "digest feeds reset gone" in text
-        assert "busy: FAILING (1 in a row); last success never" in text
-        assert "  last error: " + srv.url("/busy.xml") + ": HTTP 429 Too Many Requests" in text
-        assert "  next retry: " in text
-        assert "cut: ok, with a warning" in text
-        assert "  last parse warning: malformed or truncated XML" in text
-
-        # the sources page shows the same health: failures, last error, when the next try is
-        built = digest("--config", str(cfg), "build", cwd=tmp_path)
-        assert built.returncode == 0, built.stderr
-        sources = (tmp_path / "site" / "sources.html").read_text(encoding="utf-8")
-        with Store.open(tmp_path / ".digest" / "digest.db") as store:
-            busy = feed_row(store, "busy")
-        assert f'datetime="{busy["next_fetch"]}"' in sources
-        assert "HTTP 429 Too Many Requests" in sources
-        assert "feeds reset gone" in sources
-
-        reset = digest("--config", str(cfg), "feeds", "reset", "gone", cwd=tmp_path)
-        assert reset.returncode == 0, reset.stderr
-        srv.route("/gone.xml", body=feed("back"))
-        third = digest("--config", str(cfg), "fetch", "--feed", "gone", cwd=tmp_path)
-        assert third.returncode == 0, third.stderr
-        assert third.stdout.startswith("fetch: 1 feeds, 1 ok"), third.stdout
+    reset = run_digest("--config", str(cfg), "feeds", "reset", "gone", cwd=tmp_path)
+    assert reset.returncode == 0, reset.stderr
+    srv.route("/gone.xml", body=feed("back"))
+    third = run_digest("--config", str(cfg), "fetch", "--feed", "gone", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.startswith("fetch: 1 feeds, 1 ok"), third.stdout
 
 
 def _dated_feed() -> bytes:
@@ -531,26 +508,25 @@ def _dated_feed() -> bytes:
     )
 
 
-def test_retention_prunes_only_when_set(tmp_path: Path) -> None:
+def test_retention_prunes_only_when_set(tmp_path: Path, srv: LoopbackServer) -> None:
     from digest.pipeline import run
     from digest.workspace import Workspace
 
-    with LoopbackServer() as srv:
-        srv.route("/r.xml", body=_dated_feed())
-        feeds = {"r": srv.url("/r.xml")}
-        ws = Workspace(config_path=tmp_path / "feeds.yaml", state_dir=tmp_path / "state")
-        # unset (the default): nothing is ever pruned, however old, run after run
-        for _ in range(2):
-            run(load_config(write_config(tmp_path, feeds)), ws)
-            with ws.open_store() as store:
-                assert store.count_items() == 5
-        # set: items published before the cutoff go, and a feed still listing them does
-        # not bring them back
-        run(load_config(write_config(tmp_path, feeds, extra="store: {retention_days: 30}\n")), ws)
+    srv.route("/r.xml", body=_dated_feed())
+    feeds = {"r": srv.url("/r.xml")}
+    ws = Workspace(config_path=tmp_path / "feeds.yaml", state_dir=tmp_path / "state")
+    # unset (the default): nothing is ever pruned, however old, run after run
+    for _ in range(2):
+        run(load_config(write_config(tmp_path, feeds)), ws)
         with ws.open_store() as store:
-            assert store.count_items() == 3
-            titles = {r[0] for r in store.conn.execute("SELECT title FROM items")}
-        assert titles == {f"Retention report {i} about blocked sites" for i in (2, 3, 4)}
+            assert store.count_items() == 5
+    # set: items published before the cutoff go, and a feed still listing them does
+    # not bring them back
+    run(load_config(write_config(tmp_path, feeds, extra="store: {retention_days: 30}\n")), ws)
+    with ws.open_store() as store:
+        assert store.count_items() == 3
+        titles = {r[0] for r in store.conn.execute("SELECT title FROM items")}
+    assert titles == {f"Retention report {i} about blocked sites" for i in (2, 3, 4)}
 
 
 def _zero_bomb(size: int) -> bytes:
@@ -565,39 +541,41 @@ def _zero_bomb(size: int) -> bytes:
 
 def _peak_rss_fetch(cfg: Path, cwd: Path) -> tuple[int, str]:
     """Exit status and peak RSS (KiB) of one `digest fetch` process."""
-    exe = Path(sys.executable).with_name("digest")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-    env = {k: v for k, v in os.environ.items() if k not in ("DIGEST_CONFIG", "DIGEST_STATE")}
     out = cwd / f"{cfg.stem}.out"
     with out.open("wb") as fh:
         proc = subprocess.Popen(
-            [*cmd, "--config", str(cfg), "fetch"], cwd=cwd, stdout=fh, stderr=fh, env=env
+            [*digest_command(), "--config", str(cfg), "fetch"],
+            cwd=cwd,
+            stdout=fh,
+            stderr=fh,
+            env=digest_env(),
         )
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return int(usage.ru_maxrss), out.read_text()
 
 
-def test_memory_stays_flat_on_a_50_mb_body_and_a_gzip_bomb(tmp_path: Path) -> None:
+def test_memory_stays_flat_on_a_50_mb_body_and_a_gzip_bomb(
+    tmp_path: Path, srv: LoopbackServer
+) -> None:
     chunk = b"<!-- filler -->" * 4096
 
     def big(req: RecordedRequest) -> Response:
         return Response(200, {"Content-Type": "application/xml"}, (chunk for _ in range(850)))
 
     bomb = _zero_bomb(256 << 20)  # 256 MiB of zeros in about 250 KB
-    with LoopbackServer() as srv:
-        srv.route("/good.xml", body=feed("good"))
-        srv.route("/big.xml", handler=big)
-        srv.route("/bomb.xml", body=bomb, headers={"Content-Encoding": "gzip"})
-        (tmp_path / "a").mkdir()
-        (tmp_path / "b").mkdir()
-        plain = write_config(tmp_path / "a", {"good": srv.url("/good.xml")})
-        hostile = write_config(
-            tmp_path / "b",
-            {name: srv.url(f"/{name}.xml") for name in ("good", "big", "bomb")},
-        )
-        base_rss, base_out = _peak_rss_fetch(plain, tmp_path / "a")
-        rss_kib, out = _peak_rss_fetch(hostile, tmp_path / "b")
+    srv.route("/good.xml", body=feed("good"))
+    srv.route("/big.xml", handler=big)
+    srv.route("/bomb.xml", body=bomb, headers={"Content-Encoding": "gzip"})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = write_config(tmp_path / "a", {"good": srv.url("/good.xml")})
+    hostile = write_config(
+        tmp_path / "b",
+        {name: srv.url(f"/{name}.xml") for name in ("good", "big", "bomb")},
+    )
+    base_rss, base_out = _peak_rss_fetch(plain, tmp_path / "a")
+    rss_kib, out = _peak_rss_fetch(hostile, tmp_path / "b")
     assert base_out.startswith("fetch: 1 feeds, 1 ok"), base_out
     assert out.startswith("fetch: 3 feeds, 1 ok (0 not modified), 2 failed"), out
     assert out.count("body larger than the 1048576-byte cap") == 2, out

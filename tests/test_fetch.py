@@ -6,16 +6,13 @@ import asyncio
 import gzip
 import os
 import re
-import shutil
 import socket
-import subprocess
 import zlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from httpserver import LoopbackServer, RecordedRequest, Response, free_port
+from httpserver import LoopbackServer, RecordedRequest, Response, free_port, self_signed_cert
 from shared_data import FEEDS_REAL
 
 from digest.ingest import replies
@@ -28,12 +25,6 @@ from digest.records import FetchConfig, FetchResult
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 # Small limits keep every fault test short.
 CFG = FetchConfig(timeout=5.0, connect_timeout=2.0, max_bytes=1 << 20, concurrency=8, per_host=4)
-
-
-@pytest.fixture
-def srv() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as server:
-        yield server
 
 
 def one(
@@ -394,28 +385,8 @@ def test_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-OPENSSL_ARGS = (
-    "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
-    " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
-)
-
-
-def _self_signed(tmp: Path) -> tuple[str, str] | None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    proc = subprocess.run(
-        [openssl, *OPENSSL_ARGS.split(), "-keyout", str(key), "-out", str(cert)],
-        capture_output=True,
-        check=False,
-        timeout=30,
-    )
-    return (str(cert), str(key)) if proc.returncode == 0 else None
-
-
 def test_tls_certificate_is_verified(tmp_path: Path) -> None:
-    pair = _self_signed(tmp_path)
+    pair = self_signed_cert(tmp_path)
     if pair is None:
         pytest.skip("openssl cannot make a test certificate here")
     server = LoopbackServer()

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+from builders import run_digest, write_feeds_config
 from httpserver import LoopbackServer
 from test_sanitize import ATTACKS
 
@@ -210,29 +208,18 @@ def check_json(value: object, where: str) -> None:
             check_json(inner, f"{where}[{n}]")
 
 
-def test_attack_corpus_through_a_feed_and_the_built_site(tmp_path: Path) -> None:
+def test_attack_corpus_through_a_feed_and_the_built_site(
+    tmp_path: Path, srv: LoopbackServer
+) -> None:
     assert len(ATTACKS) >= 40
-    with LoopbackServer() as srv:
-        srv.route("/hostile.rss", body=hostile_rss(), headers={"Content-Type": "text/xml"})
-        srv.route("/hostile.atom", body=hostile_atom())
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(
-            "site: {window_days: 36500}\ntranslation: {engine: none}\nfeeds:\n"
-            f'  - {{id: rss, name: "Hostile RSS", url: "{srv.url("/hostile.rss")}"}}\n'
-            f'  - {{id: atom, name: "Hostile Atom", url: "{srv.url("/hostile.atom")}"}}\n',
-            encoding="utf-8",
-        )
-        exe = Path(sys.executable).with_name("digest")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-        res = subprocess.run(
-            [*cmd, "--config", str(cfg), "run"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
+    srv.route("/hostile.rss", body=hostile_rss(), headers={"Content-Type": "text/xml"})
+    srv.route("/hostile.atom", body=hostile_atom())
+    cfg = write_feeds_config(
+        tmp_path,
+        {"rss": srv.url("/hostile.rss"), "atom": srv.url("/hostile.atom")},
+        names={"rss": "Hostile RSS", "atom": "Hostile Atom"},
+    )
+    res = run_digest("--config", str(cfg), "run", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("fetch: 2 feeds, 2 ok"), res.stdout
     root = (tmp_path / "site").resolve()

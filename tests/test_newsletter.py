@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import entries, make_stored_item, make_story, rss
+from builders import TODAY, make_stored_item, make_story, newsletter_workspace
 
 from digest import newsletter_stage as run_newsletter
 from digest.config import parse_config
@@ -35,7 +35,6 @@ from digest.workspace import Workspace
 GOLDEN = Path(__file__).parent / "golden" / "newsletter"
 UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)  # for the pure layout tests
-TODAY = f"{datetime.now(UTC):%Y-%m-%d}"  # runs on the store use the real clock
 
 CONFIG = """
 site: {title: Digital Rights Digest, base_url: "https://example.org/digest/", window_days: 36500}
@@ -60,7 +59,6 @@ def config(text: str = CONFIG, path: Path | None = None) -> Config:
     return parse_config(text, path or Path("/nonexistent/feeds.yaml"))
 
 
-SITE = "https://example.org/"
 OUTLETS = {"cdt": "China Digital Times", "rfa-ug": "RFA Uyghur"}
 
 
@@ -289,7 +287,7 @@ def test_select_stories_only_new_and_visible() -> None:
 
 
 def test_message_headers_and_parts(tmp_path: Path) -> None:
-    cfg, ws = workspace_with_items(tmp_path)
+    cfg, ws = newsletter_workspace(tmp_path)
     summary = run_newsletter(cfg, ws)
     assert summary.issue is not None and summary.eml_dir is not None
     emls = sorted(summary.eml_dir.glob("*.eml"))
@@ -334,59 +332,8 @@ def test_bad_recipient_address_names_the_key() -> None:
 # ---------------------------------------------------------------- dry run, issues, archive
 
 
-def write_feed(path: Path, name: str, lang: str, items: list[tuple[str, str, str]]) -> None:
-    """An RSS file; items are (guid, title, description), an hour apart from 2026-11-20."""
-    rows = [(g, f"https://example.org/{g}", t, d) for g, t, d in items]
-    feed = rss(name, entries(rows, start=datetime(2026, 11, 20, tzinfo=UTC)), lang=lang, link=SITE)
-    path.write_bytes(feed)
-
-
-def workspace_with_items(
-    tmp_path: Path,
-    to: tuple[str, ...] = ("alice@example.org", "bob@example.net"),
-    smtp: str = "{host: 127.0.0.1, port: 1, security: none}",
-) -> tuple[Config, Workspace]:
-    """A config with two local feeds, fetched and clustered into a store."""
-    from digest import cluster_stage, fetch_stage
-
-    write_feed(
-        tmp_path / "en.xml",
-        "EN",
-        "en",
-        [
-            ("en-1", "Internet shutdown in the capital", "Mobile data cut for a day."),
-            ("en-2", "Censor deletes posts about the flood", "Posts about the flood deleted."),
-        ],
-    )
-    write_feed(tmp_path / "zh.xml", "ZH", "zh", [("zh-1", "网信办关闭自媒体账号", "清朗行动。")])
-    recipients = ", ".join(to)
-    text = f"""
-site: {{title: Digest test, base_url: "https://example.org/digest/", window_days: 36500}}
-translation: {{engine: none}}
-newsletter:
-  from: "Digest test <digest@example.org>"
-  to: [{recipients}]
-  list_id: digest.example.org
-  list_unsubscribe: "mailto:unsubscribe@example.org"
-  smtp: {smtp}
-topics:
-  censorship: {{keywords: [censor]}}
-feeds:
-  - {{id: en, name: English feed, url: en.xml}}
-  - {{id: zh, name: Chinese feed, url: zh.xml}}
-"""
-    cfg_path = tmp_path / "feeds.yaml"
-    cfg_path.write_text(text, encoding="utf-8")
-    cfg = parse_config(text, cfg_path)
-    ws = Workspace(cfg_path, tmp_path / "state")
-    with ws.open_store() as store:
-        fetch_stage(cfg, store)
-        cluster_stage(cfg, store)
-    return cfg, ws
-
-
 def test_dry_run_replaces_its_draft_and_archive_lists_only_sent(tmp_path: Path) -> None:
-    cfg, ws = workspace_with_items(tmp_path)
+    cfg, ws = newsletter_workspace(tmp_path)
     first = run_newsletter(cfg, ws)
     second = run_newsletter(cfg, ws)
     assert first.issue is not None and second.issue is not None
@@ -401,7 +348,7 @@ def test_dry_run_replaces_its_draft_and_archive_lists_only_sent(tmp_path: Path) 
 
 
 def test_since_limits_the_issue(tmp_path: Path) -> None:
-    cfg, ws = workspace_with_items(tmp_path)
+    cfg, ws = newsletter_workspace(tmp_path)
     summary = run_newsletter(cfg, ws, since=datetime(2026, 11, 20, 1, 0, tzinfo=UTC))
     assert summary.issue is not None
     assert len(summary.issue.stories) == 1  # only the item published at 01:00

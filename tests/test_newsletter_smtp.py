@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smtpserver import Handler, make_cert, server_context, start_server
-from test_newsletter import TODAY, workspace_with_items
+from builders import TODAY, digest_command, digest_env, main_exit, newsletter_workspace
+from httpserver import free_port, self_signed_cert
+from smtpserver import Handler, server_context, start_server
 
 from digest import build_stage
 from digest import newsletter_stage as run_newsletter
-from digest.cli import main
 from digest.errors import ConfigError, LockedError, StageError
 from digest.newsletter.stage import newsletter_lock
 from digest.records import Config
@@ -33,7 +30,9 @@ FAST = (0.0, 0.0)  # retry delays in tests
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A throwaway self-signed certificate."""
-    return make_cert(tmp_path_factory.mktemp("tls"))
+    pair = self_signed_cert(tmp_path_factory.mktemp("tls"))
+    assert pair is not None, "openssl could not make a test certificate"
+    return pair
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def setup(
     tmp_path: Path, port: int, to: tuple[str, ...] = THREE, **smtp: object
 ) -> tuple[Config, Workspace]:
     """A workspace with items whose newsletter points at the test server."""
-    return workspace_with_items(tmp_path, to=to, smtp=smtp_yaml(port, **smtp))  # type: ignore[arg-type]
+    return newsletter_workspace(tmp_path, to=to, smtp=smtp_yaml(port, **smtp))  # type: ignore[arg-type]
 
 
 def statuses(ws: Workspace) -> dict[str, str]:
@@ -151,7 +150,7 @@ def test_auth_refused_and_missing_env(
         with pytest.raises(ConfigError, match="T_SMTP_PASSWORD"):
             run_newsletter(cfg, ws, send=True, delays=FAST)
         monkeypatch.setenv("T_SMTP_PASSWORD", "wrong-password")
-        code = cli_exit(["--config", str(cfg.path), "--state", str(ws.state_dir), "newsletter",
+        code = main_exit(["--config", str(cfg.path), "--state", str(ws.state_dir), "newsletter",
                          "--send"])  # fmt: skip
         err = capsys.readouterr().err
         assert code == 4
@@ -161,24 +160,9 @@ def test_auth_refused_and_missing_env(
         server.stop()
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound and released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cli_exit(argv: list[str]) -> int:
-    """Run the CLI in this process; its exit status."""
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-        raise SystemExit(0)
-    return int(done.value.code or 0)
-
-
 def test_unreachable_server_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg, ws = setup(tmp_path, free_port())
-    code = cli_exit(
+    code = main_exit(
         ["--config", str(cfg.path), "--state", str(ws.state_dir), "newsletter", "--send"]
     )
     err = capsys.readouterr().err
@@ -188,7 +172,7 @@ def test_unreachable_server_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_missing_config_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "feeds.yaml").write_text("feeds: []\n")
-    code = cli_exit(["--config", str(tmp_path / "feeds.yaml"), "newsletter"])
+    code = main_exit(["--config", str(tmp_path / "feeds.yaml"), "newsletter"])
     err = capsys.readouterr().err
     assert code == 1 and "no `newsletter:` section" in err and "hint: add a `newsletter:`" in err
 
@@ -221,18 +205,17 @@ def test_lock_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     with newsletter_lock(ws):
         with pytest.raises(LockedError):
             run_newsletter(cfg, ws, send=True)
-        code = cli_exit(["--config", str(cfg.path), "--state", str(ws.state_dir), "newsletter"])
+        code = main_exit(["--config", str(cfg.path), "--state", str(ws.state_dir), "newsletter"])
         assert code == 3
     assert "another `digest newsletter` holds the lock" in capsys.readouterr().err
 
 
 def spawn_send(cfg: Config, ws: Workspace, *extra: str) -> subprocess.Popen[str]:
     """`digest newsletter --send` in a child process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DIGEST_CONFIG", "DIGEST_STATE")}
     return subprocess.Popen(
-        [sys.executable, "-m", "digest.cli", "--config", str(cfg.path), "--state",
-         str(ws.state_dir), "newsletter", "--send", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [*digest_command(), "--config", str(cfg.path), "--state", str(ws.state_dir),
+         "newsletter", "--send", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=digest_env(),
     )  # fmt: skip
 
 

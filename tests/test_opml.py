@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import pytest
+from builders import REPO, write_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +20,6 @@ from digest.config.opml import DIGEST_NS, export_opml, import_opml
 from digest.errors import InputError
 from digest.ids import is_slug
 from digest.records import FeedConfig
-
-REPO = Path(__file__).resolve().parent.parent
 
 CONFIG = """\
 # My digest: hand-written comments must survive an import.
@@ -65,19 +63,14 @@ OPML = """\
 """
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
 @pytest.fixture()
 def config_path(tmp_path: Path) -> Path:
-    return write(tmp_path / "feeds.yaml", CONFIG)
+    return write_text(tmp_path / "feeds.yaml", CONFIG)
 
 
 @pytest.fixture()
 def opml_path(tmp_path: Path) -> Path:
-    return write(tmp_path / "subs.opml", OPML)
+    return write_text(tmp_path / "subs.opml", OPML)
 
 
 # ---------------------------------------------------------------- import
@@ -127,7 +120,7 @@ def test_import_keeps_every_byte_of_the_file(config_path: Path, opml_path: Path)
 
 
 def test_import_unique_ids_against_the_config(tmp_path: Path) -> None:
-    config_path = write(
+    config_path = write_text(
         tmp_path / "feeds.yaml",
         """\
         feeds:
@@ -175,7 +168,7 @@ def test_import_writes_atomically_and_keeps_mode(config_path: Path, opml_path: P
 
 
 def test_import_through_a_symlink_keeps_the_link(tmp_path: Path, opml_path: Path) -> None:
-    real = write(tmp_path / "real.yaml", CONFIG)
+    real = write_text(tmp_path / "real.yaml", CONFIG)
     link = tmp_path / "feeds.yaml"
     link.symlink_to(real)
     import_opml(link, opml_path)
@@ -309,7 +302,7 @@ def test_missing_opml_file(config_path: Path, tmp_path: Path) -> None:
 
 
 def test_export_is_escaped_opml(tmp_path: Path) -> None:
-    config_path = write(
+    config_path = write_text(
         tmp_path / "feeds.yaml",
         """\
         site: {title: "Rights & <Wrongs>"}
@@ -348,7 +341,7 @@ def test_export_is_escaped_opml(tmp_path: Path) -> None:
 
 
 def test_export_import_round_trip(tmp_path: Path) -> None:
-    source = write(
+    source = write_text(
         tmp_path / "source.yaml",
         """\
         feeds:
@@ -371,7 +364,7 @@ def test_export_import_round_trip(tmp_path: Path) -> None:
     feeds = load_config(source).feeds
     opml = tmp_path / "out.opml"
     opml.write_text(export_opml(load_config(source)), encoding="utf-8")
-    target = write(tmp_path / "feeds.yaml", "# empty for now\nfeeds: []\n")
+    target = write_text(tmp_path / "feeds.yaml", "# empty for now\nfeeds: []\n")
     result = import_opml(target, opml)
     assert result.skipped == []
     assert tuple(result.added) == feeds
@@ -385,7 +378,7 @@ def test_export_of_the_real_feeds_round_trips(tmp_path: Path) -> None:
     feeds = load_config(REPO / "feeds.yaml").feeds
     opml = tmp_path / "real.opml"
     opml.write_text(export_opml(load_config(REPO / "feeds.yaml")), encoding="utf-8")
-    target = write(tmp_path / "feeds.yaml", "feeds: []\n")
+    target = write_text(tmp_path / "feeds.yaml", "feeds: []\n")
     import_opml(target, opml)
     assert load_config(target).feeds == feeds
 

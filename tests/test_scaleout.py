@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 import tinymodel
-from builders import Entry, rss, translation_store
-from test_e2e import digest
+from builders import Entry, rss, run_digest, translation_store
 
 from digest import translate_stage
 from digest.errors import StageError
@@ -288,7 +287,7 @@ def cli_project(tmp_path: Path, archive: Path) -> tuple[str, ...]:
         encoding="utf-8",
     )
     args = ("--config", str(config), "--state", str(tmp_path / "state"))
-    assert digest(*args, "models", "install-file", str(archive), cwd=tmp_path).returncode == 0
+    assert run_digest(*args, "models", "install-file", str(archive), cwd=tmp_path).returncode == 0
     return args
 
 
@@ -296,9 +295,9 @@ def test_cli_translates_on_a_dask_scheduler_and_two_workers(
     tmp_path: Path, zh_en_archive: Path
 ) -> None:
     args = cli_project(tmp_path, zh_en_archive)
-    assert digest(*args, "fetch", cwd=tmp_path).returncode == 0
+    assert run_digest(*args, "fetch", cwd=tmp_path).returncode == 0
     with DaskProcesses(tmp_path, workers=2) as cluster:
-        res = digest(*args, "translate", "--cluster", cluster.address, cwd=tmp_path)
+        res = run_digest(*args, "translate", "--cluster", cluster.address, cwd=tmp_path)
         assert res.returncode == 0, res.stderr
         assert (
             f"translate: 300 items, 600 texts translated, 0 from cache (on the Dask cluster "
@@ -307,7 +306,7 @@ def test_cli_translates_on_a_dask_scheduler_and_two_workers(
         workers = cluster.procs[1:]
         assert all(w.poll() is None for w in workers)  # still up: stopped below, by PID
     assert all(p.returncode is not None for p in cluster.procs)
-    export = digest(*args, "export", "--format", "jsonl", cwd=tmp_path)
+    export = run_digest(*args, "export", "--format", "jsonl", cwd=tmp_path)
     rows = [json.loads(line) for line in export.stdout.splitlines()]
     assert len(rows) == 300 and {r["translation"] for r in rows} == {"translated"}
     assert "警方拘留第7名维权人士" in {r["title_translated"] for r in rows}
@@ -318,8 +317,8 @@ def test_cli_names_an_unreachable_scheduler(tmp_path: Path) -> None:
     rss_file(tmp_path / "zh.xml", 3)
     config.write_text("feeds:\n  - {id: zh, name: Z, url: zh.xml}\n", encoding="utf-8")
     args = ("--config", str(config), "--state", str(tmp_path / "state"))
-    assert digest(*args, "fetch", cwd=tmp_path).returncode == 0
-    bad = digest(*args, "translate", "--cluster", "http://127.0.0.1:1", cwd=tmp_path)
+    assert run_digest(*args, "fetch", cwd=tmp_path).returncode == 0
+    bad = run_digest(*args, "translate", "--cluster", "http://127.0.0.1:1", cwd=tmp_path)
     assert bad.returncode == 2 and "not a Dask scheduler address" in bad.stderr
 
 
@@ -434,7 +433,7 @@ def test_run_still_builds_the_site_when_the_cluster_is_lost(
     assert err.startswith("error: lost a flaky cluster mid-run")
     # The next run, with a working executor, translates the other 172.
     monkeypatch.undo()
-    again = digest(*args, "translate", cwd=tmp_path)
+    again = run_digest(*args, "translate", cwd=tmp_path)
     assert "translate: 172 items" in again.stdout, again.stderr
 
 

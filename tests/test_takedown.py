@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
-from builders import NOW, make_item
+from builders import NOW, copy_demo, make_item, run_digest
 
 from digest.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+CONFIG = ("--config", "feeds.yaml")
 
 
 def visible_ids(store: Store) -> set[str]:
@@ -51,20 +47,6 @@ def test_hidden_item_and_story_survive_refetch_and_recluster(store: Store) -> No
     assert store.unhide("no-such-id") == 0
 
 
-def digest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("digest")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
-    env = {k: v for k, v in os.environ.items() if k not in ("DIGEST_CONFIG", "DIGEST_STATE")}
-    return subprocess.run(
-        [*cmd, "--config", "feeds.yaml", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
 def site_text(site: Path) -> str:
     return "".join(
         p.read_text("utf-8")
@@ -74,10 +56,11 @@ def site_text(site: Path) -> str:
 
 
 def test_hide_and_unhide_through_the_cli(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "examples/demo/feeds", tmp_path / "feeds")
-    shutil.copy(REPO / "examples/demo/feeds.yaml", tmp_path / "feeds.yaml")
-    assert digest("run", cwd=tmp_path).returncode == 0
-    records = [json.loads(line) for line in digest("export", cwd=tmp_path).stdout.splitlines()]
+    copy_demo(tmp_path)
+    assert run_digest(*CONFIG, "run", cwd=tmp_path).returncode == 0
+    records = [
+        json.loads(line) for line in run_digest(*CONFIG, "export", cwd=tmp_path).stdout.splitlines()
+    ]
     face = next(r for r in records if "刷脸" in r["title"])
     story_id = face["story"]
     members = [r for r in records if r["story"] == story_id]
@@ -85,25 +68,28 @@ def test_hide_and_unhide_through_the_cli(tmp_path: Path) -> None:
     site = tmp_path / "site"
     assert (site / page).is_file() and "刷脸" in site_text(site)
 
-    done = digest("hide", story_id, "--reason", "takedown request", cwd=tmp_path)
+    done = run_digest(*CONFIG, "hide", story_id, "--reason", "takedown request", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"{story_id}: story hidden with its {len(members)} items; site rebuilt" in done.stdout
     assert not (site / page).exists()
     assert "刷脸" not in site_text(site)
     # Still hidden after a forced re-fetch, a re-cluster and a rebuild.
     for step in (["fetch", "--force"], ["cluster", "--rebuild"], ["build"]):
-        assert digest(*step, cwd=tmp_path).returncode == 0
+        assert run_digest(*CONFIG, *step, cwd=tmp_path).returncode == 0
     assert not (site / page).exists()
     assert "刷脸" not in site_text(site)
-    exported = [json.loads(line) for line in digest("export", cwd=tmp_path).stdout.splitlines()]
+    exported = [
+        json.loads(line) for line in run_digest(*CONFIG, "export", cwd=tmp_path).stdout.splitlines()
+    ]
     assert all(r["hidden"] for r in exported if r["id"] in {m["id"] for m in members})
 
-    shown = digest("unhide", story_id, cwd=tmp_path)
+    shown = run_digest(*CONFIG, "unhide", story_id, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "刷脸" in site_text(site)
 
-    missing = digest("hide", "no-such-id", "--reason", "x", cwd=tmp_path)
+    missing = run_digest(*CONFIG, "hide", "no-such-id", "--reason", "x", cwd=tmp_path)
     assert missing.returncode == 1
     assert "error: no item or story has the id 'no-such-id'" in missing.stderr
     assert "hint:" in missing.stderr
-    assert digest("hide", story_id, cwd=tmp_path).returncode == 2  # --reason is required
+    no_reason = run_digest(*CONFIG, "hide", story_id, cwd=tmp_path)
+    assert no_reason.returncode == 2  # --reason is required

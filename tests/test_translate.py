@@ -30,7 +30,7 @@ from shared_data import FEEDS_REAL
 sys.path.insert(0, str(Path(__file__).parent))
 
 import tinymodel
-from builders import translation_store
+from builders import run_digest, translation_store
 
 from digest.errors import ConfigError, InputError, StageError
 from digest.records import TranslationConfig
@@ -719,33 +719,32 @@ def test_index_url_follows_argos_setting(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_install_from_a_loopback_index(
-    tmp_path: Path, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, srv: LoopbackServer, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = config_for(tmp_path / "packages")
-    with LoopbackServer() as srv:
-        srv.route("/index.json", body=index_doc(srv, ("zh", "en", "1.0"), ("en", "fr", "1.0")))
-        srv.route("/pkg/zh_en-1.0.argosmodel", body=archives["zh_en"].read_bytes())
-        srv.route("/pkg/en_fr-1.0.argosmodel", body=archives["en_fr"].read_bytes())
-        monkeypatch.setenv("ARGOS_PACKAGE_INDEX", srv.url("/"))
-        done = install_from_index(cfg, "zh", "en")
-        assert [(info.key, new) for info, new in done] == [("translate-zh_en-1.0", True)]
-        assert ArgosTranslator(cfg).translate(["中国。"], "zh", "en") == ["中国。"]
-        # Again: nothing is downloaded a second time.
-        again = install_from_index(cfg, "zh-CN", "en")
-        assert [(info.key, new) for info, new in again] == [("translate-zh_en-1.0", False)]
-        assert len(srv.requests_for("/pkg/zh_en-1.0.argosmodel")) == 1
-        # No direct zh→fr package: both legs through English, the one missing is fetched.
-        pivot = install_from_index(cfg, "zh", "fr")
-        assert [(i.key, new) for i, new in pivot] == [
-            ("translate-zh_en-1.0", False),
-            ("translate-en_fr-1.0", True),
-        ]
-        assert ArgosTranslator(cfg).model_for("zh", "fr") == ModelRef(
-            "translate-zh_en-1.0+translate-en_fr-1.0"
-        )
-        with pytest.raises(InputError, match="no ug→en package") as err:
-            install_from_index(cfg, "ug", "en")
-        assert err.value.hint is not None and "zh→en" in err.value.hint
+    srv.route("/index.json", body=index_doc(srv, ("zh", "en", "1.0"), ("en", "fr", "1.0")))
+    srv.route("/pkg/zh_en-1.0.argosmodel", body=archives["zh_en"].read_bytes())
+    srv.route("/pkg/en_fr-1.0.argosmodel", body=archives["en_fr"].read_bytes())
+    monkeypatch.setenv("ARGOS_PACKAGE_INDEX", srv.url("/"))
+    done = install_from_index(cfg, "zh", "en")
+    assert [(info.key, new) for info, new in done] == [("translate-zh_en-1.0", True)]
+    assert ArgosTranslator(cfg).translate(["中国。"], "zh", "en") == ["中国。"]
+    # Again: nothing is downloaded a second time.
+    again = install_from_index(cfg, "zh-CN", "en")
+    assert [(info.key, new) for info, new in again] == [("translate-zh_en-1.0", False)]
+    assert len(srv.requests_for("/pkg/zh_en-1.0.argosmodel")) == 1
+    # No direct zh→fr package: both legs through English, the one missing is fetched.
+    pivot = install_from_index(cfg, "zh", "fr")
+    assert [(i.key, new) for i, new in pivot] == [
+        ("translate-zh_en-1.0", False),
+        ("translate-en_fr-1.0", True),
+    ]
+    assert ArgosTranslator(cfg).model_for("zh", "fr") == ModelRef(
+        "translate-zh_en-1.0+translate-en_fr-1.0"
+    )
+    with pytest.raises(InputError, match="no ug→en package") as err:
+        install_from_index(cfg, "ug", "en")
+    assert err.value.hint is not None and "zh→en" in err.value.hint
     # Nothing but the installed packages is left in the packages dir.
     assert sorted(p.name for p in (tmp_path / "packages").iterdir()) == [
         "translate-en_fr-1_0",
@@ -754,7 +753,7 @@ def test_install_from_a_loopback_index(
 
 
 def test_install_through_the_cli_from_a_loopback_index(
-    tmp_path: Path, archives: dict[str, Path]
+    tmp_path: Path, srv: LoopbackServer, archives: dict[str, Path]
 ) -> None:
     config = tmp_path / "feeds.yaml"
     config.write_text(
@@ -762,13 +761,12 @@ def test_install_through_the_cli_from_a_loopback_index(
         "feeds:\n  - {id: a, name: A, url: a.xml, language: zh}\n",
         encoding="utf-8",
     )
-    with LoopbackServer() as srv:
-        srv.route("/index.json", body=index_doc(srv, ("zh", "en", "1.0")))
-        srv.route("/pkg/zh_en-1.0.argosmodel", body=archives["zh_en"].read_bytes())
-        done = run_cli(
-            ["--config", str(config), "models", "install", "zh", "en"],
-            {"ARGOS_PACKAGE_INDEX": srv.url("/")},
-        )
+    srv.route("/index.json", body=index_doc(srv, ("zh", "en", "1.0")))
+    srv.route("/pkg/zh_en-1.0.argosmodel", body=archives["zh_en"].read_bytes())
+    done = run_cli(
+        ["--config", str(config), "models", "install", "zh", "en"],
+        {"ARGOS_PACKAGE_INDEX": srv.url("/")},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("installed translate-zh_en 1.0 (zh→en)")
     listed = run_cli(["--config", str(config), "models", "list"], {})
@@ -776,17 +774,8 @@ def test_install_through_the_cli_from_a_loopback_index(
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The digest CLI in a fresh interpreter, with extra environment variables."""
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
+    """The digest CLI in a fresh process, with extra environment variables."""
+    return run_digest(*args, cwd=REPO, env=env, timeout=120)
 
 
 def test_install_fails_at_once_when_the_index_is_unreachable(tmp_path: Path) -> None:
@@ -808,31 +797,30 @@ def test_install_fails_at_once_when_the_index_is_unreachable(tmp_path: Path) -> 
     assert not (tmp_path / "packages").exists() or not any((tmp_path / "packages").iterdir())
 
 
-def test_a_silent_or_broken_index_fails_cleanly(tmp_path: Path) -> None:
+def test_a_silent_or_broken_index_fails_cleanly(tmp_path: Path, srv: LoopbackServer) -> None:
     cfg = config_for(tmp_path / "packages")
-    with LoopbackServer() as srv:
-        srv.route("/silent/index.json", delay=5.0, body=b"[]")
-        srv.route("/missing/index.json", status=404)
-        srv.route("/garbage/index.json", body=b"<html>not json")
-        with pytest.raises(StageError, match="cannot reach") as err:
-            fetch_index(srv.url("/silent/index.json"), timeout=0.3)
-        assert err.value.hint is not None and "install-file" in err.value.hint
-        # A server dripping bytes never trips an inactivity timeout: the deadline stops it.
-        srv.route("/drip/index.json", drip=0.05, drip_chunk=b" ")
-        with pytest.raises(StageError, match="too slow"):
-            fetch_index(srv.url("/drip/index.json"), timeout=2, deadline=0.5)
-        with pytest.raises(StageError, match="answered HTTP 404"):
-            fetch_index(srv.url("/missing/index.json"))
-        with pytest.raises(StageError, match="not valid JSON"):
-            fetch_index(srv.url("/garbage/index.json"))
-        # An index pointing at a missing file, then at a file that is not a package.
-        srv.route("/bad/index.json", body=index_doc(srv, ("zh", "en", "1.0")))
-        srv.route("/pkg/zh_en-1.0.argosmodel", body=b"PK\x03\x04 not really a zip")
-        with pytest.raises(InputError, match=r"downloaded from .* is unusable"):
-            install_from_index(cfg, "zh", "en", url=srv.url("/bad/index.json"))
-        srv.route("/pkg/zh_en-1.0.argosmodel", status=404)
-        with pytest.raises(StageError, match=r"could not download translate-zh_en-1\.0"):
-            install_from_index(cfg, "zh", "en", url=srv.url("/bad/index.json"))
+    srv.route("/silent/index.json", delay=5.0, body=b"[]")
+    srv.route("/missing/index.json", status=404)
+    srv.route("/garbage/index.json", body=b"<html>not json")
+    with pytest.raises(StageError, match="cannot reach") as err:
+        fetch_index(srv.url("/silent/index.json"), timeout=0.3)
+    assert err.value.hint is not None and "install-file" in err.value.hint
+    # A server dripping bytes never trips an inactivity timeout: the deadline stops it.
+    srv.route("/drip/index.json", drip=0.05, drip_chunk=b" ")
+    with pytest.raises(StageError, match="too slow"):
+        fetch_index(srv.url("/drip/index.json"), timeout=2, deadline=0.5)
+    with pytest.raises(StageError, match="answered HTTP 404"):
+        fetch_index(srv.url("/missing/index.json"))
+    with pytest.raises(StageError, match="not valid JSON"):
+        fetch_index(srv.url("/garbage/index.json"))
+    # An index pointing at a missing file, then at a file that is not a package.
+    srv.route("/bad/index.json", body=index_doc(srv, ("zh", "en", "1.0")))
+    srv.route("/pkg/zh_en-1.0.argosmodel", body=b"PK\x03\x04 not really a zip")
+    with pytest.raises(InputError, match=r"downloaded from .* is unusable"):
+        install_from_index(cfg, "zh", "en", url=srv.url("/bad/index.json"))
+    srv.route("/pkg/zh_en-1.0.argosmodel", status=404)
+    with pytest.raises(StageError, match=r"could not download translate-zh_en-1\.0"):
+        install_from_index(cfg, "zh", "en", url=srv.url("/bad/index.json"))
     root = tmp_path / "packages"
     assert not root.exists() or list(root.iterdir()) == []
 

@@ -44,6 +44,8 @@ DEMO = REPO / "examples" / "demo"
 
 # The fixed clock of the builders: the default publication time of records.
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# The clock of the parse and normalize tests, and of the feed quirks in tests/data/quirks.
+PARSE_NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # The real clock when the tests started, for stores that stages read with their own clock.
 REAL_NOW = utc_now()
 TODAY = f"{REAL_NOW:%Y-%m-%d}"

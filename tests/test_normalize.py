@@ -6,6 +6,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from builders import PARSE_NOW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,6 @@ from digest.language import detect_language, normalize_language
 from digest.records import FeedConfig, Item, ParsedFeed, RawEntry
 from digest.text import cut_text
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FEED = FeedConfig(id="f", name="Feed", url="https://feed.example/rss/")
 CHANNEL = ParsedFeed(title="Feed", link=None, language=None, entries=[])
 
@@ -40,7 +40,10 @@ def raw(**kw: object) -> RawEntry:
 
 
 def norm(
-    entry: RawEntry, feed: FeedConfig = FEED, parsed: ParsedFeed = CHANNEL, now: datetime = NOW
+    entry: RawEntry,
+    feed: FeedConfig = FEED,
+    parsed: ParsedFeed = CHANNEL,
+    now: datetime = PARSE_NOW,
 ) -> Item:
     item = normalize_entry(entry, feed, parsed, now)
     assert item is not None
@@ -214,18 +217,18 @@ def test_date_normalised_to_utc() -> None:
     "published",
     [
         None,
-        datetime(2026, 3, 5, tzinfo=UTC),  # more than a day ahead of NOW
+        datetime(2026, 3, 5, tzinfo=UTC),  # more than a day ahead of PARSE_NOW
         datetime(1970, 1, 1, tzinfo=UTC),
     ],
 )
 def test_date_fallback_is_now(published: datetime | None) -> None:
     item = norm(raw(published=published))
-    assert item.published == NOW
+    assert item.published == PARSE_NOW
     assert item.date_is_fallback is True
 
 
 def test_slightly_ahead_date_is_kept() -> None:
-    ahead = NOW + timedelta(hours=3)  # clocks and time zones are sloppy
+    ahead = PARSE_NOW + timedelta(hours=3)  # clocks and time zones are sloppy
     item = norm(raw(published=ahead))
     assert item.published == ahead and not item.date_is_fallback
 
@@ -267,9 +270,9 @@ def test_relative_link_resolved_against_feed_url() -> None:
 
 def test_entry_without_title_summary_or_link_is_dropped() -> None:
     entry = raw(title=None, summary_html=None, content_html=None, link=None)
-    assert normalize_entry(entry, FEED, CHANNEL, NOW) is None
+    assert normalize_entry(entry, FEED, CHANNEL, PARSE_NOW) is None
     entry = raw(title="<b> </b>", summary_html="\u200e", link="javascript:x")
-    assert normalize_entry(entry, FEED, CHANNEL, NOW) is None
+    assert normalize_entry(entry, FEED, CHANNEL, PARSE_NOW) is None
 
 
 def test_link_only_entries_do_not_share_a_content_key() -> None:
@@ -410,7 +413,7 @@ def test_normalize_entry_on_hostile_fields(
 ) -> None:
     entry = RawEntry(guid, link, title, summary, content, published, language)
     channel = ParsedFeed(title=None, link=None, language=channel_language, entries=[])
-    item = normalize_entry(entry, FEED, channel, NOW)
+    item = normalize_entry(entry, FEED, channel, PARSE_NOW)
     if item is None:
         return
     assert item.title or item.summary or item.link
@@ -419,7 +422,7 @@ def test_normalize_entry_on_hostile_fields(
     assert item.link == "" or item.link.startswith(("http://", "https://", "mailto:"))
     assert len(item.summary) <= SUMMARY_MAX
     assert item.published.utcoffset() == timedelta(0)
-    assert item.published <= NOW + timedelta(days=1)
+    assert item.published <= PARSE_NOW + timedelta(days=1)
     for text in (item.title, item.summary):
         assert not any(ch in INVISIBLE for ch in text)
         assert text == text.strip()

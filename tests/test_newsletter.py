@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 from builders import TODAY, make_stored_item, make_story, newsletter_workspace
+from golden_files import GOLDEN, Golden
 
 from digest import newsletter_stage as run_newsletter
 from digest.config import parse_config
@@ -32,8 +32,6 @@ from digest.records import Config, SiteData, StoredItem, Story, TopicView
 from digest.records.newsletter import NewsletterIssue
 from digest.workspace import Workspace
 
-GOLDEN = Path(__file__).parent / "golden" / "newsletter"
-UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)  # for the pure layout tests
 
 CONFIG = """
@@ -173,27 +171,18 @@ def normalise(text: str) -> str:
     return re.sub(r"\bs-[0-9a-z-]+\b", "<STORY>", text)
 
 
-def check_golden(name: str, actual: str) -> None:
-    """Compare with tests/golden/newsletter/NAME; DIGEST_UPDATE_GOLDEN=1 rewrites it."""
-    path = GOLDEN / name
-    if UPDATE or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-        if not UPDATE:
-            pytest.fail(f"{path} was missing and has been written: check it and run again")
-    assert actual == path.read_text(encoding="utf-8"), f"differs from {path}"
-
-
-def test_golden_text_part() -> None:
+def test_golden_text_part(golden: Golden) -> None:
     _, text = sample_content()
-    check_golden("issue.txt", normalise(text))
+    golden.check_text(GOLDEN / "newsletter/issue.txt", normalise(text))
 
 
-def test_golden_html_structure() -> None:
+def test_golden_html_structure(golden: Golden) -> None:
     html, _ = sample_content()
     outline = Outline()
     outline.feed(html)
-    check_golden("issue-html-outline.txt", normalise("\n".join(outline.lines) + "\n"))
+    golden.check_text(
+        GOLDEN / "newsletter/issue-html-outline.txt", normalise("\n".join(outline.lines) + "\n")
+    )
     assert outline.scripts == 0
     assert outline.styled > 30  # css-inline moved the classes' rules into style attributes
 

@@ -30,7 +30,7 @@ from shared_data import FEEDS_REAL
 sys.path.insert(0, str(Path(__file__).parent))
 
 import tinymodel
-from builders import run_digest, translation_store
+from builders import REPO, run_digest, translation_store
 
 from digest.errors import ConfigError, InputError, StageError
 from digest.records import TranslationConfig
@@ -55,9 +55,6 @@ from digest.translate.packages import (
     parse_index,
 )
 from digest.translate.sentences import MAX_SENTENCE_CHARS, split_sentences
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 # ---------------------------------------------------------------- fixtures
 

@@ -735,12 +735,14 @@ def test_templates_root_prefers_the_copy_inside_an_installed_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import digest
+    import digest.render
 
     repo_templates = templates_root()
     assert repo_templates == Path(digest.__file__).resolve().parent.parent / "templates"
     package = tmp_path / "site-packages/digest"
     (package / "templates/site").mkdir(parents=True)
-    monkeypatch.setattr(digest, "__file__", str(package / "__init__.py"))
+    # templates_root finds the package from its own module's path (since 850460d).
+    monkeypatch.setattr(digest.render, "__file__", str(package / "render.py"))
     assert templates_root() == (package / "templates").resolve()
 
 

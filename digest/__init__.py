@@ -38,7 +38,7 @@ _API = {
     "site_data": ("digest.edition", "site_data"),
     "build_data": ("digest.edition", "build_data"),
     # the other commands
-    "cluster_file": ("digest.stories.file", "cluster_file"),
+    "cluster_file": ("digest.stories.file", "run_cluster_file"),
     "write_export": ("digest.export", "write_export"),
     "serve_site": ("digest.site.serve", "serve_site"),
     "hide": ("digest.curation", "hide"),
@@ -111,7 +111,7 @@ if TYPE_CHECKING:
     from digest.site.serve import serve_site
     from digest.site.stage import run as build_stage
     from digest.store import Store
-    from digest.stories.file import cluster_file
+    from digest.stories.file import run_cluster_file as cluster_file
     from digest.stories.stage import run as cluster_stage
     from digest.translate.packages import install_file, install_from_index
     from digest.translate.report import models_report

@@ -131,18 +131,23 @@ def cluster(st: State, rebuild: bool) -> None:
 @click.argument("out_path", metavar="OUT.jsonl", type=click.Path(path_type=Path))
 @click.pass_context
 def cluster_file(ctx: click.Context, in_path: Path, out_path: Path) -> None:
-    """Cluster JSON lines {id, title, text, lang?, date?} into OUT as {id, story, topics}.
+    """Cluster JSON lines {id, title, text, lang?, date?, feed?} into OUT as {id, story, topics}.
 
-    The same clustering as the pipeline. The taxonomy comes from --config (or $DIGEST_CONFIG)
-    when given; otherwise topics are only discovered.
+    The same clustering as the pipeline. The taxonomy and the embedder come from --config (or
+    $DIGEST_CONFIG) when given; otherwise topics are only discovered and the embedder is
+    `auto`. With --state (or a config), vectors are cached there between calls.
     """
     import os
 
     st = ctx.find_object(State)
     assert st is not None  # the group always sets it
-    given = ctx.find_root().params.get("config") or os.environ.get("DIGEST_CONFIG")
-    topics = st.config().topics if given else ()
-    echo(digest.cluster_file(in_path, out_path, topics).line())
+    params = ctx.find_root().params
+    given = params.get("config") or os.environ.get("DIGEST_CONFIG")
+    state = params.get("state") or os.environ.get("DIGEST_STATE")
+    config = st.config() if given else None
+    ws = st.ws if (given or state) else None
+    summary = digest.cluster_file(in_path, out_path, config=config, ws=ws, progress=st.progress())
+    echo(summary.line())
 
 
 @cli.command()

@@ -15,7 +15,6 @@ from digest.ids import slugify
 from digest.records import Config, SiteData, StoredItem, Story, TopicView
 from digest.store import Store, utc_now
 from digest.stories.ids import assign_story_ids
-from digest.stories.labels import coverage_gap
 from digest.stories.rank import story_score
 
 __all__ = ["ARCHIVE_DAYS", "build_data", "site_data"]
@@ -33,7 +32,10 @@ def site_data(
     items = store.items(since=start, site_lang=config.site.language, include_hidden=False)
     labels = store.story_labels()
     key_terms = store.story_key_terms()
-    names = {f.id: f.name for f in config.feeds}
+    coverage = store.story_coverage()
+    related = store.story_related()
+    names = {f.id: f.outlet_name for f in config.feeds}
+    site = config.site.language.split("-")[0].lower()
     grouped: dict[str, list[StoredItem]] = defaultdict(list)
     for it in items:
         # Items not clustered yet (build before cluster) stand as stories of their own.
@@ -45,6 +47,9 @@ def site_data(
         headline, story_topics = labels.get(sid, (members[0].display_title, []))
         outlets = list(dict.fromkeys(names.get(f, f) for it in members for f in it.feeds))
         languages = list(dict.fromkeys(it.lang for it in members))
+        gap, note = coverage.get(sid, (None, None))
+        if any(lang.split("-")[0].lower() == site for lang in languages):
+            gap = note = None  # a report in the site language joined since the labels
         last = members[-1].published
         age_hours = max((now - last).total_seconds() / 3600, 0.0)
         stories.append(
@@ -58,11 +63,16 @@ def site_data(
                 first_published=members[0].published,
                 last_published=last,
                 score=story_score(len(outlets), len(languages), len(members), age_hours),
-                coverage_gap=coverage_gap(languages, config.site.language),
+                coverage_gap=gap,
                 key_terms=list(key_terms.get(sid, [])),
+                coverage_note=note,
+                related=[other for other, _ in related.get(sid, [])],
             )
         )
     stories.sort(key=lambda s: (-s.score, -s.last_published.timestamp(), s.id))
+    live = {s.id for s in stories}
+    for story in stories:
+        story.related = [r for r in story.related if r in live and r != story.id]
     topics = [
         TopicView(name=t.name, slug=t.slug, stories=[s for s in stories if t.name in s.topics])
         for t in config.topics

@@ -22,7 +22,10 @@ __all__ = [
     "lang_tag",
     "language_name",
     "normalize_language",
+    "opencc_available",
+    "opencc_convert",
     "text_direction",
+    "to_simplified",
 ]
 
 UNDETERMINED = "und"
@@ -247,3 +250,33 @@ def fits_script(lang: str, text: str) -> bool:
     if script == "Latin":
         return base not in _NON_LATIN_ONLY
     return True
+
+
+# ---------------------------------------------------------------- Traditional and Simplified
+
+_CONVERTERS: dict[str, Any] = {}
+
+
+def opencc_available() -> bool:
+    """Is OpenCC (the `opencc` package) installed? Without it zh-Hant goes to zh as it is."""
+    try:
+        opencc_convert("t2s")
+    except ImportError:
+        return False
+    return True
+
+
+def opencc_convert(config: str) -> Any:
+    """A cached OpenCC converter's convert function, e.g. for 't2s' (ImportError if absent)."""
+    convert = _CONVERTERS.get(config)
+    if convert is None:
+        import opencc
+
+        converter = opencc.OpenCC(f"{config}.json")
+        convert = _CONVERTERS[config] = converter.convert
+    return convert
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese text converted to Simplified with OpenCC (t2s)."""
+    return str(opencc_convert("t2s")(text))

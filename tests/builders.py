@@ -7,6 +7,7 @@ fields a test cares about and fills the rest with plain, valid values.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pytest
 
 from digest import cluster_stage, fetch_stage
@@ -32,6 +34,7 @@ from digest.records import (
     Item,
     SiteConfig,
     StoredItem,
+    StoriesConfig,
     Story,
     TopicConfig,
     TranslationConfig,
@@ -255,15 +258,18 @@ def write_feeds_config(
     extra: str = "",
 ) -> Path:
     """folder/feeds.yaml with these feeds (id -> URL, each named after its id unless `names`
-    says otherwise), everything kept (a window of 36500 days), no translation, and `extra`
-    YAML lines before the feeds; its path."""
+    says otherwise), everything kept (a window of 36500 days), no translation, no embedder,
+    and `extra` YAML lines before the feeds; its path."""
     lines = "".join(
         f'  - {{id: {fid}, name: "{(names or {}).get(fid, fid)}", url: "{url}"}}\n'
         for fid, url in feeds.items()
     )
     path = folder / "feeds.yaml"
+    # Words alone match stories unless `extra` names an embedder: tests stay fast and exact.
+    stories = "" if "stories:" in extra else "stories: {embedder: none}\n"
     path.write_text(
-        f"site: {{window_days: 36500}}\ntranslation: {{engine: none}}\n{extra}feeds:\n{lines}",
+        f"site: {{window_days: 36500}}\ntranslation: {{engine: none}}\n{stories}{extra}"
+        f"feeds:\n{lines}",
         encoding="utf-8",
     )
     return path
@@ -281,15 +287,17 @@ def make_config(
     topics: Sequence[TopicConfig] = (),
     window_days: int = 7,
     translation: TranslationConfig | None = None,
+    embedder: str = "none",
 ) -> Config:
     """A Config at tmp_path/feeds.yaml (never written): English site, these feeds (ids or
-    FeedConfigs) and topics."""
+    FeedConfigs) and topics; words alone match stories unless `embedder` says otherwise."""
     feed_list = tuple(feed_configs(f)[0] if isinstance(f, str) else f for f in feeds)
     return Config(
         path=tmp_path / "feeds.yaml",
         site=SiteConfig(language="en", window_days=window_days),
         topics=tuple(topics),
         feeds=feed_list,
+        stories=StoriesConfig(embedder=embedder),
         **({"translation": translation} if translation is not None else {}),
     )
 
@@ -447,3 +455,50 @@ def main_exit(argv: Sequence[str]) -> int:
         raise SystemExit(0)
     code = done.value.code
     return code if isinstance(code, int) else (0 if code is None else 1)
+
+
+class ConceptEmbedder:
+    """A deterministic stand-in for a multilingual model: a text's vector is the normalised
+    sum of the concepts whose words (in any language) it contains; unknown text gets a
+    small vector of its own. It cannot read Tibetan, as multilingual-e5 cannot."""
+
+    CONCEPTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "qinglang": ("qinglang", "清朗", "self-media", "自媒体", "自媒體"),
+        "faces": ("facial recognition", "face scan", "faces", "刷脸", "人脸识别", "人臉識別"),
+        "beijing": ("beijing", "北京"),
+        "police": ("cyber police", "网警", "網警", "informant", "举报"),
+        "wechat": ("wechat", "微信", "candle", "蜡烛"),
+        "iraq": ("iraq", "伊拉克", "exams", "考试"),
+        "shutdown": ("internet shutdown", "cuts internet", "断网", "#keepiton"),
+    }
+
+    name = "concept-test"
+
+    def __init__(self) -> None:
+        self.dim = len(self.CONCEPTS) + 16
+        self.calls = 0
+        self.texts = 0
+
+    def covers(self, lang: str) -> bool:
+        return lang.split("-")[0] != "bo"
+
+    def vector_of(self, text: str) -> np.ndarray:
+        """The vector of one text (what embed() gives each)."""
+        v = np.zeros(self.dim, dtype=np.float32)
+        low = text.casefold()
+        for k, words in enumerate(self.CONCEPTS.values()):
+            if any(w in low for w in words):
+                v[k] = 1.0
+        # A little of the text itself, so unrelated texts are not all alike.
+        h = hashlib.sha256(text.encode("utf-8")).digest()
+        v[len(self.CONCEPTS) + h[0] % 16] += 0.3
+        return v / float(np.linalg.norm(v))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for k, t in enumerate(texts):
+            if t.strip():
+                out[k] = self.vector_of(t)
+        return out

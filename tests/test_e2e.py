@@ -91,8 +91,8 @@ def feeds_fixture(srv: LoopbackServer) -> None:
     )
 
 
-def write_config(tmp: Path, srv: LoopbackServer, extra: str = "") -> Path:
-    """A feeds.yaml pointing at the loopback server."""
+def write_config(tmp: Path, srv: LoopbackServer, extra: str = "", embedder: str = "auto") -> Path:
+    """A feeds.yaml pointing at the loopback server (`embedder`: stories.embedder)."""
     cfg = tmp / "feeds.yaml"
     cfg.write_text(
         f"""site:
@@ -102,6 +102,8 @@ def write_config(tmp: Path, srv: LoopbackServer, extra: str = "") -> Path:
 translation:
   engine: argos
   packages_dir: {tmp / "packages"}
+stories:
+  embedder: {embedder}
 topics:
   censorship: {{keywords: [clean-up, 清朗, self-media]}}
   platform rules: {{keywords: [IP location, IP属地]}}
@@ -167,13 +169,17 @@ def test_run_end_to_end(tmp_path: Path, srv: LoopbackServer) -> None:
     )
     assert stories[CLEANUP[0]] != stories[IPLOC[0]]
     assert len({r["story"] for r in zh}) == 1
+    # ... and with the multilingual model, the Chinese reports of the clean-up join the
+    # English ones (no translation model is installed here).
+    assert zh[0]["story"] == stories[CLEANUP[0]]
     assert "censorship" in syndicated["topics"]
 
     site = tmp_path / "site"
     assert site.is_symlink()
     index = (site / "index.html").read_text(encoding="utf-8")
     assert CLEANUP[0] in index or "Regulator&#39;s clean-up" in index
-    assert "网信办清朗行动" in index
+    cleanup_page = (site / "stories" / f"{stories[CLEANUP[0]]}.html").read_text("utf-8")
+    assert "网信办清朗行动" in cleanup_page and 'lang="zh"' in cleanup_page
     sources = (site / "sources.html").read_text(encoding="utf-8")
     assert "HTTP 500" in sources
     assert "malformed" in sources.lower()
@@ -288,7 +294,8 @@ def test_run_translates_through_an_installed_model(tmp_path: Path, srv: Loopback
 
     archive = tinymodel.build_copy_model(tmp_path / "build", "zh", "en")
     feeds_fixture(srv)
-    cfg = write_config(tmp_path, srv)
+    # Words alone: the Chinese reports keep a story of their own, its headline translated.
+    cfg = write_config(tmp_path, srv, embedder="none")
     installed = run_digest(
         "--config", str(cfg), "models", "install-file", str(archive), cwd=tmp_path
     )

@@ -11,8 +11,10 @@ from __future__ import annotations
 import random
 import shutil
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +28,10 @@ from digest.store import Store, text_hash
 from digest.store.base import from_db
 from digest.stories.assign import assign_new
 from digest.stories.labels import label_stories
+from digest.stories.linkage import EMB_FLOOR, LEX_FLOOR, pair_probabilities
+from digest.stories.pairs import pair_model
 from digest.stories.sketch import (
+    Entry,
     Query,
     best_stories,
     build_sketches,
@@ -213,7 +218,10 @@ def test_a_changed_taxonomy_or_an_index_from_elsewhere_is_counted_again(
     config = make_config(tmp_path, feeds=FEEDS)
     _events(store, rng, 6, "a", 30)
     cluster_stage(config, store)
-    fits = stage._index_fits
+
+    def fits(state: dict[str, str], config: Config, since: datetime) -> bool:
+        return stage._index_fits(state, config, since, None)
+
     since = from_db(store.cluster_state()["since"])
     assert since is not None
     assert fits(store.cluster_state(), config, since)
@@ -266,23 +274,21 @@ def test_best_stories_tie_goes_to_the_lowest_story_id_and_span_is_kept() -> None
         return member_of(item, t, False, (feed,), ["x", "y"], vocab[False])
 
     entries = [
-        ("s-b", "b", 10 * day, False, ("f2",), ["x", "y"]),
-        ("s-a", "a", 10 * day, False, ("f3",), ["x", "y"]),
+        Entry("s-b", "b", 10 * day, False, ("f2",), ["x", "y"]),
+        Entry("s-a", "a", 10 * day, False, ("f3",), ["x", "y"]),
     ]
     sketches = build_sketches(entries, vocab)
     q = query_of(member("q", 10 * day + 3600, "f1"), by_id)  # type: ignore[arg-type]
-    got = best_stories([["q"]], {"q": q}, sketches, since=0, threshold=0.2, max_gap=4 * day)
+    model = pair_model()
+    gap = 4 * day
+    got = best_stories([["q"]], {"q": q}, sketches, since=0, max_gap=gap, model=model)
     assert got == {0: "s-a"}
     # A query 5 days after both stories would stretch them past max_gap: no join.
     late = Query("q", 15 * day, False, ("f1",), q.terms, q.weights)
-    assert (
-        best_stories([["q"]], {"q": late}, sketches, since=0, threshold=0.2, max_gap=4 * day) == {}
-    )
+    assert best_stories([["q"]], {"q": late}, sketches, since=0, max_gap=gap, model=model) == {}
     # Members before `since` do not count, so the story no longer reaches back.
-    assert (
-        best_stories([["q"]], {"q": late}, sketches, since=11 * day, threshold=0.2, max_gap=4 * day)
-        == {}
-    )
+    since = 11 * day
+    assert best_stories([["q"]], {"q": late}, sketches, since=since, max_gap=gap, model=model) == {}
     assert isinstance(SketchSet.of([]), SketchSet)
 
 
@@ -420,48 +426,104 @@ def test_sketch_vectors_are_the_window_tfidf_vectors() -> None:
     assert np.isclose(sum(v * v for v in got.values()), 1.0)
 
 
-def test_common_terms_per_story_decide_as_exact_pairs_when_members_are_older(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import digest.stories.sketch as sketch_module
-
+def test_incremental_scoring_equals_the_pair_probabilities_averaged() -> None:
+    """best_stories' vectorised mean equals the mean of pair_probabilities pair by pair."""
     day = 86400.0
+    model = replace(pair_model(), threshold=0.3)
     decided = 0
-    for seed in range(40):
+    for seed in range(30):
         rng = random.Random(seed)
+        np_rng = np.random.RandomState(seed)
         words = [f"w{k}" for k in range(30)]
+        names = ["lin", "zhao", "qinglang", "kestrel"]
+
         docs: dict[str, tuple[bool, list[str]]] = {}
         entries = []
         for s in range(6):
+            base = np_rng.normal(size=8)
             for m in range(rng.randint(1, 4)):
                 toks = rng.choices(words, k=rng.randint(3, 12))
                 item = f"s{s}m{m}"
                 docs[item] = (False, toks)
-                when = rng.uniform(0, 3) * day
-                entries.append((f"s{s}", item, when, False, (f"feed-{item}",), toks))
+                v = _random_vector(rng, np_rng)
+                if v is not None:  # members of one story lean one way
+                    v = (v + base).astype(np.float32)
+                    v /= np.linalg.norm(v)
+                feed = (f"feed-{rng.randint(0, 3)}",)
+                named = frozenset(rng.sample(names, rng.randint(0, 2)))
+                when, lang, kth = rng.uniform(0, 3) * day, rng.choice(["en", "zh"]), rng.random()
+                entries.append(Entry(f"s{s}", item, when, False, feed, toks, lang, named, v, kth))
         queries_docs = {f"q{k}": (False, rng.choices(words, k=8)) for k in range(4)}
         vocab = window_vocab({**docs, **queries_docs})
         sketches = build_sketches(entries, vocab)
+        idf = {i: (v, df) for v_ in vocab.values() for i, v, df in v_.values()}
+        queries = {}
+        for q, (_, toks) in queries_docs.items():
+            feed = (f"feed-{rng.randint(0, 3)}",)
+            member = member_of(q, 3.5 * day, False, feed, toks, vocab[False])
+            member = replace(
+                member, lang=rng.choice(["en", "zh"]), vector=_random_vector(rng, np_rng),
+                kth=rng.random(), names=tuple(rng.sample(names, rng.randint(0, 2))),
+            )  # fmt: skip
+            queries[q] = query_of(member, idf)
         groups = [["q0", "q1"], ["q2"], ["q3"]]
-        for threshold in (0.05, 0.1, 0.15, 0.2, 0.3):
-            got = []
-            for common_df in (10**9, 1):  # every term exact per pair / every term per story
-                monkeypatch.setattr(sketch_module, "COMMON_DF", common_df)
-                idf = {i: (v, df) for v_ in vocab.values() for i, v, df in v_.values()}
-                queries = {
-                    q: query_of(
-                        member_of(q, 3.5 * day, False, (f"feed-{q}",), toks, vocab[False]), idf
+        got = best_stories(groups, queries, sketches, since=0, max_gap=4 * day, model=model)
+        assert got == _brute_force(groups, queries, sketches, model, 4 * day), seed
+        decided += len(got)
+    assert decided > 20  # the comparison saw joins, not only "no story"
+
+
+def _random_vector(rng: random.Random, np_rng: np.random.RandomState) -> np.ndarray | None:
+    if rng.random() < 0.15:
+        return None  # a language the model cannot read
+    v = np_rng.normal(size=8).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _brute_force(
+    groups: list[list[str]], queries: dict[str, Query], sketches: SketchSet, model: Any, gap: float
+) -> dict[int, str]:
+    """The average-linkage decision computed pair by pair, with plain Python loops."""
+    parts = sketches.split(sketches.story_ids)
+    vocab_weights: dict[str, dict[int, float]] = {}
+    for sk in parts.values():
+        for m in sk.parts():
+            vocab_weights[m.item_id] = dict(zip(m.terms.tolist(), m.weights.tolist(), strict=True))
+    out = {}
+    for g, group in enumerate(groups):
+        best: tuple[float, str] | None = None
+        for sid in sorted(parts):
+            members = parts[sid].parts()
+            times = [m.seconds for m in members] + [queries[q].seconds for q in group]
+            if max(times) - min(times) > gap:
+                continue
+            total = 0.0
+            for q in (queries[i] for i in group):
+                for m in members:
+                    w = vocab_weights[m.item_id]
+                    lex = sum(
+                        wq * w.get(t, 0.0)
+                        for t, wq in zip(q.terms.tolist(), q.weights.tolist(), strict=True)
                     )
-                    for q, (_, toks) in queries_docs.items()
-                }
-                got.append(
-                    best_stories(
-                        groups, queries, sketches, since=0, threshold=threshold, max_gap=4 * day
-                    )
-                )
-            assert got[0] == got[1], (seed, threshold)
-            decided += len(got[0])
-    assert decided > 50  # the comparison saw joins, not only "no story"
+                    has = q.vector is not None and m.vector is not None
+                    emb = float(q.vector @ m.vector) if has else 0.0  # type: ignore[operator]
+                    arr = lambda x: np.array([x])  # noqa: E731
+                    named = float(bool(q.names & set(m.names)))
+                    same_feed = bool(set(q.feeds) & set(m.feeds))
+                    p = pair_probabilities(
+                        model, arr(lex), arr(emb), arr(has), arr(named), arr(q.lang == m.lang),
+                        arr(emb - max(q.kth, m.kth)), arr(abs(q.seconds - m.seconds)),
+                        arr(same_feed), gap,
+                    )[0]  # fmt: skip
+                    candidate = lex >= LEX_FLOOR or (has and emb >= EMB_FLOOR)
+                    if candidate and p >= model.threshold * 0.5:
+                        total += p
+            mean = total / (len(group) * len(members))
+            if mean >= model.threshold and (best is None or mean > best[0]):
+                best = (mean, sid)
+        if best is not None:
+            out[g] = best[1]
+    return out
 
 
 def test_clustering_pauses_the_collector_and_always_restores_it() -> None:

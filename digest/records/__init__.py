@@ -18,6 +18,7 @@ from digest.records.config import (
     SiteConfig,
     SmtpConfig,
     StoreConfig,
+    StoriesConfig,
     TopicConfig,
     TranslationConfig,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "SmtpConfig",
     "StoreConfig",
     "StoredItem",
+    "StoriesConfig",
     "Story",
     "Text",
     "TopicConfig",

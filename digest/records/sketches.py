@@ -1,4 +1,4 @@
-"""Story sketches as stored: each member report's time, feeds, script and TF-IDF vector.
+"""Story sketches as stored: each member report's time, feeds, language, words, vector, names.
 
 An incremental cluster run scores new reports against these (stories/sketch.py) instead of
 reading every item of the window; the store keeps one per story (store/sketches.py).
@@ -24,6 +24,10 @@ class SketchMember:
     feeds: tuple[str, ...]
     terms: np.ndarray  # int64 term ids
     weights: np.ndarray  # float64: sublinear tf / the norm of its tf·idf vector
+    lang: str = ""  # the report's own language (base code)
+    names: tuple[str, ...] = ()  # rare names of its headline
+    vector: np.ndarray | None = None  # centred, L2-normalised embedding; None: no vector
+    kth: float = 0.0  # its k-th nearest neighbour cosine when sketched (pairs.py's margin)
 
 
 @dataclass
@@ -38,11 +42,23 @@ class Sketch:
     lengths: np.ndarray  # int64 per member: how many of `terms` are its
     terms: np.ndarray  # int64
     weights: np.ndarray  # float64
+    langs: list[str]  # per member
+    names: list[tuple[str, ...]]  # per member
+    vectors: np.ndarray  # float32, one row per member (zeros where it has none)
+    has_vector: np.ndarray  # bool per member
+    kth: np.ndarray  # float64 per member
 
     @property
     def outlets(self) -> int:
         """Distinct feeds among the members."""
         return len({f for fs in self.feeds for f in fs})
+
+    def centroid(self) -> np.ndarray | None:
+        """The normalised mean of the members' vectors, None when none has one."""
+        if not self.vectors.size or not self.has_vector.any():
+            return None
+        mean = self.vectors[self.has_vector].sum(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-9)
 
     def parts(self) -> list[SketchMember]:
         """The members one by one."""
@@ -56,6 +72,10 @@ class Sketch:
                 feeds=self.feeds[k],
                 terms=self.terms[starts[k] : ends[k]],
                 weights=self.weights[starts[k] : ends[k]],
+                lang=self.langs[k],
+                names=self.names[k],
+                vector=self.vectors[k] if self.has_vector[k] else None,
+                kth=float(self.kth[k]),
             )
             for k in range(len(self.members))
         ]
@@ -74,14 +94,24 @@ class SketchSet:
     lengths: np.ndarray
     terms: np.ndarray
     weights: np.ndarray
+    langs: list[str]
+    names: list[tuple[str, ...]]
+    vectors: np.ndarray  # (members, dim) float32
+    has_vector: np.ndarray
+    kth: np.ndarray
 
     @classmethod
-    def of(cls, sketches: Sequence[Sketch]) -> SketchSet:
-        """The set of these sketches."""
+    def of(cls, sketches: Sequence[Sketch], dim: int = 0) -> SketchSet:
+        """The set of these sketches (`dim`: the vectors' width when there are none)."""
 
         def cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
             return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
+        width = max([dim, *(s.vectors.shape[1] for s in sketches if s.vectors.ndim == 2)])
+        vectors = [
+            s.vectors if s.vectors.shape[1:] == (width,) else np.zeros((len(s.members), width))
+            for s in sketches
+        ]
         return cls(
             story_ids=[s.story_id for s in sketches],
             counts=np.array([len(s.members) for s in sketches], dtype=np.int64),
@@ -92,6 +122,15 @@ class SketchSet:
             lengths=cat([s.lengths for s in sketches], np.int64),
             terms=cat([s.terms for s in sketches], np.int64),
             weights=cat([s.weights for s in sketches], np.float64),
+            langs=[lang for s in sketches for lang in s.langs],
+            names=[n for s in sketches for n in s.names],
+            vectors=(
+                np.concatenate(vectors).astype(np.float32, copy=False)
+                if vectors
+                else np.zeros((0, width), np.float32)
+            ),
+            has_vector=cat([s.has_vector for s in sketches], bool),
+            kth=cat([s.kth for s in sketches], np.float64),
         )
 
     def split(self, story_ids: Collection[str]) -> dict[str, Sketch]:
@@ -115,5 +154,10 @@ class SketchSet:
                 lengths=self.lengths[m0:m1],
                 terms=self.terms[t0:t1],
                 weights=self.weights[t0:t1],
+                langs=self.langs[m0:m1],
+                names=self.names[m0:m1],
+                vectors=self.vectors[m0:m1],
+                has_vector=self.has_vector[m0:m1],
+                kth=self.kth[m0:m1],
             )
         return out

@@ -28,13 +28,15 @@ class Story:
     headline: str
     items: list[StoredItem]
     topics: list[str]  # topic names
-    outlets: list[str]  # feed names, distinct
+    outlets: list[str]  # outlet names, distinct (two feeds of one outlet count once)
     languages: list[str]  # distinct item languages
     first_published: datetime
     last_published: datetime
     score: float = 0.0
-    coverage_gap: str | None = None  # e.g. "only in Chinese-language media"
+    coverage_gap: str | None = None  # e.g. "only in Chinese-language media", when checkable
     key_terms: list[str] = field(default_factory=list)
+    coverage_note: str | None = None  # why no coverage claim can be made
+    related: list[str] = field(default_factory=list)  # nearest other stories (ids), best first
 
 
 @dataclass
@@ -58,6 +60,9 @@ class FeedHealth:
     items_total: int = 0
     items_in_window: int = 0
     title: str | None = None  # the feed's own title, as last parsed
+    outlet: str = ""  # the outlet it belongs to ("" = its own name)
+    kind: str | None = None  # exile media, state media, NGO ...
+    region: str | None = None
 
 
 @dataclass

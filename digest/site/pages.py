@@ -159,11 +159,14 @@ class PageWriter:
         """One page per story with a visible item (the bulk of the site)."""
         for story in self.stories:
             href = self.ctx.story_href(story)
-            if self.unchanged(href, self.signature(story)):
+            related = self.ctx.related(story)
+            if self.unchanged(href, self.signature(story), related):
                 continue
             view = self.card(story)
             items = [self.ctx.item_view(item) for item in visible_items(story)]
-            self.render(href, "site/story.html", card=view, story=view.story, items=items)
+            self.render(
+                href, "site/story.html", card=view, story=view.story, items=items, related=related
+            )
             self.result.rendered += 1
 
     def redirect_pages(self) -> None:

@@ -45,6 +45,15 @@ class StoryCard:
     coverage_gap: str | None = None  # e.g. "only in Chinese-language media"
     key_terms: list[str] = field(default_factory=list)
     machine_translated: bool = False  # the headline or summary shown is a machine translation
+    coverage_note: str | None = None  # why no coverage claim can be made
+
+
+@dataclass(frozen=True)
+class RelatedLink:
+    """A neighbouring story, as its page lists it."""
+
+    href: str  # relative to the site root
+    headline: Text
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ class SiteContext:
         self.site_lang = lang_tag(data.site.language)
         self.site_dir = text_direction(self.site_lang)
         self.feed_names = {f.id: f.name for f in data.feeds}
+        self.outlet_names = {f.id: f.outlet or f.name for f in data.feeds}
+        self._stories: dict[str, Story] | None = None
         self.topic_slugs: dict[str, str] = {}
         for topic in data.topics:
             self.topic_slugs.setdefault(topic.name, topic.slug)
@@ -150,7 +161,7 @@ class SiteContext:
             story = replace(
                 story,
                 items=visible,
-                outlets=_distinct([self.feed_names.get(f, f) for i in visible for f in i.feeds]),
+                outlets=_distinct([self.outlet_names.get(f, f) for i in visible for f in i.feeds]),
                 languages=_distinct([i.lang for i in visible]),
                 first_published=min(i.published for i in visible),
                 last_published=max(i.published for i in visible),
@@ -181,7 +192,22 @@ class SiteContext:
             coverage_gap=story.coverage_gap or None,
             key_terms=_distinct([t for t in story.key_terms if t.strip()])[:8],
             machine_translated=machine,
+            coverage_note=story.coverage_note,
         )
+
+    def related(self, story: Story) -> list[RelatedLink]:
+        """The story's nearest other stories on the site, as links with their headlines."""
+        if self._stories is None:
+            self._stories = {s.id: s for s in self.all_stories()}
+        out = []
+        for other_id in story.related:
+            other = self._stories.get(other_id)
+            if other is not None and other.id != story.id:
+                visible = visible_items(other)
+                out.append(
+                    RelatedLink(self.story_href(other), self._headline(other.headline, visible))
+                )
+        return out
 
     def item_view(self, item: StoredItem) -> ItemView:
         """The story-page view of an item."""

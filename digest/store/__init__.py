@@ -1,6 +1,7 @@
 """All SQL lives in this package. The Store composes one mixin of queries per kind of data:
 feeds, items, translations, labels (stories and topics), curation (takedowns, redirects),
-sketches (incremental clustering) and mail (newsletter issues); schema.py holds the migrations.
+sketches (incremental clustering), embeddings (the vector cache) and mail (newsletter
+issues); schema.py holds the migrations.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from digest.errors import StageError
 from digest.store.base import from_db, item_id_for, text_hash, to_db, utc_now
 from digest.store.curation import CurationQueries
+from digest.store.embeddings import EmbeddingQueries
 from digest.store.feeds import FeedQueries, FeedState
 from digest.store.items import ItemQueries
 from digest.store.labels import LabelQueries
@@ -38,6 +40,7 @@ class Store(
     LabelQueries,
     CurationQueries,
     SketchQueries,
+    EmbeddingQueries,
     NewsletterQueries,
 ):
     """The SQLite database of one digest state directory."""

@@ -56,10 +56,22 @@ class CurationQueries(StoreBase):
     # ------------------------------------------------------------ stories over runs (issue 4)
 
     def save_story_extras(
-        self, key_terms: Mapping[str, Sequence[str]], redirects: Mapping[str, str], now: datetime
+        self,
+        key_terms: Mapping[str, Sequence[str]],
+        redirects: Mapping[str, str],
+        now: datetime,
+        *,
+        coverage: Mapping[str, tuple[str | None, str | None]] | None = None,
     ) -> None:
-        """Store each story's key terms and add redirects (old story id -> current id)."""
+        """Store each story's key terms and coverage (gap, note); add redirects."""
         with self.transaction() as db:
+            db.executemany(
+                "UPDATE stories SET coverage = ? WHERE id = ?",
+                [
+                    (json.dumps({"gap": gap, "note": note}, ensure_ascii=False), sid)
+                    for sid, (gap, note) in (coverage or {}).items()
+                ],
+            )
             db.executemany(
                 "UPDATE stories SET key_terms = ? WHERE id = ?",
                 [
@@ -73,6 +85,33 @@ class CurationQueries(StoreBase):
             )
             # An id in use again is a story, not a redirect.
             db.execute("DELETE FROM story_redirects WHERE old_id IN (SELECT id FROM stories)")
+
+    def story_coverage(self) -> dict[str, tuple[str | None, str | None]]:
+        """story id -> (coverage gap, coverage note), for stories labelled with them."""
+        out = {}
+        for r in self.conn.execute("SELECT id, coverage FROM stories WHERE coverage IS NOT NULL"):
+            record = json.loads(r["coverage"])
+            out[r["id"]] = (record.get("gap"), record.get("note"))
+        return out
+
+    def save_related(self, related: Mapping[str, Sequence[tuple[str, float]]]) -> None:
+        """Store each story's nearest other stories (id, cosine), best first."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE stories SET related = ? WHERE id = ?",
+                [
+                    (json.dumps([[other, round(sim, 4)] for other, sim in pairs]), sid)
+                    for sid, pairs in related.items()
+                ],
+            )
+
+    def story_related(self) -> dict[str, list[tuple[str, float]]]:
+        """story id -> its nearest other stories (id, cosine), for stories that have some."""
+        rows = self.conn.execute("SELECT id, related FROM stories WHERE related != '[]'")
+        return {
+            r["id"]: [(str(other), float(sim)) for other, sim in json.loads(r["related"])]
+            for r in rows
+        }
 
     def story_key_terms(self) -> dict[str, list[str]]:
         """story id -> key terms."""

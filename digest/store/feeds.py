@@ -172,6 +172,9 @@ class FeedQueries(StoreBase):
                 language=feed.language,
                 tags=list(feed.tags),
                 enabled=feed.enabled,
+                outlet=feed.outlet_name,
+                kind=feed.kind,
+                region=feed.region,
                 items_total=total,
                 items_in_window=recent,
             )

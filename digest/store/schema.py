@@ -241,4 +241,24 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE items DROP COLUMN author;
     """,
+    # 9: multilingual embeddings: a cache by text and model; sketches keep each member's
+    # vector, language and rare headline names; stories their coverage note and neighbours
+    """
+    CREATE TABLE embeddings (
+        model TEXT NOT NULL,
+        text_hash TEXT NOT NULL,           -- text_hash of the embedded text
+        vector BLOB NOT NULL,              -- float16, as the model gave it (L2-normalised)
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (model, text_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX embeddings_created ON embeddings(created_at);
+    ALTER TABLE story_sketches ADD COLUMN langs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE story_sketches ADD COLUMN names TEXT NOT NULL DEFAULT '';
+    ALTER TABLE story_sketches ADD COLUMN vectors BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE story_sketches ADD COLUMN has_vector BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE story_sketches ADD COLUMN centroid BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE story_sketches ADD COLUMN kth BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE stories ADD COLUMN coverage TEXT;
+    ALTER TABLE stories ADD COLUMN related TEXT NOT NULL DEFAULT '[]';
+    """,
 )

@@ -104,10 +104,23 @@ class SketchQueries(StoreBase):
             db.executemany("DELETE FROM story_sketches WHERE story_id = ?", [(s,) for s in drop])
             db.executemany(
                 "INSERT OR REPLACE INTO story_sketches (story_id, t_min, t_max, outlets, stale,"
-                " members, feeds, seconds, continuous, lengths, terms, weights)"
-                " VALUES (?,?,?,?,0,?,?,?,?,?,?,?)",
+                " members, feeds, seconds, continuous, lengths, terms, weights, langs, names,"
+                " vectors, has_vector, centroid, kth)"
+                " VALUES (?,?,?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_row(s) for s in sketches if s.members],
             )
+
+    def window_centroids(self, since: float) -> tuple[list[str], np.ndarray]:
+        """(story ids, their centroid vectors as rows) of the window's stories that have one."""
+        rows = self.conn.execute(
+            "SELECT story_id, centroid FROM story_sketches WHERE t_max >= ? AND centroid != x''"
+            " ORDER BY story_id",
+            (since,),
+        ).fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
+        return [r[0] for r in rows], matrix.reshape(len(rows), -1).astype(np.float32)
 
     def drop_sketches_before(self, seconds: float) -> None:
         """Delete the sketches of stories wholly published before a time (out of the window)."""
@@ -239,7 +252,10 @@ class SketchQueries(StoreBase):
         return {sid: json.loads(raw) for sid, raw in self._rows_in(sql, story_ids)}
 
 
-_SKETCH_COLUMNS = "story_id, members, feeds, seconds, continuous, lengths, terms, weights"
+_SKETCH_COLUMNS = (
+    "story_id, members, feeds, seconds, continuous, lengths, terms, weights, langs, names,"
+    " vectors, has_vector, kth"
+)
 
 
 def _sketch_set(rows: Sequence[Sequence[Any]]) -> SketchSet:
@@ -248,17 +264,36 @@ def _sketch_set(rows: Sequence[Sequence[Any]]) -> SketchSet:
     def array(k: int, dtype: type) -> np.ndarray:
         return np.frombuffer(b"".join(r[k] for r in rows), dtype=dtype)
 
-    seconds = array(3, np.float64)
+    def lines(k: int) -> list[str]:
+        return "\n".join(r[k] for r in rows).split("\n") if rows else []
+
+    counts = np.array([len(r[3]) // 8 for r in rows], dtype=np.int64)
+    members = int(counts.sum())
+    raw = array(10, np.float16)
+    # Every sketch of a window holds vectors of one width (or none): one embedder at a time.
+    width = raw.size // members if members and raw.size % members == 0 else 0
+    vectors = raw.reshape(members, width).astype(np.float32) if width else np.zeros((members, 0))
+    has_vector = array(11, np.uint8).astype(bool)
+    if has_vector.size != members or not width:
+        has_vector = np.zeros(members, dtype=bool)
+    kth = array(12, np.float64)
+    if kth.size != members:
+        kth = np.zeros(members, dtype=np.float64)
     return SketchSet(
         story_ids=[r[0] for r in rows],
-        counts=np.array([len(r[3]) // 8 for r in rows], dtype=np.int64),
-        members="\n".join(r[1] for r in rows).split("\n") if rows else [],
-        feeds="\n".join(r[2] for r in rows).split("\n") if rows else [],
-        seconds=seconds,
+        counts=counts,
+        members=lines(1),
+        feeds=lines(2),
+        seconds=array(3, np.float64),
         continuous=array(4, np.uint8).astype(bool),
         lengths=array(5, np.int64),
         terms=array(6, np.int64),
         weights=array(7, np.float64),
+        langs=lines(8),
+        names=[tuple(line.split("\t")) if line else () for line in lines(9)],
+        vectors=vectors.astype(np.float32, copy=False),
+        has_vector=has_vector,
+        kth=kth,
     )
 
 
@@ -275,7 +310,18 @@ def _row(s: Sketch) -> tuple[object, ...]:
         np.ascontiguousarray(s.lengths, dtype=np.int64).tobytes(),
         np.ascontiguousarray(s.terms, dtype=np.int64).tobytes(),
         np.ascontiguousarray(s.weights, dtype=np.float64).tobytes(),
+        "\n".join(s.langs),
+        "\n".join("\t".join(n) for n in s.names),
+        np.ascontiguousarray(s.vectors, dtype=np.float16).tobytes() if s.vectors.size else b"",
+        np.ascontiguousarray(s.has_vector, dtype=np.uint8).tobytes() if s.vectors.size else b"",
+        _centroid_blob(s),
+        np.ascontiguousarray(s.kth, dtype=np.float64).tobytes(),
     )
+
+
+def _centroid_blob(s: Sketch) -> bytes:
+    centroid = s.centroid()
+    return b"" if centroid is None else np.asarray(centroid, dtype=np.float16).tobytes()
 
 
 def _split(joined: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from digest.stories.features import (
     ClusterDoc,
@@ -20,13 +21,21 @@ from digest.stories.features import (
     utc_seconds,
 )
 from digest.stories.ids import assign_story_ids, fresh_story_id
-from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, DEFAULT_THRESHOLD, cluster_stories
+from digest.stories.linkage import (
+    DEFAULT_MAX_GAP_DAYS,
+    EMB_FLOOR,
+    cluster_stories,
+    neighbour_kth,
+)
+from digest.stories.pairs import pair_model
 from digest.stories.sketch import (
+    Entry,
     best_stories,
     build_sketches,
     members_of,
     query_of,
     window_vocab,
+    with_kth,
 )
 from digest.stories.topics import key_term_tokens
 
@@ -35,6 +44,7 @@ __all__ = [
     "assign_new",
     "cluster_new_stories",
     "doc_features",
+    "entry_of",
     "redirects_after",
 ]
 
@@ -46,13 +56,14 @@ def cluster_new_stories(
     docs: Sequence[ClusterDoc],
     previous: Mapping[str, str],
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
     features: Features | None = None,
+    kth: dict[str, float] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Cluster from scratch, keep old ids where possible: (story id -> items, redirects)."""
     groups = cluster_stories(
-        docs, threshold=threshold, max_gap_days=max_gap_days, features=features
+        docs, threshold=threshold, max_gap_days=max_gap_days, features=features, kth=kth
     )
     known = {d.id for d in docs}
     before = {item: story for item, story in previous.items() if item in known}
@@ -85,7 +96,7 @@ def assign_new(
     story_of: Mapping[str, str],
     new: Sequence[ClusterDoc],
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
     reserved: set[str] | None = None,
     features: Features | None = None,
@@ -93,7 +104,7 @@ def assign_new(
     """Put new docs into existing stories, or into new ones: story id -> the new doc ids.
 
     The new docs are first grouped among themselves (cluster_stories); each group then joins
-    the existing story with the highest mean penalised similarity (average linkage, as the full
+    the existing story with the highest mean pair probability (average linkage, as the full
     clustering would merge them) when that mean reaches the threshold and the joined story
     spans no more than max_gap_days; otherwise it becomes a new story. IDF comes from all the
     docs given (the window, as a full clustering computes it); scoring is
@@ -102,34 +113,25 @@ def assign_new(
     `reserved` are ids no new story may take (every id ever used, for stable URLs);
     `features` are tokens already known (doc_features), the same as tokenising again.
     """
-    groups = cluster_stories(new, threshold=threshold, max_gap_days=max_gap_days, features=features)
+    model = pair_model()
+    if threshold is not None:
+        model = replace(model, threshold=threshold)
+    groups = cluster_stories(new, max_gap_days=max_gap_days, features=features, model=model)
     if not groups:
         return {}
     max_gap = max(0.0, float(max_gap_days)) * 86400.0
     known = {d.id: doc_tokens(d, features) for d in [*existing, *new]}
     vocab = window_vocab(known)
     by_id = {i: (idf, df) for v in vocab.values() for i, idf, df in v.values()}
+    kth = neighbour_kth(existing, max_gap_days=max_gap_days, model=model)
     entries = [
-        (
-            story_of[d.id],
-            d.id,
-            utc_seconds(d.published),
-            known[d.id][0],
-            d.feed_ids,
-            known[d.id][1],
-        )
-        for d in existing
-        if d.id in story_of
+        entry_of(d, story_of[d.id], known[d.id], kth[d.id]) for d in existing if d.id in story_of
     ]
-    fresh = [
-        ("", d.id, utc_seconds(d.published), known[d.id][0], d.feed_ids, known[d.id][1])
-        for d in new
-    ]
+    fresh = [entry_of(d, "", known[d.id]) for d in new]
     queries = {i: query_of(m, by_id) for i, m in members_of(fresh, vocab).items()}
     sketches = build_sketches(entries, vocab)
-    best = best_stories(
-        groups, queries, sketches, since=-math.inf, threshold=threshold, max_gap=max_gap
-    )
+    queries = with_kth(queries, sketches, since=-math.inf, max_gap=max_gap, k=model.margin_k)
+    best = best_stories(groups, queries, sketches, since=-math.inf, max_gap=max_gap, model=model)
     taken = set(story_of.values()) | (reserved or set())
     result: dict[str, list[str]] = defaultdict(list)
     for g, group in enumerate(groups):
@@ -139,6 +141,24 @@ def assign_new(
             taken.add(story)
         result[story].extend(group)
     return dict(result)
+
+
+def entry_of(
+    doc: ClusterDoc, story: str, known: tuple[bool, Sequence[str]], kth: float = EMB_FLOOR
+) -> Entry:
+    """A doc as build_sketches takes it, in `story` ("" for a new doc)."""
+    return Entry(
+        story,
+        doc.id,
+        utc_seconds(doc.published),
+        known[0],
+        doc.feed_ids,
+        known[1],
+        doc.language,
+        doc.names,
+        doc.vector,
+        kth,
+    )
 
 
 # (source hash, continuous script, clustering tokens, key-term tokens) of one doc's text.

@@ -10,11 +10,14 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+
+from digest.stories.words import chinese_words, simplified, stem, stopwords
 
 __all__ = [
     "CONTINUOUS_CHAR",
@@ -47,33 +50,31 @@ _CONTINUOUS = (
 CONTINUOUS_RUN = re.compile(f"[{_CONTINUOUS}]+")
 CONTINUOUS_CHAR = re.compile(f"[{_CONTINUOUS}]")
 _WORD = re.compile(r"\w+")
+# Pieces of a \w+ token between CJK runs ("VPN" in "VPN被封"); "_" joins nothing.
+_WORD_PART = re.compile(r"[^\W_]+")
+HAN_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
 LETTER = re.compile(r"[^\W\d_]")
 # "62,000" and "62.000" are one number, not "62" and "000".
 _THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}(?!\d))")
 
-# A short English list: the site language is English by default and translated text is
-# English; other languages' function words get a low IDF anyway.
-_STOPWORD_TEXT = """
-    a about after again against all also an and any are as at be been before being between
-    both but by can could did do does doing down during each few for from further had has have
-    having he her here hers him his how i if in into is it its itself just me more most my no
-    nor not now of off on once only or other our ours out over own same she should so some such
-    than that the their theirs them then there these they this those through to too under until
-    up very was we were what when where which while who whom why will with would you your
-    said says say new according reported report reports told year years week day days
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
 
 @dataclass(frozen=True)
 class ClusterDoc:
-    """One document to cluster: its id, comparable text, language, date and source feeds."""
+    """One document to cluster: its text, languages, date, feeds, vector and headline names."""
 
     id: str
     text: str  # title + summary in the site language (translated), else the original
     lang: str  # language of `text` ('en', 'zh', ...): CJK text needs character n-grams
     published: datetime  # UTC
     feed_ids: tuple[str, ...] = ()
+    source_lang: str = ""  # the report's own language (same- or cross-language pairs); "" = lang
+    names: frozenset[str] = frozenset()  # rare names of its headline(s) (names.py)
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def language(self) -> str:
+        """The base code of the report's own language ("zh" for zh-Hant)."""
+        return (self.source_lang or self.lang).split("-")[0].lower()
 
 
 def normalize_text(text: str) -> str:
@@ -90,16 +91,6 @@ def is_continuous_text(text: str) -> bool:
     return len(CONTINUOUS_CHAR.findall(text)) * 2 >= letters
 
 
-def _stem_en(word: str) -> str:
-    # Plural folding only: enough to join "account"/"accounts" without a stemmer
-    # dependency, and rarely wrong enough to join unrelated words.
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 def _char_ngrams(run: str) -> Iterable[str]:
     # Unigrams help on Chinese (measured: SemEval zh-zh AUC 0.996 with 1-3 vs 0.990 with 2-3);
     # their IDF keeps function characters such as 的 quiet.
@@ -109,33 +100,45 @@ def _char_ngrams(run: str) -> Iterable[str]:
 
 
 def features(text: str, lang: str) -> list[str]:
-    """Tokens of one document: words outside CJK-like runs, character 1-3-grams inside."""
-    english = lang.split("-")[0].lower() in ("en", "")
+    """Tokens of one document: stemmed words outside CJK-like runs; inside them character
+    1-3-grams and, for Chinese (made Simplified first), jieba's words marked `w:`."""
     normalized = normalize_text(text)
+    stops = stopwords(lang)
+    stemmer = stem(lang)
     if not CONTINUOUS_CHAR.search(normalized):
         # The common case, spaced scripts only: no per-token search for CJK runs.
-        return _plain_words("_".join(_WORD.findall(normalized)), english)
+        return _plain_words(_WORD.findall(normalized), stops, stemmer)
+    if HAN_CHAR.search(normalized):
+        normalized = simplified(normalized)
     out: list[str] = []
     words: list[str] = []
+    chinese_stops = stopwords("zh")
     for match in _WORD.finditer(normalized):
         token = match.group()
         pos = 0
         for run in CONTINUOUS_RUN.finditer(token):
-            out.extend(_char_ngrams(run.group()))
-            words.extend(_plain_words(token[pos : run.start()], english))
+            text_run = run.group()
+            out.extend(_char_ngrams(text_run))
+            if HAN_CHAR.search(text_run):
+                out.extend(
+                    "w:" + w
+                    for w in chinese_words(text_run)
+                    if len(w) > 1 and w not in chinese_stops
+                )
+            words.extend(_plain_words(_WORD_PART.findall(token[pos : run.start()]), stops, stemmer))
             pos = run.end()
-        words.extend(_plain_words(token[pos:], english))
+        words.extend(_plain_words(_WORD_PART.findall(token[pos:]), stops, stemmer))
     # Word pairs were measured too: they lowered en-en AUC (0.949 vs 0.958), so unigrams only.
     out.extend(words)
     return out
 
 
-def _plain_words(chunk: str, english: bool) -> list[str]:
+def _plain_words(found: Iterable[str], stops: frozenset[str], stemmer: Any) -> list[str]:
     words = []
-    for word in chunk.split("_"):
-        if len(word) < 2 or word in _STOPWORDS:
+    for word in found:
+        if len(word) < 2 or word in stops:
             continue
-        words.append(_stem_en(word) if english else word)
+        words.append(stemmer(word) if stemmer is not None else word)
     return words
 
 

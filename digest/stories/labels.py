@@ -22,8 +22,10 @@ from digest.stories.topics import (
 
 __all__ = [
     "RELABEL_ALL_SHARE",
+    "Coverage",
     "LabelDoc",
     "StoryLabels",
+    "coverage",
     "coverage_gap",
     "label_changed",
     "label_doc",
@@ -41,16 +43,43 @@ class LabelDoc:
     lang: str  # language of `text`
     texts: tuple[str, ...] = ()  # every text the taxonomy is matched on (original, translated)
     terms: Sequence[str] | None = None  # key_term_tokens(text, lang), when already known
+    source_lang: str = ""  # the report's own language ("" = lang)
+    visible: bool = True  # not hidden (a hidden report is no coverage)
+    # Could the digest have matched it with reports in the site language (a vector from a
+    # model that reads both languages, or a translation)? Only then may a gap be claimed.
+    comparable: bool = True
 
 
-def label_doc(doc: ClusterDoc, item: StoredItem, terms: Sequence[str] | None = None) -> LabelDoc:
+def label_doc(
+    doc: ClusterDoc,
+    item: StoredItem,
+    terms: Sequence[str] | None = None,
+    *,
+    comparable: bool = True,
+) -> LabelDoc:
     """The LabelDoc of a stored item clustered as `doc`: taxonomy matched on every text."""
     texts = (item.title, item.summary, item.title_translated or "", item.summary_translated or "")
-    return LabelDoc(text=doc.text, lang=doc.lang, texts=texts, terms=terms)
+    return LabelDoc(
+        text=doc.text,
+        lang=doc.lang,
+        texts=texts,
+        terms=terms,
+        source_lang=item.lang,
+        visible=not item.hidden,
+        comparable=comparable,
+    )
 
 
 def _terms(doc: LabelDoc) -> Sequence[str]:
     return doc.terms if doc.terms is not None else key_term_tokens(doc.text, doc.lang)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a story page may say about who did not report it."""
+
+    gap: str | None = None  # "only in Chinese-language media": claimed only when checkable
+    note: str | None = None  # why no claim can be made (a language no model reads)
 
 
 @dataclass
@@ -60,10 +89,13 @@ class StoryLabels:
     topics: list[str] = field(default_factory=list)  # taxonomy topics, else one discovered
     key_terms: list[str] = field(default_factory=list)
     discovered: bool = False  # topics come from discovery, not the taxonomy
+    coverage: Coverage = field(default_factory=Coverage)
 
 
 def label_stories(
-    stories: Mapping[str, Sequence[LabelDoc]], taxonomy: Sequence[TopicConfig]
+    stories: Mapping[str, Sequence[LabelDoc]],
+    taxonomy: Sequence[TopicConfig],
+    site_language: str = "en",
 ) -> dict[str, StoryLabels]:
     """Key terms (class-based TF-IDF) and topics of each story; deterministic.
 
@@ -79,7 +111,8 @@ def label_stories(
     for s, story_terms in zip(ids, terms, strict=True):
         texts = [t for d in stories[s] for t in (d.texts or (d.text,))]
         found = match_topics(texts, taxonomy)
-        labels[s] = StoryLabels(topics=found, key_terms=story_terms)
+        cover = coverage(stories[s], site_language)
+        labels[s] = StoryLabels(topics=found, key_terms=story_terms, coverage=cover)
         if not found:
             missed.append(s)
     tokens = [[t for d in stories[s] for t in features(d.text, d.lang)] for s in missed]
@@ -123,6 +156,7 @@ def relabel(
     changed: Collection[str],
     previous: Mapping[str, Sequence[str]],
     taxonomy: Sequence[TopicConfig],
+    site_language: str = "en",
 ) -> dict[str, StoryLabels]:
     """Labels of the changed stories, or of all of them (label_stories) when too many changed.
 
@@ -133,17 +167,17 @@ def relabel(
     """
     share = RELABEL_ALL_SHARE * len(stories)
     if len(changed) > share:
-        return label_stories(stories, taxonomy)
+        return label_stories(stories, taxonomy, site_language)
     ids = sorted(stories)
     display = {s: [t for d in stories[s] for t in _terms(d)] for s in ids}
     overall = Counter(chain.from_iterable(display.values()))
     average = sum(map(len, display.values())) / len(ids) if ids else 0.0
     wanted = {s: stories[s] for s in ids if s in changed}
-    labels = label_changed(wanted, overall, average, previous, taxonomy)
+    labels = label_changed(wanted, overall, average, previous, taxonomy, site_language)
     unfiled = sum(1 for lab in labels.values() if not lab.topics) + sum(
         1 for s in ids if s not in labels and not previous.get(s)
     )
-    return label_stories(stories, taxonomy) if unfiled > share else labels
+    return label_stories(stories, taxonomy, site_language) if unfiled > share else labels
 
 
 def label_changed(
@@ -152,6 +186,7 @@ def label_changed(
     average: float,
     previous: Mapping[str, Sequence[str]],
     taxonomy: Sequence[TopicConfig],
+    site_language: str = "en",
 ) -> dict[str, StoryLabels]:
     """Labels of some stories, with key-term weights from counts over all of them.
 
@@ -167,8 +202,47 @@ def label_changed(
         found = match_topics([t for d in docs for t in (d.texts or (d.text,))], taxonomy)
         kept = [t for t in previous.get(s, ()) if t not in names]
         discovered = not found and bool(kept)
-        labels[s] = StoryLabels(topics=found or kept, key_terms=terms, discovered=discovered)
+        labels[s] = StoryLabels(
+            topics=found or kept,
+            key_terms=terms,
+            discovered=discovered,
+            coverage=coverage(docs, site_language),
+        )
     return labels
+
+
+def coverage(docs: Sequence[LabelDoc], site_language: str) -> Coverage:
+    """What may be said of a story's coverage in the site language, and only that.
+
+    A story none of whose (visible) reports is in the site language gets "only in
+    Chinese-language media" when every one of them could have been matched with a site-
+    language report (so none was found); when some could not (a language no model reads),
+    nothing is claimed and the note says why.
+    """
+    visible = [d for d in docs if d.visible]
+    site = _base(site_language)
+    bases = [_base(d.source_lang or d.lang) for d in visible]
+    if not visible or site in bases:
+        return Coverage()
+    unmatched = sorted({b for d, b in zip(visible, bases, strict=True) if not d.comparable})
+    if not unmatched:
+        return Coverage(gap=coverage_gap(bases, site_language))
+    names = _listed([language_name(b) for b in unmatched if b not in ("und", "")]) or "some"
+    return Coverage(
+        note=f"{names} reports cannot be compared with {language_name(site)} ones here "
+        "(no installed model reads them), so other coverage may have been missed"
+    )
+
+
+def _base(lang: str) -> str:
+    return lang.split("-")[0].lower()
+
+
+def _listed(names: Sequence[str]) -> str:
+    names = sorted(set(names))
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def coverage_gap(languages: Sequence[str], site_language: str) -> str | None:

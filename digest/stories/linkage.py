@@ -1,7 +1,11 @@
-"""Stories: average-linkage agglomeration of TF-IDF cosine similarities (pure, no I/O).
+"""Stories: average-linkage agglomeration of same-story probabilities (pure, no I/O).
 
-Cosine similarity between nearby documents, a time penalty and a mild same-feed penalty,
-then average-linkage agglomeration with a threshold.
+Candidate pairs come from two places: reports sharing words (a sparse TF-IDF product) and
+reports close in the multilingual embedding space (nearest neighbours), both limited to
+reports within DEFAULT_MAX_GAP_DAYS of each other. Each candidate pair gets a probability of
+reporting one event (pairs.py: words, vectors, shared rare names; then a time and a same-feed
+discount), and clusters merge, closest first, while the mean probability over all their cross
+pairs reaches the model's threshold (pairs never scored count as 0).
 """
 
 from __future__ import annotations
@@ -16,36 +20,27 @@ import numpy as np
 
 from digest.collector import collector_off
 from digest.stories.features import ClusterDoc, Features, doc_tokens, tfidf, utc_seconds
+from digest.stories.pairs import SAME_FEED_FACTOR, TIME_DISCOUNT, PairModel, pair_model
 
 __all__ = [
     "COMMON_DF",
     "DEFAULT_MAX_GAP_DAYS",
-    "DEFAULT_THRESHOLD",
     "SAME_FEED_FACTOR",
     "TIME_DISCOUNT",
+    "PairFeatures",
     "cluster_stories",
     "drop_common_terms",
+    "feed_codes",
+    "pair_probabilities",
 ]
 
-# Chosen on the SemEval-2022 Task 8 training pairs (overall <= 1.5 same story, >= 3 not):
-# at 0.2, en-en precision 0.86 / recall 0.89 (37 pairs joined, 32 right, of 36 same-story
-# pairs) and zh-zh precision 1.00 / recall 0.81; with texts cut to 300 characters (closer to
-# title + summary) en-en 0.84 / 0.72, zh-zh 1.00 / 0.81. Lower values gain recall quickly
-# but merge neighbouring stories on a topical window; higher ones split wire rewrites.
-DEFAULT_THRESHOLD = 0.2
+# No two reports of one story are further apart than this.
 DEFAULT_MAX_GAP_DAYS = 4.0
-
-# At the full gap a pair keeps (1 - TIME_DISCOUNT) of its similarity: gentle, because
-# follow-up reports a day or two later are the normal case.
-TIME_DISCOUNT = 0.25
-# One outlet rarely reports one event twice within days, but updates and corrections happen:
-# discount, never forbid.
-SAME_FEED_FACTOR = 0.85
-# Neighbours kept per document: bounds memory and time when many documents look alike. A
-# story with more reports than this in one window may come out in pieces (measured: 3,000
-# copies of one text give groups of 128-160).
+# Neighbours kept per document and per kind of candidate: bounds memory and time when many
+# documents look alike. A story with more reports than this in one window may come out in
+# pieces (measured: 3,000 copies of one text give groups of 128-160).
 TOP_K = 100
-# Documents per block of the sparse similarity product: bounds the size of one block.
+# Documents per block of a similarity product: bounds the size of one block.
 CHUNK = 512
 # Terms found in more than this many documents of one window are left out of the similarity
 # product: its cost grows with the sum of squared document frequencies, so common terms would
@@ -53,74 +48,17 @@ CHUNK = 512
 # loses those terms' (low-IDF) share. Windows of up to this many documents (a week of a few
 # dozen feeds) are not affected at all.
 COMMON_DF = 500
-
-
-def _edges(
-    matrix: object,
-    seconds: np.ndarray,
-    feeds: Sequence[frozenset[str]],
-    floor: float,
-    max_gap: float,
-) -> dict[tuple[int, int], float]:
-    """Penalised similarities >= floor between documents i < j, at most TOP_K per document."""
-    import scipy.sparse as sp
-
-    x = drop_common_terms(sp.csr_matrix(matrix))
-    n = x.shape[0]
-    xt = x.T.tocsc()
-    seconds = np.asarray(seconds, dtype=np.float64)
-    # Most documents come from one feed: compare feed codes, and sets only for the rest.
-    feed_index: dict[str, int] = {}
-    code = np.full(n, -1, dtype=np.int64)
-    multi: dict[int, frozenset[str]] = {}
-    for i, ids in enumerate(feeds):
-        if len(ids) == 1:
-            code[i] = feed_index.setdefault(next(iter(ids)), len(feed_index))
-        elif ids:
-            multi[i] = ids
-            code[i] = -2 - i  # never equal to another document's code
-    edges: dict[tuple[int, int], float] = {}
-    # Rows in time order, so each block is compared only with the documents within max_gap
-    # of it: a window spread over many days costs in proportion to its length, not squared.
-    order = np.lexsort((np.arange(n), seconds))
-    when = seconds[order]
-    for start in range(0, n, CHUNK):
-        rows_ = order[start : start + CHUNK]
-        first = int(np.searchsorted(when, when[start : start + CHUNK].min() - max_gap, "left"))
-        last = int(np.searchsorted(when, when[start : start + CHUNK].max() + max_gap, "right"))
-        span = order[first:last]
-        block = (x[rows_] @ xt[:, span]).tocsr()
-        for row in range(block.shape[0]):
-            i = int(rows_[row])
-            lo, hi = block.indptr[row], block.indptr[row + 1]
-            cols = span[block.indices[lo:hi]]
-            sims = block.data[lo:hi]
-            keep = (cols != i) & (sims >= floor)
-            cols, sims = cols[keep], sims[keep]
-            if cols.size == 0:
-                continue
-            gap = np.abs(seconds[cols] - seconds[i])
-            near = gap <= max_gap
-            cols, sims, gap = cols[near], sims[near], gap[near]
-            if max_gap > 0 and math.isfinite(max_gap):
-                sims = sims * (1.0 - TIME_DISCOUNT * gap / max_gap)
-            same = code[cols] == code[i]
-            if multi:
-                # Pairs where either side came from several feeds: compare the sets.
-                check = np.ones(cols.size, bool) if i in multi else code[cols] < -1
-                for pos in np.flatnonzero(check).tolist():
-                    same[pos] = bool(feeds[i] & feeds[int(cols[pos])])
-            sims = np.where(same, sims * SAME_FEED_FACTOR, sims)
-            keep = sims >= floor
-            cols, sims = cols[keep], sims[keep]
-            if cols.size > TOP_K:
-                # Sorting on (-similarity, column) keeps the choice deterministic.
-                order = np.lexsort((cols, -sims))[:TOP_K]
-                cols, sims = cols[order], sims[order]
-            for j, s in zip(cols.tolist(), sims.tolist(), strict=True):
-                key = (i, j) if i < j else (j, i)
-                edges[key] = max(edges.get(key, 0.0), s)
-    return edges
+# Below these a pair is not a candidate by that signal alone (it may still be by the other):
+# a lexical cosine of 0.05 and a centred embedding cosine of 0.2 give probabilities far
+# below any threshold when nothing else is shared.
+LEX_FLOOR = 0.05
+EMB_FLOOR = 0.2
+# Up to this many vectors neighbours are found exactly; beyond, through an inverted file of
+# k-means cells (each cell searched with its IVF_PROBE nearest cells), so a large window costs
+# about n^1.5 instead of n^2.
+EMB_EXACT_MAX = 6000
+IVF_PROBE = 8
+SEED = 0
 
 
 def drop_common_terms(x: Any) -> Any:
@@ -135,6 +73,179 @@ def drop_common_terms(x: Any) -> Any:
     return sp.csr_matrix(m[:, np.flatnonzero(~common)])
 
 
+def _top(cols: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (column, similarity), ties broken by column (deterministic)."""
+    if cols.size <= k:
+        return cols, sims
+    order = np.lexsort((cols, -sims))[:k]
+    return cols[order], sims[order]
+
+
+def _lexical_neighbours(
+    x: Any, seconds: np.ndarray, max_gap: float, floor: float
+) -> dict[tuple[int, int], float]:
+    """Cosines >= floor between rows i < j within max_gap, at most TOP_K per row."""
+    n = x.shape[0]
+    xt = x.T.tocsc()
+    # Rows in time order, so each block is compared only with the documents within max_gap
+    # of it: a window spread over many days costs in proportion to its length, not squared.
+    order = np.lexsort((np.arange(n), seconds))
+    when = seconds[order]
+    out: dict[tuple[int, int], float] = {}
+    for start in range(0, n, CHUNK):
+        rows = order[start : start + CHUNK]
+        first = int(np.searchsorted(when, when[start : start + CHUNK].min() - max_gap, "left"))
+        last = int(np.searchsorted(when, when[start : start + CHUNK].max() + max_gap, "right"))
+        span = order[first:last]
+        block = (x[rows] @ xt[:, span]).tocsr()
+        for row in range(block.shape[0]):
+            i = int(rows[row])
+            lo, hi = block.indptr[row], block.indptr[row + 1]
+            cols = span[block.indices[lo:hi]]
+            sims = block.data[lo:hi]
+            keep = (cols != i) & (sims >= floor) & (np.abs(seconds[cols] - seconds[i]) <= max_gap)
+            cols, sims = _top(cols[keep], sims[keep], TOP_K)
+            for j, s in zip(cols.tolist(), sims.tolist(), strict=True):
+                out[(i, j) if i < j else (j, i)] = s
+    return out
+
+
+def _cells(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """k-means cells of the vectors (k about sqrt(n)): (cell of each vector, centroids)."""
+    n = vectors.shape[0]
+    k = max(2, int(math.sqrt(n)))
+    rng = np.random.RandomState(SEED)
+    sample = vectors[rng.choice(n, size=min(n, 40 * k), replace=False)]
+    centroids = sample[rng.choice(sample.shape[0], size=k, replace=False)].copy()
+    for _ in range(8):
+        assign = np.argmax(sample @ centroids.T, axis=1)
+        for c in range(k):
+            members = sample[assign == c]
+            if len(members):
+                mean = members.sum(axis=0)
+                centroids[c] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+    return np.argmax(vectors @ centroids.T, axis=1), centroids
+
+
+def _embedding_neighbours(
+    vectors: np.ndarray, seconds: np.ndarray, max_gap: float, floor: float
+) -> dict[tuple[int, int], float]:
+    """Cosines >= floor between rows i < j within max_gap, at most TOP_K per row."""
+    n = vectors.shape[0]
+    out: dict[tuple[int, int], float] = {}
+    if n < 2:
+        return out
+    if n <= EMB_EXACT_MAX:
+        groups = [(np.arange(n), np.arange(n))]
+    else:
+        cell, centroids = _cells(vectors)
+        near = np.argsort(-(centroids @ centroids.T), axis=1)[:, :IVF_PROBE]
+        members = [np.flatnonzero(cell == c) for c in range(centroids.shape[0])]
+        groups = [
+            (members[c], np.concatenate([members[d] for d in near[c]]))
+            for c in range(centroids.shape[0])
+            if members[c].size
+        ]
+    for rows_all, cols_all in groups:
+        for start in range(0, rows_all.size, CHUNK):
+            rows = rows_all[start : start + CHUNK]
+            block = vectors[rows] @ vectors[cols_all].T
+            for r, i in enumerate(rows.tolist()):
+                sims = block[r]
+                keep = (sims >= floor) & (cols_all != i)
+                keep &= np.abs(seconds[cols_all] - seconds[i]) <= max_gap
+                cols, kept = _top(cols_all[keep], sims[keep], TOP_K)
+                for j, s in zip(cols.tolist(), kept.tolist(), strict=True):
+                    out[(i, j) if i < j else (j, i)] = float(s)
+    return out
+
+
+def kth_similarity(
+    n: int, neighbours: Mapping[tuple[int, int], float], k: int, floor: float
+) -> np.ndarray:
+    """Each document's k-th highest cosine among its neighbours (floor when it has fewer)."""
+    sims: list[list[float]] = [[] for _ in range(n)]
+    for (i, j), s in neighbours.items():
+        sims[i].append(s)
+        sims[j].append(s)
+    out = np.full(n, floor, dtype=np.float64)
+    for i, found in enumerate(sims):
+        if len(found) >= k:
+            out[i] = sorted(found, reverse=True)[k - 1]
+    return out
+
+
+def feed_codes(feeds: Sequence[Sequence[str]]) -> tuple[np.ndarray, dict[int, frozenset[str]]]:
+    """A code per document for same-feed tests: its feed's number, or a unique negative
+    number for a document from several feeds (those are compared as sets)."""
+    index: dict[str, int] = {}
+    code = np.full(len(feeds), -1, dtype=np.int64)
+    multi: dict[int, frozenset[str]] = {}
+    for i, ids in enumerate(feeds):
+        if len(ids) == 1:
+            code[i] = index.setdefault(ids[0], len(index))
+        else:
+            code[i] = -2 - i  # never equal to another document's code
+            if ids:
+                multi[i] = frozenset(ids)
+    return code, multi
+
+
+class PairFeatures:
+    """Per-document arrays the pair probability reads, for documents numbered 0..n-1."""
+
+    def __init__(self, docs: Sequence[ClusterDoc], dim: int) -> None:
+        n = len(docs)
+        self.seconds = np.array([utc_seconds(d.published) for d in docs], dtype=np.float64)
+        self.feeds: list[frozenset[str]] = [frozenset(d.feed_ids) for d in docs]
+        self.code, self.multi = feed_codes([d.feed_ids for d in docs])
+        langs: dict[str, int] = {}
+        self.lang = np.array([langs.setdefault(d.language, len(langs)) for d in docs], np.int64)
+        self.names = [d.names for d in docs]
+        self.has_vector = np.array([d.vector is not None for d in docs], dtype=bool)
+        self.kth = np.full(n, EMB_FLOOR, dtype=np.float64)  # set from the neighbour search
+        self.vectors = np.zeros((n, dim), dtype=np.float32)
+        for i, d in enumerate(docs):
+            if d.vector is not None:
+                self.vectors[i] = d.vector
+
+    def same_feed(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Do documents i and j (arrays) share a feed?"""
+        same = self.code[i] == self.code[j]
+        if self.multi:
+            for k in np.flatnonzero((self.code[i] < -1) | (self.code[j] < -1)).tolist():
+                same[k] = bool(self.feeds[int(i[k])] & self.feeds[int(j[k])])
+        return same
+
+    def shared_names(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """1 where the two headlines share a rare name, else 0."""
+        out = np.zeros(i.size, dtype=np.float64)
+        for k in range(i.size):
+            a, b = self.names[int(i[k])], self.names[int(j[k])]
+            if a and b and not a.isdisjoint(b):
+                out[k] = 1.0
+        return out
+
+
+def pair_probabilities(
+    model: PairModel,
+    lex: np.ndarray,
+    emb: np.ndarray,
+    has_vectors: np.ndarray,
+    names: np.ndarray,
+    same_language: np.ndarray,
+    margin: np.ndarray,
+    gap: np.ndarray,
+    same_feed: np.ndarray,
+    max_gap: float,
+) -> np.ndarray:
+    """The model's probabilities, discounted for time apart and for one shared feed."""
+    p = model.probability(lex, emb, has_vectors, names, same_language, margin)
+    if max_gap > 0 and math.isfinite(max_gap):
+        p = p * (1.0 - TIME_DISCOUNT * np.minimum(gap, max_gap) / max_gap)
+    return np.where(same_feed, p * SAME_FEED_FACTOR, p)
+
+
 def _average_linkage(
     n: int,
     edges: Mapping[tuple[int, int], float],
@@ -142,7 +253,7 @@ def _average_linkage(
     threshold: float,
     max_gap: float,
 ) -> list[list[int]]:
-    """Merge the closest pair of clusters while their mean pairwise similarity >= threshold.
+    """Merge the closest pair of clusters while their mean pairwise score >= threshold.
 
     Missing pairs count as 0. A merge whose time span would exceed max_gap is refused, so no
     two documents of one story are further apart than that.
@@ -196,67 +307,148 @@ def _average_linkage(
 def cluster_stories(
     docs: Sequence[ClusterDoc],
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
     features: Features | None = None,
+    model: PairModel | None = None,
+    kth: dict[str, float] | None = None,
 ) -> list[list[str]]:
-    """Group docs reporting one event: TF-IDF cosine, time penalty, deterministic.
+    """Group docs reporting one event: pair probabilities, average linkage, deterministic.
 
-    Word tokens for spaced scripts and character 1-3-grams for CJK-like text; pairs further
-    apart than max_gap_days never share a group, closer ones are discounted gently.
-    Every doc id appears in exactly one group. Within a group ids are ordered by
-    (published, id), oldest first; groups are ordered by their first doc the same way.
-    `features`: tokens already known for some docs (saves tokenising them again).
-    Raises ValueError on duplicate ids.
+    Pairs further apart than max_gap_days never share a group. `threshold`: the mean pair
+    probability a merge needs (default: the model's). Every doc id appears in exactly one
+    group. Within a group ids are ordered by (published, id), oldest first; groups are
+    ordered by their first doc the same way. `features`: tokens already known for some docs
+    (saves tokenising them again). `kth`, when given, receives each doc's k-th nearest
+    neighbour cosine (what sketches keep for incremental runs). Raises ValueError on
+    duplicate ids.
     """
     with collector_off():
-        return _cluster_stories(docs, threshold, max_gap_days, features)
+        return _cluster_stories(docs, threshold, max_gap_days, features, model or pair_model(), kth)
+
+
+def neighbour_kth(
+    docs: Sequence[ClusterDoc],
+    *,
+    max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
+    model: PairModel | None = None,
+) -> dict[str, float]:
+    """Each doc's k-th nearest neighbour cosine among these docs (as cluster_stories sees it)."""
+    k = (model or pair_model()).margin_k
+    max_gap = max(0.0, float(max_gap_days)) * 86400.0
+    dim = next((d.vector.shape[0] for d in docs if d.vector is not None), 0)
+    pf = PairFeatures(docs, dim)
+    with_vector = np.flatnonzero(pf.has_vector)
+    near = _embedding_neighbours(
+        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR
+    )
+    pf.kth[with_vector] = kth_similarity(with_vector.size, near, k, EMB_FLOOR)
+    return {d.id: float(pf.kth[n]) for n, d in enumerate(docs)}
+
+
+def _candidates(
+    docs: Sequence[ClusterDoc],
+    known: Mapping[str, tuple[bool, list[str]]],
+    pf: PairFeatures,
+    max_gap: float,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate pairs (i < j) and their lexical cosine (0 across scripts or without words)."""
+    import scipy.sparse as sp
+
+    lex: dict[tuple[int, int], float] = {}
+    rows: list[Any] = [None] * len(docs)
+    for family in (False, True):
+        idx = [k for k, d in enumerate(docs) if known[d.id][0] == family and known[d.id][1]]
+        if len(idx) < 2:
+            continue
+        # Each script family gets its own IDF: it then reflects only documents that could
+        # ever share a word (a long English window does not flatten the Chinese weights).
+        x = drop_common_terms(tfidf([known[docs[k].id][1] for k in idx]))
+        for row, doc in enumerate(idx):
+            rows[doc] = x[row]
+        found = _lexical_neighbours(x, pf.seconds[idx], max_gap, LEX_FLOOR)
+        for (a, b), s in found.items():
+            lex[(idx[a], idx[b])] = s
+    with_vector = np.flatnonzero(pf.has_vector)
+    near = _embedding_neighbours(
+        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR
+    )
+    pf.kth[with_vector] = kth_similarity(with_vector.size, near, k, EMB_FLOOR)
+    pairs = set(lex)
+    pairs.update((int(with_vector[a]), int(with_vector[b])) for a, b in near)
+    ordered = sorted(pairs)
+    i = np.array([p[0] for p in ordered], dtype=np.int64)
+    j = np.array([p[1] for p in ordered], dtype=np.int64)
+    values = np.zeros(len(ordered))
+    missing = []
+    for k, pair in enumerate(ordered):
+        found_lex = lex.get(pair)
+        if found_lex is not None:
+            values[k] = found_lex
+        elif (
+            rows[pair[0]] is not None
+            and rows[pair[1]] is not None
+            and known[docs[pair[0]].id][0] == known[docs[pair[1]].id][0]
+        ):
+            missing.append(k)
+    for family in (False, True):
+        # Neighbours by vector only: their (small) word overlap, exactly.
+        mine = [k for k in missing if known[docs[int(i[k])].id][0] == family]
+        if mine:
+            a = sp.vstack([rows[int(i[k])] for k in mine])
+            b = sp.vstack([rows[int(j[k])] for k in mine])
+            values[mine] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+    return i, j, values
 
 
 def _cluster_stories(
-    docs: Sequence[ClusterDoc], threshold: float, max_gap_days: float, features: Features | None
+    docs: Sequence[ClusterDoc],
+    threshold: float | None,
+    max_gap_days: float,
+    features: Features | None,
+    model: PairModel,
+    kth_out: dict[str, float] | None,
 ) -> list[list[str]]:
     ordered = sorted(docs, key=lambda d: d.id)
     for prev, cur in pairwise(ordered):
         if prev.id == cur.id:
             raise ValueError(f"duplicate document id: {cur.id!r}")
+    threshold = model.threshold if threshold is None else threshold
     if math.isnan(max_gap_days) or math.isnan(threshold):
         raise ValueError("threshold and max_gap_days must be numbers")
     max_gap = max(0.0, float(max_gap_days)) * 86400.0
-
-    # Documents in spaced and unspaced scripts share no features, so each family gets its
-    # own vectorizer: IDF then reflects only the documents that could ever match (and a
-    # long English window does not flatten the weights of the few Chinese n-grams).
-    families: dict[bool, list[ClusterDoc]] = {False: [], True: []}
     known = {doc.id: doc_tokens(doc, features) for doc in ordered}
-    for doc in ordered:
-        families[known[doc.id][0]].append(doc)
+    dim = next((d.vector.shape[0] for d in ordered if d.vector is not None), 0)
+    pf = PairFeatures(ordered, dim)
+    i, j, lex = _candidates(ordered, known, pf, max_gap, model.margin_k)
+    if kth_out is not None:
+        kth_out.update({d.id: float(pf.kth[n]) for n, d in enumerate(ordered)})
+    edges: dict[tuple[int, int], float] = {}
+    if i.size:
+        emb = np.einsum("ij,ij->i", pf.vectors[i], pf.vectors[j]) if dim else np.zeros(i.size)
+        p = pair_probabilities(
+            model,
+            lex,
+            emb,
+            pf.has_vector[i] & pf.has_vector[j],
+            pf.shared_names(i, j),
+            pf.lang[i] == pf.lang[j],
+            emb - np.maximum(pf.kth[i], pf.kth[j]),
+            np.abs(pf.seconds[i] - pf.seconds[j]),
+            pf.same_feed(i, j),
+            max_gap,
+        )
+        # Pairs far below the threshold barely move a mean: dropping them keeps it sparse.
+        keep = p >= threshold * 0.5
+        edges = dict(
+            zip(zip(i[keep].tolist(), j[keep].tolist(), strict=True), p[keep].tolist(), strict=True)
+        )
+    clusters = _average_linkage(len(ordered), edges, pf.seconds, threshold, max_gap)
 
-    groups: list[list[ClusterDoc]] = []
-    for family in (False, True):
-        members = families[family]
-        if not members:
-            continue
-        tokens = [known[d.id][1] for d in members]
-        seconds = np.array([utc_seconds(d.published) for d in members], dtype=np.float64)
-        with_text = [k for k, t in enumerate(tokens) if t]
-        index: list[list[int]] = [[k] for k, t in enumerate(tokens) if not t]
-        if len(with_text) > 1:
-            matrix = tfidf([tokens[k] for k in with_text])
-            sub_seconds = seconds[with_text]
-            feeds = [frozenset(members[k].feed_ids) for k in with_text]
-            # Pairs far below the threshold barely move a mean: dropping them keeps it sparse.
-            floor = threshold * 0.5
-            edges = _edges(matrix, sub_seconds, feeds, floor, max_gap)
-            for cluster in _average_linkage(len(with_text), edges, sub_seconds, threshold, max_gap):
-                index.append([with_text[k] for k in cluster])
-        else:
-            index.extend([k] for k in with_text)
-        groups.extend([members[k] for k in cluster] for cluster in index)
+    def when(k: int) -> tuple[float, str]:
+        return (float(pf.seconds[k]), ordered[k].id)
 
-    def when(doc: ClusterDoc) -> tuple[float, str]:
-        return (utc_seconds(doc.published), doc.id)
-
-    sorted_groups = [sorted(g, key=when) for g in groups]
-    sorted_groups.sort(key=lambda g: when(g[0]))
-    return [[d.id for d in g] for g in sorted_groups]
+    groups = [sorted(c, key=when) for c in clusters]
+    groups.sort(key=lambda g: when(g[0]))
+    return [[ordered[k].id for k in g] for g in groups]

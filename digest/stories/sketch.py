@@ -1,12 +1,11 @@
 """Story sketches: what an incremental cluster run keeps of each story (pure, no I/O).
 
-A sketch holds, per member report, its publication time, feeds, script family and its
+A sketch holds, per member report, its publication time, feeds, language, script family, its
 TF-IDF vector stored as sublinear tf divided by the vector's norm (the IDF itself is applied
-when scoring, from the window statistics of that run). New reports are scored against the
-sketches of nearby stories (`best_stories`, also behind `digest.stories.assign.assign_new`): mean
-penalised cosine (average linkage), time discount, same-feed discount, span limit. Terms in
-more than COMMON_DF docs of the window are scored per story instead of per pair
-(`_common_share`), which keeps the cost proportional to the stories, not to all pairs.
+when scoring, from the window statistics of that run), its embedding and its headline's rare
+names. New reports are scored against the sketches of nearby stories (`best_stories`, also
+behind `digest.stories.assign.assign_new`) exactly as the full clustering would score the
+pairs (linkage.py): the same candidates, the same pair probability, average linkage.
 """
 
 from __future__ import annotations
@@ -15,14 +14,23 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
 from digest.records.sketches import Sketch, SketchMember, SketchSet
-from digest.stories.linkage import COMMON_DF, SAME_FEED_FACTOR, TIME_DISCOUNT
+from digest.stories.linkage import (
+    COMMON_DF,
+    EMB_FLOOR,
+    LEX_FLOOR,
+    feed_codes,
+    pair_probabilities,
+)
+from digest.stories.pairs import PairModel
 
 __all__ = [
     "KEY_TERMS",
+    "Entry",
     "Query",
     "best_stories",
     "build_sketches",
@@ -32,11 +40,14 @@ __all__ = [
     "query_of",
     "smooth_idf",
     "window_vocab",
+    "with_kth",
 ]
 
 # term_stats kinds: clustering tokens of spaced / unspaced scripts (document frequency, one
 # IDF per family as in the full clustering), and key-term tokens (total count).
 KEY_TERMS = 2
+# Queries scored at once: bounds the (queries x members) arrays.
+_QUERY_BLOCK = 64
 
 
 def smooth_idf(df: float, docs: int) -> float:
@@ -44,9 +55,14 @@ def smooth_idf(df: float, docs: int) -> float:
     return math.log((1.0 + docs) / (1.0 + df)) + 1.0
 
 
-def make_sketch(story_id: str, members: Iterable[SketchMember]) -> Sketch:
+def make_sketch(story_id: str, members: Iterable[SketchMember], dim: int = 0) -> Sketch:
     """The sketch of a story from its members (ordered by time, then id: deterministic)."""
     ordered = sorted(members, key=lambda m: (m.seconds, m.item_id))
+    width = max([dim, *(m.vector.shape[0] for m in ordered if m.vector is not None)])
+    vectors = np.zeros((len(ordered), width), dtype=np.float32)
+    for k, m in enumerate(ordered):
+        if m.vector is not None:
+            vectors[k] = m.vector
     empty_i = np.zeros(0, dtype=np.int64)
     empty_f = np.zeros(0, dtype=np.float64)
     return Sketch(
@@ -58,6 +74,11 @@ def make_sketch(story_id: str, members: Iterable[SketchMember]) -> Sketch:
         lengths=np.array([len(m.terms) for m in ordered], dtype=np.int64),
         terms=np.concatenate([np.asarray(m.terms, np.int64) for m in ordered] or [empty_i]),
         weights=np.concatenate([np.asarray(m.weights, np.float64) for m in ordered] or [empty_f]),
+        langs=[m.lang for m in ordered],
+        names=[tuple(m.names) for m in ordered],
+        vectors=vectors,
+        has_vector=np.array([m.vector is not None for m in ordered], dtype=bool),
+        kth=np.array([m.kth for m in ordered], dtype=np.float64),
     )
 
 
@@ -69,9 +90,12 @@ class Query:
     seconds: float
     continuous: bool
     feeds: tuple[str, ...]
-    terms: np.ndarray  # int64 term ids
+    terms: np.ndarray  # int64 term ids, rare ones only (as the full clustering's product)
     weights: np.ndarray  # float64
-    common: np.ndarray | None = None  # bool per term: in more than COMMON_DF docs
+    lang: str = ""
+    names: frozenset[str] = frozenset()
+    vector: np.ndarray | None = None
+    kth: float = EMB_FLOOR  # its k-th nearest neighbour cosine (query_kth)
 
 
 def best_stories(
@@ -80,13 +104,14 @@ def best_stories(
     sketches: SketchSet,
     *,
     since: float,
-    threshold: float,
     max_gap: float,
+    model: PairModel,
 ) -> dict[int, str]:
-    """Group index -> the story it joins: mean penalised similarity >= threshold, span kept.
+    """Group index -> the story it joins: mean pair probability >= threshold, span kept.
 
     Only members published at or after `since` (the window) count; a story counts when all
     of those lie within max_gap of the new reports' range (no other join could be allowed).
+    Ties go to the lowest story id.
     """
     order = [queries[i] for group in groups for i in group]
     n_stories = len(sketches.story_ids)
@@ -105,49 +130,8 @@ def best_stories(
     kept = (size > 0) & (span_min >= lo) & (span_max <= hi)
     if not kept.any():
         return {}
-    member_kept = inside & kept[story_of]
-    owner = np.repeat(np.arange(len(sketches.members)), sketches.lengths)
-    term_kept = member_kept[owner]
-    # Only terms some query has can add anything: one lookup for every member term.
-    term_kept &= _positions(np.concatenate([q.terms for q in order]), sketches.terms) >= 0
-    m_terms, m_weights, m_owner = (
-        sketches.terms[term_kept],
-        sketches.weights[term_kept],
-        owner[term_kept],
-    )
-    totals = np.zeros(len(groups) * n_stories)
-    for flag in (False, True):
-        rows = [k for k, q in enumerate(order) if q.continuous == flag]
-        if not rows:
-            continue
-        family = sketches.continuous == flag
-        picked = [order[k] for k in rows]
-        rare = [_part(q, common=False) for q in picked]
-        sims = _products(rare, m_terms, m_weights, m_owner, family, len(sketches.members))
-        totals += _common_share(
-            [_part(q, common=True) for q in picked],
-            group_of[rows],
-            len(groups),
-            (m_terms, m_weights, m_owner),
-            family & member_kept,
-            sketches.seconds,
-            story_of,
-            n_stories,
-            max_gap,
-        )
-        if sims is None:
-            continue
-        r, c, v = sims
-        r = np.asarray(rows, dtype=np.int64)[r]
-        gap = np.abs(t_new[r] - sketches.seconds[c])
-        if max_gap > 0 and math.isfinite(max_gap):
-            v = v * (1.0 - TIME_DISCOUNT * np.minimum(gap, max_gap) / max_gap)
-        v = np.where(gap <= max_gap, v, 0.0)
-        same = _share_feed(order, r, sketches.feeds, c)
-        v = np.where(same, v * SAME_FEED_FACTOR, v)
-        totals += np.bincount(
-            group_of[r] * n_stories + story_of[c], weights=v, minlength=totals.size
-        )
+    cols = np.flatnonzero(inside & kept[story_of])
+    totals = _pair_totals(order, group_of, len(groups), sketches, cols, story_of, max_gap, model)
     means = totals.reshape(len(groups), n_stories) / np.maximum(size, 1.0)[None, :]
     sizes = np.bincount(group_of, minlength=len(groups)).astype(np.float64)
     g_min = np.full(len(groups), np.inf)
@@ -163,9 +147,155 @@ def best_stories(
     best = np.argmax(means, axis=1)
     chosen: dict[int, str] = {}
     for g, k in enumerate(best.tolist()):
-        if means[g, k] >= threshold:
+        if means[g, k] >= model.threshold:
             chosen[g] = sketches.story_ids[int(by_id[k])]
     return chosen
+
+
+def _pair_totals(
+    order: Sequence[Query],
+    group_of: np.ndarray,
+    n_groups: int,
+    sketches: SketchSet,
+    cols: np.ndarray,
+    story_of: np.ndarray,
+    max_gap: float,
+    model: PairModel,
+) -> np.ndarray:
+    """Per (group, story), the summed pair probability of its queries and members (flat)."""
+    n_stories = len(sketches.story_ids)
+    totals = np.zeros(n_groups * n_stories)
+    if cols.size == 0:
+        return totals
+    lex_all = _lexical(order, sketches, cols)
+    m_code, m_multi = feed_codes([f.split("\t") if f else [] for f in sketches.feeds])
+    feed_index = _feed_index(sketches.feeds)
+    langs: dict[str, int] = {}
+    m_lang = np.array([langs.setdefault(x, len(langs)) for x in sketches.langs], np.int64)[cols]
+    m_vec = sketches.vectors[cols] if sketches.vectors.size else None
+    m_has = sketches.has_vector[cols]
+    m_kth = sketches.kth[cols]
+    by_name: dict[str, list[int]] = {}
+    for k, c in enumerate(cols.tolist()):
+        for name in sketches.names[c]:
+            by_name.setdefault(name, []).append(k)
+    floor = model.threshold * 0.5
+    for start in range(0, len(order), _QUERY_BLOCK):
+        block = order[start : start + _QUERY_BLOCK]
+        rows = len(block)
+        lex = lex_all[start : start + rows]
+        q_has = np.array([q.vector is not None for q in block], dtype=bool)
+        has = q_has[:, None] & m_has[None, :]
+        emb = np.zeros((rows, cols.size))
+        if m_vec is not None and q_has.any():
+            q_vec = np.zeros((rows, m_vec.shape[1]), dtype=np.float32)
+            for k, q in enumerate(block):
+                if q.vector is not None and q.vector.shape[0] == m_vec.shape[1]:
+                    q_vec[k] = q.vector
+            emb = (q_vec @ m_vec.T).astype(np.float64)
+        names = np.zeros((rows, cols.size))
+        for k, q in enumerate(block):
+            for name in q.names:
+                names[k, by_name.get(name, [])] = 1.0
+        q_lang = np.array([langs.get(q.lang, -1) for q in block], dtype=np.int64)
+        gap = np.abs(t_of(block)[:, None] - sketches.seconds[cols][None, :])
+        same_feed = _same_feed(block, feed_index, m_code[cols], m_multi, cols)
+        candidate = (lex >= LEX_FLOOR) | (has & (emb >= EMB_FLOOR))
+        p = pair_probabilities(
+            model,
+            lex,
+            emb,
+            has,
+            names,
+            q_lang[:, None] == m_lang[None, :],
+            emb - np.maximum(np.array([q.kth for q in block])[:, None], m_kth[None, :]),
+            gap,
+            same_feed,
+            max_gap,
+        )
+        p = np.where(candidate & (gap <= max_gap) & (p >= floor), p, 0.0)
+        g = group_of[start : start + rows]
+        cells = (g[:, None] * n_stories + story_of[cols][None, :]).ravel()
+        totals += np.bincount(cells, weights=p.ravel(), minlength=totals.size)
+    return totals
+
+
+def with_kth(
+    queries: Mapping[str, Query],
+    sketches: SketchSet,
+    *,
+    since: float,
+    max_gap: float,
+    k: int,
+) -> dict[str, Query]:
+    """The queries with their k-th nearest neighbour cosine among the window's members near
+    them and each other, as the full clustering's neighbour search would find it."""
+    ids = sorted(queries)
+    dim = next((q.vector.shape[0] for q in queries.values() if q.vector is not None), 0)
+    if not dim:
+        return dict(queries)
+    q_vec = np.zeros((len(ids), dim), dtype=np.float32)
+    q_has = np.zeros(len(ids), dtype=bool)
+    for n, i in enumerate(ids):
+        v = queries[i].vector
+        if v is not None and v.shape[0] == dim:
+            q_vec[n], q_has[n] = v, True
+    t = np.array([queries[i].seconds for i in ids])
+    usable = (sketches.seconds >= since) & sketches.has_vector
+    if sketches.vectors.ndim != 2 or sketches.vectors.shape[1] != dim:
+        usable &= False
+    members = np.flatnonzero(usable)
+    sims = [q_vec @ q_vec.T]
+    near = [np.abs(t[:, None] - t[None, :]) <= max_gap]
+    np.fill_diagonal(near[0], False)
+    near[0] &= q_has[None, :]
+    if members.size:
+        sims.append(q_vec @ sketches.vectors[members].T)
+        near.append(np.abs(t[:, None] - sketches.seconds[members][None, :]) <= max_gap)
+    every = np.concatenate(sims, axis=1)
+    keep = np.concatenate(near, axis=1) & (every >= EMB_FLOOR)
+    out = dict(queries)
+    for n, i in enumerate(ids):
+        if not q_has[n]:
+            continue
+        found = np.sort(every[n][keep[n]])[::-1]
+        out[i] = replace(queries[i], kth=float(found[k - 1]) if found.size >= k else EMB_FLOOR)
+    return out
+
+
+def t_of(queries: Sequence[Query]) -> np.ndarray:
+    """Publication times of queries."""
+    return np.array([q.seconds for q in queries], dtype=np.float64)
+
+
+def _lexical(order: Sequence[Query], sketches: SketchSet, cols: np.ndarray) -> np.ndarray:
+    """Dense (query, member) lexical cosines over rare terms, within one script family."""
+    import scipy.sparse as sp
+
+    out = np.zeros((len(order), cols.size))
+    q_terms = np.concatenate([q.terms for q in order]) if order else np.zeros(0, np.int64)
+    vocab = np.unique(q_terms)
+    if vocab.size == 0:
+        return out
+    owner = np.repeat(np.arange(len(sketches.members)), sketches.lengths)
+    position = np.full(len(sketches.members), -1, dtype=np.int64)
+    position[cols] = np.arange(cols.size)
+    pos = _positions(vocab, sketches.terms)
+    hit = (pos >= 0) & (position[owner] >= 0)
+    members = sp.csr_matrix(
+        (sketches.weights[hit], (position[owner[hit]], pos[hit])), shape=(cols.size, vocab.size)
+    )
+    q_rows = np.repeat(np.arange(len(order)), [q.terms.size for q in order])
+    q_matrix = sp.csr_matrix(
+        (np.concatenate([q.weights for q in order]), (q_rows, np.searchsorted(vocab, q_terms))),
+        shape=(len(order), vocab.size),
+    )
+    product = (q_matrix @ members.T).tocoo()
+    out[product.row, product.col] = product.data
+    # Reports in different script families share no words (their IDFs differ too).
+    q_family = np.array([q.continuous for q in order], dtype=bool)
+    out[q_family[:, None] != sketches.continuous[cols][None, :]] = 0.0
+    return out
 
 
 def _positions(vocab: np.ndarray, terms: np.ndarray) -> np.ndarray:
@@ -177,138 +307,54 @@ def _positions(vocab: np.ndarray, terms: np.ndarray) -> np.ndarray:
     return table[terms]
 
 
-def _part(q: Query, *, common: bool) -> Query:
-    """The query with only its common (or only its rare) terms."""
-    if q.common is None:
-        return q if not common else replace(q, terms=q.terms[:0], weights=q.weights[:0])
-    keep = q.common if common else ~q.common
-    return replace(q, terms=q.terms[keep], weights=q.weights[keep], common=None)
+def _feed_index(feeds: Sequence[str]) -> dict[str, int]:
+    """The numbering feed_codes gives single feeds (first seen first)."""
+    index: dict[str, int] = {}
+    for line in feeds:
+        if line and "\t" not in line:
+            index.setdefault(line, len(index))
+    return index
 
 
-def _common_share(
-    queries: Sequence[Query],
-    group_of: np.ndarray,
-    n_groups: int,
-    members: tuple[np.ndarray, np.ndarray, np.ndarray],
-    member_ok: np.ndarray,
-    seconds: np.ndarray,
-    story_of: np.ndarray,
-    n_stories: int,
-    max_gap: float,
+def _same_feed(
+    block: Sequence[Query],
+    feed_index: Mapping[str, int],
+    m_code: np.ndarray,
+    m_multi: Mapping[int, frozenset[str]],
+    cols: np.ndarray,
 ) -> np.ndarray:
-    """Per (group, story), the summed similarity the common terms add (flattened).
-
-    Terms in more than COMMON_DF docs would make nearly every pair non-zero, so they are
-    taken per story, not per pair: the story's sum of member vectors S and of time-weighted
-    vectors T give q·S (the pairs' summed similarity over those terms) and q·T / q·S (its
-    weighted mean time), discounted for time at that mean: exact when the story's members are
-    all older (or all newer) than the query. The same-feed discount is not applied to this
-    share (it is small: low-idf terms).
-    """
-    import scipy.sparse as sp
-
-    out = np.zeros((n_groups, n_stories))
-    q_terms = np.concatenate([q.terms for q in queries]) if queries else np.zeros(0, np.int64)
-    vocab = np.unique(q_terms)
-    if vocab.size == 0:
-        return out.reshape(-1)
-    m_terms, m_weights, m_owner = members
-    pos = _positions(vocab, m_terms)
-    hit = (pos >= 0) & member_ok[m_owner]
-    owner, col, w = m_owner[hit], pos[hit], m_weights[hit]
-    if owner.size == 0:
-        return out.reshape(-1)
-    # Only stories some member of which shares a common term with a query: their own numbers.
-    stories, story = np.unique(story_of[owner], return_inverse=True)
-    origin = float(seconds[owner].min())
-    cell = story * vocab.size + col
-    size = stories.size * vocab.size
-    sums = np.bincount(cell, weights=w, minlength=size).reshape(stories.size, vocab.size)
-    timed = np.bincount(cell, weights=w * (seconds[owner] - origin), minlength=size)
-    q_rows = np.repeat(np.arange(len(queries)), [q.terms.size for q in queries])
-    q_matrix = sp.csr_matrix(
-        (np.concatenate([q.weights for q in queries]), (q_rows, np.searchsorted(vocab, q_terms))),
-        shape=(len(queries), vocab.size),
-    )
-    both = np.asarray(q_matrix @ np.vstack([sums, timed.reshape(stories.size, vocab.size)]).T)
-    mass, when = both[:, : stories.size], both[:, stories.size :]
-    if max_gap > 0 and math.isfinite(max_gap):
-        # mass · gap to the mean time is |t·mass - when|: no division needed.
-        t_new = np.array([q.seconds for q in queries]) - origin
-        spread = np.abs(t_new[:, None] * mass - when)
-        np.minimum(spread, max_gap * mass, out=spread)
-        mass -= (TIME_DISCOUNT / max_gap) * spread
-    # Queries come grouped (group_of never decreases): one sum per run of a group.
-    starts = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]])
-    out[np.ix_(group_of[starts], stories)] = np.add.reduceat(mass, starts, axis=0)
-    return out.reshape(-1)
+    """Does each (query, member) pair share a feed?"""
+    out = np.zeros((len(block), cols.size), dtype=bool)
+    multi_cols = [k for k, c in enumerate(cols.tolist()) if int(c) in m_multi]
+    for k, q in enumerate(block):
+        codes = [feed_index[f] for f in q.feeds if f in feed_index]
+        if codes:
+            out[k] = np.isin(m_code, codes)
+        for pos in multi_cols:
+            out[k, pos] = bool(m_multi[int(cols[pos])] & set(q.feeds))
+    return out
 
 
-def _products(
-    queries: Sequence[Query],
-    m_terms: np.ndarray,
-    m_weights: np.ndarray,
-    m_owner: np.ndarray,
-    family: np.ndarray,
-    n_members: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Non-zero (query row, member, cosine) of queries against members of their family."""
-    import scipy.sparse as sp
+class Entry(NamedTuple):
+    """One report for build_sketches."""
 
-    q_terms = np.concatenate([q.terms for q in queries])
-    vocab = np.unique(q_terms)
-    if vocab.size == 0:
-        return None
-    # Only terms some query has can add to a product: map member terms onto those.
-    pos = _positions(vocab, m_terms)
-    hit = (pos >= 0) & family[m_owner]
-    members = sp.csr_matrix(
-        (m_weights[hit], (m_owner[hit], pos[hit])), shape=(n_members, vocab.size)
-    )
-    q_rows = np.repeat(np.arange(len(queries)), [q.terms.size for q in queries])
-    q_matrix = sp.csr_matrix(
-        (np.concatenate([q.weights for q in queries]), (q_rows, np.searchsorted(vocab, q_terms))),
-        shape=(len(queries), vocab.size),
-    )
-    product = (q_matrix @ members.T).tocoo()
-    return product.row.astype(np.int64), product.col.astype(np.int64), product.data
-
-
-def _share_feed(
-    order: Sequence[Query], rows: np.ndarray, feeds_mem: Sequence[str], cols: np.ndarray
-) -> np.ndarray:
-    """For each (query row, member) pair: do they share a feed? (member feeds tab-joined)"""
-    code: dict[str, int] = {}
-    for q in order:
-        for f in q.feeds:
-            code.setdefault(f, len(code))
-    if not code or rows.size == 0:
-        return np.zeros(rows.size, dtype=bool)
-    # Most members come from one feed: a (query, feed) table answers for them.
-    table = np.zeros((len(order), len(code) + 1), dtype=bool)
-    for k, q in enumerate(order):
-        table[k, [code[f] for f in q.feeds]] = True
-    members, where = np.unique(cols, return_inverse=True)
-    single = np.full(members.size, len(code), dtype=np.int64)  # last column: never shared
-    multi = np.zeros(members.size, dtype=bool)
-    for k, m in enumerate(members.tolist()):
-        line = feeds_mem[m]
-        if "\t" in line:
-            multi[k] = True
-        elif line:
-            single[k] = code.get(line, len(code))
-    same = table[rows, single[where]]
-    for pos in np.flatnonzero(multi[where]).tolist():
-        query = order[int(rows[pos])]
-        same[pos] = bool(set(query.feeds) & set(feeds_mem[int(cols[pos])].split("\t")))
-    return same
+    story: str
+    item: str
+    seconds: float
+    continuous: bool
+    feeds: tuple[str, ...]
+    tokens: Sequence[str]
+    lang: str = ""
+    names: frozenset[str] = frozenset()
+    vector: np.ndarray | None = None
+    kth: float = EMB_FLOOR
 
 
 def members_of(
     entries: Sequence[Entry], vocab: Mapping[bool, Mapping[str, tuple[int, float, int]]]
 ) -> dict[str, SketchMember]:
     """Sketch members of many docs at once: item id -> member (build_sketches' vectors)."""
-    one_each = [(e[1], *e[1:]) for e in entries]  # each doc its own story: split back out
+    one_each = [e._replace(story=e.item) for e in entries]  # each its own story
     every = build_sketches(one_each, vocab)
     return {sid: sk.parts()[0] for sid, sk in every.split(every.story_ids).items()}
 
@@ -322,26 +368,29 @@ def member_of(
     vocab: Mapping[str, tuple[int, float, int]],
 ) -> SketchMember:
     """One doc's sketch member; `vocab`: term -> (id, idf, df) of its family."""
-    entry = ("", item_id, seconds, continuous, tuple(feeds), tokens)
+    entry = Entry("", item_id, seconds, continuous, tuple(feeds), tokens)
     return members_of([entry], {continuous: vocab})[item_id]
 
 
 def query_of(member: SketchMember, by_id: Mapping[int, tuple[float, int]]) -> Query:
     """The query of a new doc from its member form: weights times idf twice (tf·idf²/norm).
 
-    `by_id`: term id -> (idf, df); terms in more than COMMON_DF docs of the window are marked
-    common (scored per story, see _common_share).
+    `by_id`: term id -> (idf, df); terms in more than COMMON_DF docs of the window are left
+    out, as the full clustering leaves them out of its product.
     """
     idf = np.array([by_id[int(t)][0] for t in member.terms], dtype=np.float64)
-    common = np.array([by_id[int(t)][1] > COMMON_DF for t in member.terms], dtype=bool)
+    rare = np.array([by_id[int(t)][1] <= COMMON_DF for t in member.terms], dtype=bool)
     return Query(
         id=member.item_id,
         seconds=member.seconds,
         continuous=member.continuous,
         feeds=member.feeds,
-        terms=member.terms,
-        weights=member.weights * idf * idf,
-        common=common,
+        terms=member.terms[rare] if rare.size else member.terms,
+        weights=(member.weights * idf * idf)[rare] if rare.size else member.weights,
+        lang=member.lang,
+        names=frozenset(member.names),
+        vector=member.vector,
+        kth=member.kth,
     )
 
 
@@ -363,18 +412,14 @@ def window_vocab(
     return vocab
 
 
-# One report for build_sketches: (story id, item id, seconds, continuous, feeds, tokens).
-Entry = tuple[str, str, float, bool, tuple[str, ...], Sequence[str]]
-
-
 def build_sketches(
     entries: Sequence[Entry], vocab: Mapping[bool, Mapping[str, tuple[int, float, int]]]
 ) -> SketchSet:
     """Sketches of many stories at once: each member's vector is sublinear tf / |tf·idf|."""
-    ordered = sorted(entries, key=lambda e: (e[0], e[2], e[1]))
+    ordered = sorted(entries, key=lambda e: (e.story, e.seconds, e.item))
     n = len(ordered)
-    ids = np.array([vocab[e[3]][t][0] for e in ordered for t in e[5]], dtype=np.int64)
-    doc = np.repeat(np.arange(n, dtype=np.int64), [len(e[5]) for e in ordered])
+    ids = np.array([vocab[e.continuous][t][0] for e in ordered for t in e.tokens], dtype=np.int64)
+    doc = np.repeat(np.arange(n, dtype=np.int64), [len(e.tokens) for e in ordered])
     width = int(ids.max()) + 1 if ids.size else 1
     idf = np.zeros(width)
     for family in vocab.values():
@@ -389,19 +434,29 @@ def build_sketches(
     story_ids: list[str] = []
     counts_per: list[int] = []
     for e in ordered:
-        if story_ids and story_ids[-1] == e[0]:
+        if story_ids and story_ids[-1] == e.story:
             counts_per[-1] += 1
         else:
-            story_ids.append(e[0])
+            story_ids.append(e.story)
             counts_per.append(1)
+    dim = next((e.vector.shape[0] for e in ordered if e.vector is not None), 0)
+    vectors = np.zeros((n, dim), dtype=np.float32)
+    for k, e in enumerate(ordered):
+        if e.vector is not None:
+            vectors[k] = e.vector
     return SketchSet(
         story_ids=story_ids,
         counts=np.array(counts_per, dtype=np.int64),
-        members=[e[1] for e in ordered],
-        feeds=["\t".join(e[4]) for e in ordered],
-        seconds=np.array([e[2] for e in ordered], dtype=np.float64),
-        continuous=np.array([e[3] for e in ordered], dtype=bool),
+        members=[e.item for e in ordered],
+        feeds=["\t".join(e.feeds) for e in ordered],
+        seconds=np.array([e.seconds for e in ordered], dtype=np.float64),
+        continuous=np.array([e.continuous for e in ordered], dtype=bool),
         lengths=np.bincount(pair_doc, minlength=n).astype(np.int64),
         terms=pair_term.astype(np.int64),
         weights=tf / norm[pair_doc] if n else np.zeros(0),
+        langs=[e.lang for e in ordered],
+        names=[tuple(sorted(e.names)) for e in ordered],
+        vectors=vectors,
+        has_vector=np.array([e.vector is not None for e in ordered], dtype=bool),
+        kth=np.array([e.kth for e in ordered], dtype=np.float64),
     )

@@ -12,20 +12,29 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+import numpy as np
 
 from digest.collector import collector_off
 from digest.progress import QUIET, Progress
 from digest.records import Config, StoredItem
 from digest.records.sketches import Sketch, SketchMember, SketchSet
 from digest.store import Store, from_db, to_db, utc_now
-from digest.stories.assign import FeatureRow, assign_new, cluster_new_stories, doc_features
-from digest.stories.features import ClusterDoc, tokenizer_version, utc_seconds
+from digest.stories.assign import (
+    FeatureRow,
+    assign_new,
+    cluster_new_stories,
+    doc_features,
+    entry_of,
+)
+from digest.stories.features import ClusterDoc, tokenizer_version
 from digest.stories.ids import story_id_for
 from digest.stories.labels import (
     RELABEL_ALL_SHARE,
+    LabelDoc,
     StoryLabels,
     label_changed,
     label_doc,
@@ -33,8 +42,16 @@ from digest.stories.labels import (
     label_stories,
     relabel,
 )
-from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, DEFAULT_THRESHOLD, cluster_stories
+from digest.stories.linkage import (
+    DEFAULT_MAX_GAP_DAYS,
+    EMB_FLOOR,
+    cluster_stories,
+    neighbour_kth,
+)
+from digest.stories.names import rare_names
+from digest.stories.pairs import pair_model
 from digest.stories.rank import pick_headline
+from digest.stories.related import merge_related, nearest_stories
 from digest.stories.sketch import (
     best_stories,
     build_sketches,
@@ -42,13 +59,16 @@ from digest.stories.sketch import (
     members_of,
     query_of,
     smooth_idf,
+    with_kth,
 )
 from digest.stories.topics import KEY_TERMS
+from digest.stories.vectors import EmbedSummary, item_vectors
+from digest.translate.embed import Embedder, make_embedder
 
 __all__ = ["ClusterSummary", "run"]
 
 # Bumped when what the statistics or sketches hold changes: older ones are counted again.
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 
 Vocab = dict[bool, dict[str, tuple[int, float, int]]]  # family -> term -> (id, idf, df)
 
@@ -65,6 +85,7 @@ class ClusterSummary:
     joined: int = 0  # of those, how many joined an existing story
     redirects: int = 0  # story ids merged away, now redirecting
     discovered_topics: int = 0
+    embed: EmbedSummary = field(default_factory=EmbedSummary)
 
     def line(self) -> str:
         """One line for cron mail."""
@@ -81,11 +102,20 @@ class ClusterSummary:
             text += f"; {self.redirects} merged story ids redirect"
         if self.discovered_topics:
             text += f"; {self.discovered_topics} discovered topics"
+        if self.embed.model:
+            text += f"; {self.embed.embedded} texts embedded ({self.embed.cached} cached)"
+            for lang, n in sorted(self.embed.unreadable.items()):
+                text += f", {n} in {lang} matched by words only"
         return text
 
 
 def run(
-    config: Config, store: Store, *, rebuild: bool = False, progress: Progress = QUIET
+    config: Config,
+    store: Store,
+    *,
+    rebuild: bool = False,
+    progress: Progress = QUIET,
+    embedder_factory: Callable[[str], Embedder | None] | None = None,
 ) -> ClusterSummary:
     """Put new items into stories (all of the window with rebuild), then label and file them.
 
@@ -95,26 +125,77 @@ def run(
     """
     now = utc_now()
     since = config.window_start(now)
-    progress.start("cluster", 1)
+    embedder = (embedder_factory or make_embedder)(config.stories.embedder)
+    run = _Run(config, store, now, since, embedder, progress)
     with collector_off():
         state = store.cluster_state()
         if rebuild or not store.has_clustered(since):
-            summary = _whole_window(config, store, now, since, rebuild=True)
-        elif not _index_fits(state, config, since):
-            summary = _whole_window(config, store, now, since, rebuild=False)
+            summary = _whole_window(run, rebuild=True)
+        elif not _index_fits(state, config, since, embedder):
+            summary = _whole_window(run, rebuild=False)
         else:
-            summary = _from_sketches(config, store, now, since, state)
-    progress.close()
+            summary = _from_sketches(run, state)
+    summary.embed = run.embed
     return summary
 
 
-def _doc(it: StoredItem, site_lang: str) -> ClusterDoc:
+@dataclass
+class _Run:
+    """What every step of one cluster run shares."""
+
+    config: Config
+    store: Store
+    now: datetime
+    since: datetime
+    embedder: Embedder | None
+    progress: Progress
+    embed: EmbedSummary = field(default_factory=EmbedSummary)
+
+    def docs(self, items: Sequence[StoredItem]) -> dict[str, ClusterDoc]:
+        """The items as documents to cluster, with vectors (embedding what is new)."""
+        vectors, summary = item_vectors(
+            self.config, self.store, items, self.embedder, progress=self.progress
+        )
+        self.embed.model = summary.model
+        self.embed.embedded += summary.embedded
+        self.embed.cached += summary.cached
+        self.embed.items += summary.items
+        self.embed.unreadable.update(summary.unreadable)
+        site_lang = self.config.site.language
+        return {it.id: _doc(it, site_lang, vectors.get(it.id)) for it in items}
+
+    def comparable(self, item: StoredItem) -> bool:
+        """Could this report have been matched with reports in the site language?"""
+        site = self.config.site.language
+        if item.lang.split("-")[0] == site.split("-")[0] or item.translation == "translated":
+            return True
+        e = self.embedder
+        return e is not None and e.covers(item.lang) and e.covers(site)
+
+    def label_doc(self, item: StoredItem, terms: Sequence[str] | None) -> LabelDoc:
+        """The item as labelling sees it."""
+        doc = _doc(item, self.config.site.language)
+        return label_doc(doc, item, terms, comparable=self.comparable(item))
+
+    def label_context(self) -> str:
+        """What every story's labels depend on besides its reports."""
+        name = self.embedder.name if self.embedder is not None else "none"
+        return f"{_label_context(self.config)}\0{name}"
+
+
+def _doc(it: StoredItem, site_lang: str, vector: np.ndarray | None = None) -> ClusterDoc:
+    names = rare_names(it.title, it.lang)
+    if it.translation == "translated" and it.title_translated:
+        names |= rare_names(it.title_translated, site_lang)
     return ClusterDoc(
         id=it.id,
         text=f"{it.display_title}. {it.display_summary}",
         lang=site_lang if it.translation == "translated" else it.lang,
         published=it.published,
         feed_ids=tuple(it.feeds),
+        source_lang=it.lang,
+        names=names,
+        vector=vector,
     )
 
 
@@ -122,12 +203,15 @@ def _label_context(config: Config) -> str:
     return f"{config.site.language}\0{config.topics!r}"
 
 
-def _index_fits(state: Mapping[str, str], config: Config, since: datetime) -> bool:
+def _index_fits(
+    state: Mapping[str, str], config: Config, since: datetime, embedder: Embedder | None
+) -> bool:
     """True when the stored statistics and sketches were made for this configuration."""
     expected = {
         "version": INDEX_VERSION,
         "tokenizer": tokenizer_version(),
         "labels": hashlib.sha1(_label_context(config).encode()).hexdigest(),
+        "embedder": embedder.name if embedder is not None else "none",
     }
     if any(state.get(k) != v for k, v in expected.items()):
         return False
@@ -138,23 +222,25 @@ def _index_fits(state: Mapping[str, str], config: Config, since: datetime) -> bo
 # ---------------------------------------------------------------- the whole window
 
 
-def _whole_window(
-    config: Config, store: Store, now: datetime, since: datetime, *, rebuild: bool
-) -> ClusterSummary:
+def _whole_window(run: _Run, *, rebuild: bool) -> ClusterSummary:
     """Cluster (rebuild) or assign the window reading all of it, then count and sketch it."""
+    config, store, now, since = run.config, run.store, run.now, run.since
     site_lang = config.site.language
     items = store.items(since=since, site_lang=site_lang)
-    docs = {it.id: _doc(it, site_lang) for it in items}
+    docs = run.docs(items)
     clustered = {it.id: it.story for it in items if it.story is not None}
     summary = ClusterSummary(items=len(items))
     redirects: dict[str, str] = {}
     # Tokens kept from earlier runs: only new or changed texts are tokenised.
     rows, computed = doc_features(list(docs.values()), store.item_features(since))
     features = {i: (row[1], row[2]) for i, row in rows.items()}
+    kth: dict[str, float] = {}
     if rebuild:
         previous_ids = store.story_assignments()
         everything = list(docs.values())
-        stories, redirects = cluster_new_stories(everything, previous_ids, features=features)
+        stories, redirects = cluster_new_stories(
+            everything, previous_ids, features=features, kth=kth
+        )
         summary.rebuilt = True
     else:
         stories = defaultdict(list)
@@ -164,23 +250,26 @@ def _whole_window(
         reserved = set(store.story_redirects()) | set(store.story_assignments().values())
         existing = [docs[i] for i in clustered]
         placed = assign_new(existing, clustered, fresh, reserved=reserved, features=features)
+        kth = neighbour_kth(list(docs.values()))
         for sid, ids in placed.items():
             summary.joined += len(ids) if sid in stories else 0
             stories[sid].extend(ids)
         summary.new_items = len(fresh)
     by_id = {it.id: it for it in items}
     label_docs = {
-        sid: [label_doc(docs[i], by_id[i], rows[i][3]) for i in ids] for sid, ids in stories.items()
+        sid: [
+            label_doc(docs[i], by_id[i], rows[i][3], comparable=run.comparable(by_id[i]))
+            for i in ids
+        ]
+        for sid, ids in stories.items()
     }
     # Only stories whose labelling inputs changed are labelled and written again.
-    prints = {
-        s: label_fingerprint([by_id[i] for i in ids], _label_context(config))
-        for s, ids in stories.items()
-    }
+    context = run.label_context()
+    prints = {s: label_fingerprint([by_id[i] for i in ids], context) for s, ids in stories.items()}
     stored = {} if summary.rebuilt else store.story_label_hashes()
     previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
     changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
-    found = relabel(label_docs, changed, previous, config.topics)
+    found = relabel(label_docs, changed, previous, config.topics, site_lang)
     labels = {
         sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
         for sid in found
@@ -194,52 +283,62 @@ def _whole_window(
     summary.discovered_topics = len({t for ts in topics for t in ts} - names)
     with store.transaction():
         store.save_stories({sid: stories[sid] for sid in found}, labels, now)
-        store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, redirects, now)
+        store.save_story_extras(
+            {sid: lab.key_terms for sid, lab in found.items()},
+            redirects,
+            now,
+            coverage={sid: (lab.coverage.gap, lab.coverage.note) for sid, lab in found.items()},
+        )
         store.save_label_hashes({sid: prints[sid] for sid in found})
         store.save_item_features(computed)
-        _count_window(config, store, since, by_id, rows, stories)
+        _count_window(run, by_id, docs, rows, stories, kth)
     return summary
 
 
 def _count_window(
-    config: Config,
-    store: Store,
-    since: datetime,
+    run: _Run,
     items: Mapping[str, StoredItem],
+    docs: Mapping[str, ClusterDoc],
     rows: Mapping[str, FeatureRow],
     stories: Mapping[str, Sequence[str]],
+    kth: Mapping[str, float],
 ) -> None:
     """Replace the window's term statistics and every story's sketch (inside a transaction)."""
+    store, since = run.store, run.since
     store.reset_cluster_index()
     store.forget_features_before(since)
     df: dict[bool, Counter[str]] = {False: Counter(), True: Counter()}
-    docs = {False: 0, True: 0}
+    counted = {False: 0, True: 0}
     key: Counter[str] = Counter()
     for _, continuous, tokens, terms in rows.values():
         if tokens:
             df[continuous].update(set(tokens))
-            docs[continuous] += 1
+            counted[continuous] += 1
         key.update(terms)
     for flag in (False, True):
         store.add_term_counts(int(flag), df[flag])
     store.add_term_counts(KEY_TERMS, key)
-    vocab = {flag: _vocab(store.term_stats(int(flag)), docs[flag]) for flag in (False, True)}
+    vocab = {flag: _vocab(store.term_stats(int(flag)), counted[flag]) for flag in (False, True)}
     entries = [
-        (sid, i, utc_seconds(items[i].published), rows[i][1], tuple(items[i].feeds), rows[i][2])
+        entry_of(docs[i], sid, (rows[i][1], rows[i][2]), kth.get(i, EMB_FLOOR))
         for sid, ids in stories.items()
         for i in ids
         if i in rows
     ]
     every = build_sketches(entries, vocab)
     store.save_sketches(list(every.split(every.story_ids).values()))
-    store.save_cluster_state(_state(config, since, docs, sum(key.values())))
+    store.save_cluster_state(_state(run, counted, sum(key.values())))
+    ids, matrix = store.window_centroids(since.timestamp())
+    store.save_related(nearest_stories(ids, matrix))
 
 
-def _state(config: Config, since: datetime, docs: Mapping[bool, int], key: int) -> dict[str, str]:
+def _state(run: _Run, docs: Mapping[bool, int], key: int) -> dict[str, str]:
+    config, since, embedder = run.config, run.since, run.embedder
     return {
         "version": INDEX_VERSION,
         "tokenizer": tokenizer_version(),
         "labels": hashlib.sha1(_label_context(config).encode()).hexdigest(),
+        "embedder": embedder.name if embedder is not None else "none",
         "since": to_db(since) or "",
         "docs0": str(docs[False]),
         "docs1": str(docs[True]),
@@ -252,13 +351,10 @@ def _vocab(stats: Mapping[str, tuple[int, int]], docs: int) -> dict[str, tuple[i
 
 
 def _members(
-    items: Iterable[StoredItem], rows: Mapping[str, FeatureRow], vocab: Vocab
+    docs: Iterable[ClusterDoc], rows: Mapping[str, FeatureRow], vocab: Vocab
 ) -> dict[str, SketchMember]:
-    """item id -> its sketch member, for items whose tokens are in `rows`."""
-    entries = [
-        ("", it.id, utc_seconds(it.published), rows[it.id][1], tuple(it.feeds), rows[it.id][2])
-        for it in items
-    ]
+    """item id -> its sketch member, for docs whose tokens are in `rows`."""
+    entries = [entry_of(d, "", (rows[d.id][1], rows[d.id][2])) for d in docs]
     return members_of(entries, vocab)
 
 
@@ -298,11 +394,11 @@ class _Counts:
         }
 
 
-def _from_sketches(
-    config: Config, store: Store, now: datetime, since: datetime, state: Mapping[str, str]
-) -> ClusterSummary:
+def _from_sketches(run: _Run, state: Mapping[str, str]) -> ClusterSummary:
     """Assign the new items reading only them and the sketches of stories near them."""
+    config, store, now, since = run.config, run.store, run.now, run.since
     site_lang = config.site.language
+    model = pair_model()
     since_s = since.timestamp()
     max_gap = DEFAULT_MAX_GAP_DAYS * 86400.0
     counts = _Counts(state)
@@ -317,7 +413,7 @@ def _from_sketches(
     changed = [it for it in store.items(since=since, site_lang=site_lang, ids=dirty) if it.story]
     fresh_items = store.items(since=since, site_lang=site_lang, unclustered=True)
     by_id = {it.id: it for it in [*changed, *fresh_items]}
-    docs = {i: _doc(it, site_lang) for i, it in by_id.items()}
+    docs = run.docs(list(by_id.values()))
     rows, _ = doc_features(list(docs.values()), {})
     counts.add(rows.values(), 1)
     fresh = [docs[it.id] for it in fresh_items]
@@ -327,7 +423,7 @@ def _from_sketches(
     with store.transaction():
         counts.save(store)
         vocab = counts.vocab(store, rows.values())
-        members = _members((by_id[i] for i in rows), rows, vocab)
+        members = _members((docs[i] for i in rows), rows, vocab)
         term_of = {tid: (idf, df) for v in vocab.values() for tid, idf, df in v.values()}
         queries = {d.id: query_of(members[d.id], term_of) for d in fresh}
         placed: dict[str, list[str]] = {}
@@ -337,9 +433,11 @@ def _from_sketches(
             times = [q.seconds for q in queries.values()]
             found = store.sketches_near(min(times) - max_gap, max(times) + max_gap, since_s)
             nearby = set(found.story_ids)
-            best = best_stories(
-                groups, queries, found, since=since_s, threshold=DEFAULT_THRESHOLD, max_gap=max_gap
-            )
+            k = model.margin_k
+            queries = with_kth(queries, found, since=since_s, max_gap=max_gap, k=k)
+            for d in fresh:
+                members[d.id] = replace(members[d.id], kth=queries[d.id].kth)
+            best = best_stories(groups, queries, found, since=since_s, max_gap=max_gap, model=model)
             for g, group in enumerate(groups):
                 sid = best.get(g) or _new_story_id(store, group, set(placed))
                 placed.setdefault(sid, []).extend(group)
@@ -356,22 +454,36 @@ def _from_sketches(
             for sid, ids in placed.items()
             if sid not in resketch
         ]
-        sketches += _sketch_again(store, resketch, since, site_lang, rows, counts)
+        sketches += _sketch_again(run, resketch, rows, counts)
         store.save_sketches(sketches, drop=resketch - {s.story_id for s in sketches})
         # Stories wholly out of the window can never be joined again.
         store.drop_sketches_before(since_s)
+        _relate(store, {s.story_id for s in sketches}, since_s)
         store.save_cluster_state(
             {**state, "since": to_db(since) or "", "docs0": str(counts.docs[False]),
              "docs1": str(counts.docs[True]), "key_tokens": str(counts.key_tokens)}
         )  # fmt: skip
         summary.stories, summary.multi_outlet = store.sketch_summary(since_s)
         wanted = set(placed) | resketch | set(store.unlabelled_stories(since_s))
-        if not _label_some(config, store, now, since, wanted, rows, counts, summary.stories):
-            _label_all(config, store, now, since)
+        if not _label_some(run, wanted, rows, counts, summary.stories):
+            _label_all(run)
     summary.items = store.count_since(since)
     names = {t.name for t in config.topics}
     summary.discovered_topics = len(store.window_topics(since_s) - names)
     return summary
+
+
+def _relate(store: Store, touched: Collection[str], since: float) -> None:
+    """Nearest stories of the touched ones; they also enter their neighbours' lists."""
+    if not touched:
+        return
+    ids, matrix = store.window_centroids(since)
+    window = set(ids)
+    stored = {s: pairs for s, pairs in store.story_related().items() if s in window}
+    gone = {other for pairs in stored.values() for other, _ in pairs} - window
+    fresh = nearest_stories(ids, matrix, touched)
+    merged = merge_related(stored, fresh, gone)
+    store.save_related({s: p for s, p in merged.items() if s in fresh or stored.get(s) != p})
 
 
 def _new_story_id(store: Store, group: Sequence[str], taken: Collection[str]) -> str:
@@ -398,34 +510,31 @@ def _window_members(
 
 
 def _sketch_again(
-    store: Store,
+    run: _Run,
     story_ids: Collection[str],
-    since: datetime,
-    site_lang: str,
     rows: Mapping[str, FeatureRow],
     counts: _Counts,
 ) -> list[Sketch]:
     """Sketches of these stories made afresh from their members in the window."""
     if not story_ids:
         return []
-    grouped = _window_members(store, story_ids, since, site_lang)
-    ids = [it.id for members in grouped.values() for it in members]
+    store = run.store
+    grouped = _window_members(store, story_ids, run.since, run.config.site.language)
+    docs = run.docs([it for members in grouped.values() for it in members])
+    ids = list(docs)
     known = {**store.features_of([i for i in ids if i not in rows]), **rows}
     # A member without stored tokens (should not happen) is tokenised here.
-    missing = [_doc(it, site_lang) for ms in grouped.values() for it in ms if it.id not in known]
+    missing = [docs[i] for i in ids if i not in known]
     known.update(doc_features(missing, {})[0])
     vocab = counts.vocab(store, (known[i] for i in ids))
     return [
-        make_sketch(sid, list(_members(members, known, vocab).values()))
+        make_sketch(sid, list(_members((docs[it.id] for it in members), known, vocab).values()))
         for sid, members in grouped.items()
     ]
 
 
 def _label_some(
-    config: Config,
-    store: Store,
-    now: datetime,
-    since: datetime,
+    run: _Run,
     story_ids: Collection[str],
     rows: Mapping[str, FeatureRow],
     counts: _Counts,
@@ -439,14 +548,12 @@ def _label_some(
     share = RELABEL_ALL_SHARE * window_stories
     if len(story_ids) > share:
         return False
+    config, store, since = run.config, run.store, run.since
     site_lang = config.site.language
     grouped = _window_members(store, story_ids, since, site_lang)
     known = {**store.features_of([it.id for ms in grouped.values() for it in ms]), **rows}
     label_docs = {
-        sid: [
-            label_doc(_doc(it, site_lang), it, known[it.id][3] if it.id in known else None)
-            for it in members
-        ]
+        sid: [run.label_doc(it, known[it.id][3] if it.id in known else None) for it in members]
         for sid, members in grouped.items()
     }
     terms = {t for docs in label_docs.values() for d in docs for t in (d.terms or ())}
@@ -455,13 +562,14 @@ def _label_some(
     overall = defaultdict(lambda: 1, overall)
     average = counts.key_tokens / window_stories if window_stories else 0.0
     previous = store.story_topics(grouped)
-    found = label_changed(label_docs, overall, average, previous, config.topics)
-    _save_labels(config, store, now, grouped, found)
+    found = label_changed(label_docs, overall, average, previous, config.topics, site_lang)
+    _save_labels(run, grouped, found)
     return store.unfiled_stories(since.timestamp()) <= share
 
 
-def _label_all(config: Config, store: Store, now: datetime, since: datetime) -> None:
+def _label_all(run: _Run) -> None:
     """Label every story of the window again, with topic discovery (as label_stories)."""
+    config, store, since = run.config, run.store, run.since
     site_lang = config.site.language
     items = store.items(since=since, site_lang=site_lang)
     rows = store.item_features(since)
@@ -470,28 +578,28 @@ def _label_all(config: Config, store: Store, now: datetime, since: datetime) -> 
         if it.story:
             grouped[it.story].append(it)
     label_docs = {
-        sid: [
-            label_doc(_doc(it, site_lang), it, rows[it.id][3] if it.id in rows else None)
-            for it in members
-        ]
+        sid: [run.label_doc(it, rows[it.id][3] if it.id in rows else None) for it in members]
         for sid, members in grouped.items()
     }
-    _save_labels(config, store, now, grouped, label_stories(label_docs, config.topics))
+    _save_labels(run, grouped, label_stories(label_docs, config.topics, site_lang))
 
 
 def _save_labels(
-    config: Config,
-    store: Store,
-    now: datetime,
+    run: _Run,
     members: Mapping[str, Sequence[StoredItem]],
     found: Mapping[str, StoryLabels],
 ) -> None:
-    """Write the labels found (headline, topics, key terms, fingerprint) of these stories."""
-    site_lang = config.site.language
-    context = _label_context(config)
+    """Write the labels found (headline, topics, key terms, coverage, fingerprint)."""
+    store, site_lang = run.store, run.config.site.language
+    context = run.label_context()
     labels = {
         sid: (pick_headline(members[sid], site_lang), lab.topics) for sid, lab in found.items()
     }
-    store.save_stories({}, labels, now, drop_empty=False)
-    store.save_story_extras({sid: lab.key_terms for sid, lab in found.items()}, {}, now)
+    store.save_stories({}, labels, run.now, drop_empty=False)
+    store.save_story_extras(
+        {sid: lab.key_terms for sid, lab in found.items()},
+        {},
+        run.now,
+        coverage={sid: (lab.coverage.gap, lab.coverage.note) for sid, lab in found.items()},
+    )
     store.save_label_hashes({sid: label_fingerprint(members[sid], context) for sid in found})

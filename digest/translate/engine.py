@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digest.errors import ConfigError, StageError
+from digest.language import opencc_available, opencc_convert
 from digest.records import TranslationConfig
 from digest.text import model_input
 from digest.translate.codes import PIVOT, argos_codes
@@ -240,7 +241,7 @@ class ArgosTranslator:
         ordered = list(segments)
         sources = ordered
         if plan.convert:
-            convert = _opencc(plan.convert)
+            convert = opencc_convert(plan.convert)
             sources = [convert(s) for s in ordered]
         # Unique model inputs: conversion may turn two variants into one sentence.
         todo = list(dict.fromkeys(s for s in sources if _needs_model(s)))
@@ -366,34 +367,6 @@ class ArgosTranslator:
 
 
 # ---------------------------------------------------------------- Chinese script conversion
-
-_CONVERTERS: dict[str, Any] = {}
-
-
-def opencc_available() -> bool:
-    """Is OpenCC (the `opencc` package) installed? Without it zh-Hant goes to zh as it is."""
-    try:
-        _opencc("t2s")
-    except ImportError:
-        return False
-    return True
-
-
-def _opencc(config: str) -> Any:
-    """A cached OpenCC converter's convert function, e.g. for 't2s' (ImportError if absent)."""
-    convert = _CONVERTERS.get(config)
-    if convert is None:
-        import opencc
-
-        converter = opencc.OpenCC(f"{config}.json")
-        convert = _CONVERTERS[config] = converter.convert
-    return convert
-
-
-def to_simplified(text: str) -> str:
-    """Traditional Chinese text converted to Simplified with OpenCC (t2s)."""
-    return str(_opencc("t2s")(text))
-
 
 _CONTINUATION_BYTE_RE = re.compile(r"<0x[89AB][0-9A-F]>")
 

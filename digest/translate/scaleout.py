@@ -1,4 +1,4 @@
-"""Translation on a Dask cluster: models live in the workers, results come back to one writer.
+"""Model work on a Dask cluster: models live in the workers, results come back to one writer.
 
 A WorkerPlugin gives every worker one ArgosTranslator, which builds one CTranslate2 translator
 per package the first time a pair is asked for. Only package names, settings and text travel
@@ -31,7 +31,8 @@ from distributed.client import FutureCancelledError
 
 from digest.errors import StageError
 from digest.records import TranslationConfig
-from digest.translate.batches import DASK_BATCH_ITEMS, Batch, ExecutorLost
+from digest.translate.batches import DASK_BATCH_ITEMS, EMBED, Batch, ExecutorLost, run_batch
+from digest.translate.embed import Embedder, make_embedder
 from digest.translate.engine import ArgosTranslator
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,13 @@ class TranslationPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, cfg: TranslationConfig, caller_version: str) -> None:
+    def __init__(
+        self, cfg: TranslationConfig, caller_version: str, embedder: str | None = None
+    ) -> None:
         self.cfg = cfg
         self.caller_version = caller_version
+        self.embedder_spec = embedder
+        self.embedder: Embedder | None = None
         self.translator: ArgosTranslator | None = None
         self.problem: str | None = None
         self.address = "?"
@@ -93,6 +98,21 @@ class TranslationPlugin(WorkerPlugin):
             cluster=None,
         )
         self.translator = ArgosTranslator(cfg)
+
+    def embed(self, batch: Batch) -> list[Any]:
+        """Embed one batch here, with the model the caller expects (loaded on first use)."""
+        if self.problem:
+            raise WorkerSetupError(self.problem)
+        if self.embedder is None and self.embedder_spec:
+            # One thread per batch: the worker's threads each run a batch.
+            self.embedder = make_embedder(self.embedder_spec, threads=1)
+        if self.embedder is None or self.embedder.name != batch.model:
+            have = self.embedder.name if self.embedder is not None else "no embedder"
+            raise WorkerSetupError(
+                f"worker {self.address} has {have}, the caller uses {batch.model}: every "
+                "worker needs the same digest and embedding model"
+            )
+        return run_batch(batch, None, self.embedder)
 
     def translate(self, batch: Batch) -> list[str]:
         """Translate one batch here, with the model the caller expects."""
@@ -133,11 +153,13 @@ def _undo_malloc_trim() -> bool:
     return bool(ok)
 
 
-def translate_on_worker(batch: Batch) -> list[str]:
-    """The task: translate one batch with this worker's plugin."""
+def translate_on_worker(batch: Batch) -> list[Any]:
+    """The task: translate or embed one batch with this worker's plugin."""
     plugin = get_worker().plugins.get(PLUGIN_NAME)
     if not isinstance(plugin, TranslationPlugin):
         raise WorkerSetupError("this worker has no digest translation plugin registered")
+    if batch.task == EMBED:
+        return plugin.embed(batch)
     return plugin.translate(batch)
 
 
@@ -168,6 +190,7 @@ class DaskExecutor:
         in_flight: int | None = None,
         batch_items: int = DASK_BATCH_ITEMS,
         threads_per_worker: int | None = None,
+        embedder: str | None = None,
     ) -> None:
         self.cluster: LocalCluster | None = None
         self.address = address
@@ -205,7 +228,8 @@ class DaskExecutor:
                 f"cannot use {where}: {exc or type(exc).__name__}", hint=SCHEDULER_HINT
             ) from exc
         try:
-            self.client.register_plugin(TranslationPlugin(cfg, digest_version()), PLUGIN_NAME)
+            plugin = TranslationPlugin(cfg, digest_version(), embedder)
+            self.client.register_plugin(plugin, PLUGIN_NAME)
         except Exception as exc:  # e.g. a worker without digest cannot unpickle the plugin
             self.close()
             raise StageError(
@@ -218,7 +242,7 @@ class DaskExecutor:
         """Worker threads in the cluster now."""
         return sum(self.client.nthreads().values())
 
-    def run(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list[str]]]:
+    def run(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list[Any]]]:
         """Submit batches (at most `in_flight` unfinished) and yield each result once."""
         todo = iter(batches)
         limit = self.in_flight or max(2, 2 * self.threads())

@@ -15,7 +15,7 @@ from builders import add_item, make_config
 from digest import cluster_stage, site_data, translate_stage
 from digest.cli import main
 from digest.errors import InputError
-from digest.records import TopicConfig
+from digest.records import FeedConfig, TopicConfig
 from digest.store import Store
 from digest.stories.assign import assign_new, cluster_new_stories, redirects_after
 from digest.stories.features import ClusterDoc
@@ -23,6 +23,7 @@ from digest.stories.file import cluster_file
 from digest.stories.ids import story_id_for
 from digest.stories.labels import LabelDoc, coverage_gap, label_stories
 from digest.stories.linkage import cluster_stories
+from digest.stories.rank import story_score
 from digest.stories.topics import class_key_terms, discover_topics
 from digest.translate.engine import ModelRef
 
@@ -396,3 +397,21 @@ def test_cluster_file_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         main(["cluster-file", str(bad), str(tmp_path / "o.jsonl")])
     assert failed.value.code == 1
     assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_two_feeds_of_one_outlet_count_as_one_outlet(tmp_path: Path, store: Store) -> None:
+    feeds = (
+        FeedConfig("rfa-en", "RFA English", "https://e.org/1", outlet="Radio Free Asia"),
+        FeedConfig("rfa-cat", "RFA (category)", "https://e.org/2", outlet="Radio Free Asia"),
+        FeedConfig("gv", "Global Voices", "https://e.org/3"),
+    )
+    config = make_config(tmp_path, feeds=feeds)
+    for feed, guid in (("rfa-en", "a"), ("rfa-cat", "b")):
+        add_item(store, feed, guid, "Guangdong cyber police open Weibo accounts for informants", 3)
+    add_item(store, "gv", "c", "Guangdong cyber police invite informants on Weibo accounts", 2)
+    cluster_stage(config, store)
+    story = max(site_data(config, store).stories, key=lambda s: len(s.items))
+    assert len(story.items) == 3
+    assert story.outlets == ["Radio Free Asia", "Global Voices"]
+    two_outlets = story_score(2, 1, 3, 1.0)
+    assert abs(story.score - two_outlets) < abs(story.score - story_score(3, 1, 3, 1.0))

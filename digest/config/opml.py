@@ -142,6 +142,10 @@ def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
         taken.add(feed_id)
         language = attrs.get("language", "").strip()
         enabled = attrs.get(f"{DIGEST_NS}{_NS_SEP}enabled", "").strip().lower() != "false"
+        described = {
+            key: _clean_text(attrs.get(f"{DIGEST_NS}{_NS_SEP}{key}", ""), MAX_NAME) or None
+            for key in ("outlet", "kind", "region")
+        }
         result.added.append(
             FeedConfig(
                 id=feed_id,
@@ -150,6 +154,7 @@ def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
                 language=language if is_language_code(language) else None,
                 tags=_tags(outline.folders, attrs.get("category", "")),
                 enabled=enabled,
+                **described,
             )
         )
     return result
@@ -268,6 +273,10 @@ def _entry(feed: FeedConfig) -> CommentedMap:
         entry["tags"] = tags
     if not feed.enabled:
         entry["enabled"] = False
+    for key in ("outlet", "kind", "region"):
+        value = getattr(feed, key)
+        if value:
+            entry[key] = value
     return entry
 
 
@@ -412,6 +421,11 @@ def export_opml(config: Config, html_urls: Mapping[str, str] | None = None) -> s
         attrs[f"{{{DIGEST_NS}}}id"] = feed.id
         if not feed.enabled:
             attrs[f"{{{DIGEST_NS}}}enabled"] = "false"
+        # The outlet and what kind of source it is travel with the feed (digest's namespace).
+        for key in ("outlet", "kind", "region"):
+            value = getattr(feed, key)
+            if value:
+                attrs[f"{{{DIGEST_NS}}}{key}"] = _xml_text(value)
         ET.SubElement(body, "outline", attrs)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

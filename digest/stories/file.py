@@ -135,6 +135,7 @@ def cluster_file(
     embedder: Embedder | None = None,
     store: Store | None = None,
     site_language: str = "en",
+    discover: bool = True,
     progress: Progress = QUIET,
 ) -> ClusterFileSummary:
     """Cluster a JSON-lines file as the pipeline does; write `{id, story, topics}` per line.
@@ -181,6 +182,7 @@ def cluster_file(
         },
         topics,
         site_language,
+        discover=discover,
     )
     story_of = {item: sid for sid, ids in stories.items() for item in ids}
     lines = [
@@ -209,15 +211,16 @@ def run_cluster_file(
     embedder = make_embedder(spec)
     topics = config.topics if config is not None else ()
     site_language = config.site.language if config is not None else "en"
+    discover = config.stories.discover_topics if config is not None else True
     if ws is None:
         return cluster_file(
             in_path, out_path, topics, embedder=embedder, site_language=site_language,
-            progress=progress,
+            discover=discover, progress=progress,
         )  # fmt: skip
     with ws.open_store() as store:
         return cluster_file(
             in_path, out_path, topics, embedder=embedder, store=store,
-            site_language=site_language, progress=progress,
+            site_language=site_language, discover=discover, progress=progress,
         )  # fmt: skip
 
 

@@ -96,6 +96,8 @@ def label_stories(
     stories: Mapping[str, Sequence[LabelDoc]],
     taxonomy: Sequence[TopicConfig],
     site_language: str = "en",
+    *,
+    discover: bool = True,
 ) -> dict[str, StoryLabels]:
     """Key terms (class-based TF-IDF) and topics of each story; deterministic.
 
@@ -116,7 +118,7 @@ def label_stories(
         if not found:
             missed.append(s)
     tokens = [[t for d in stories[s] for t in features(d.text, d.lang)] for s in missed]
-    numbers = discover_topics(tokens)
+    numbers = discover_topics(tokens) if discover else [-1] * len(tokens)
     members: dict[int, list[int]] = defaultdict(list)
     for k, number in enumerate(numbers):
         if number >= 0:
@@ -157,6 +159,8 @@ def relabel(
     previous: Mapping[str, Sequence[str]],
     taxonomy: Sequence[TopicConfig],
     site_language: str = "en",
+    *,
+    discover: bool = True,
 ) -> dict[str, StoryLabels]:
     """Labels of the changed stories, or of all of them (label_stories) when too many changed.
 
@@ -167,7 +171,7 @@ def relabel(
     """
     share = RELABEL_ALL_SHARE * len(stories)
     if len(changed) > share:
-        return label_stories(stories, taxonomy, site_language)
+        return label_stories(stories, taxonomy, site_language, discover=discover)
     ids = sorted(stories)
     display = {s: [t for d in stories[s] for t in _terms(d)] for s in ids}
     overall = Counter(chain.from_iterable(display.values()))
@@ -177,7 +181,9 @@ def relabel(
     unfiled = sum(1 for lab in labels.values() if not lab.topics) + sum(
         1 for s in ids if s not in labels and not previous.get(s)
     )
-    return label_stories(stories, taxonomy, site_language) if unfiled > share else labels
+    if unfiled > share:
+        return label_stories(stories, taxonomy, site_language, discover=discover)
+    return labels
 
 
 def label_changed(

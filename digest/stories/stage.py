@@ -200,7 +200,7 @@ def _doc(it: StoredItem, site_lang: str, vector: np.ndarray | None = None) -> Cl
 
 
 def _label_context(config: Config) -> str:
-    return f"{config.site.language}\0{config.topics!r}"
+    return f"{config.site.language}\0{config.topics!r}\0{config.stories.discover_topics}"
 
 
 def _index_fits(
@@ -269,7 +269,8 @@ def _whole_window(run: _Run, *, rebuild: bool) -> ClusterSummary:
     stored = {} if summary.rebuilt else store.story_label_hashes()
     previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
     changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
-    found = relabel(label_docs, changed, previous, config.topics, site_lang)
+    discover = config.stories.discover_topics
+    found = relabel(label_docs, changed, previous, config.topics, site_lang, discover=discover)
     labels = {
         sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
         for sid in found
@@ -561,7 +562,7 @@ def _label_some(
     # A term of a member tokenised just now but not counted (should not happen) counts once.
     overall = defaultdict(lambda: 1, overall)
     average = counts.key_tokens / window_stories if window_stories else 0.0
-    previous = store.story_topics(grouped)
+    previous = store.story_topics(grouped) if config.stories.discover_topics else {}
     found = label_changed(label_docs, overall, average, previous, config.topics, site_lang)
     _save_labels(run, grouped, found)
     return store.unfiled_stories(since.timestamp()) <= share
@@ -581,7 +582,10 @@ def _label_all(run: _Run) -> None:
         sid: [run.label_doc(it, rows[it.id][3] if it.id in rows else None) for it in members]
         for sid, members in grouped.items()
     }
-    _save_labels(run, grouped, label_stories(label_docs, config.topics, site_lang))
+    found = label_stories(
+        label_docs, config.topics, site_lang, discover=config.stories.discover_topics
+    )
+    _save_labels(run, grouped, found)
 
 
 def _save_labels(

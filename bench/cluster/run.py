@@ -1,4 +1,4 @@
-"""Clustering benchmark: quality on ../shared/labeled, speed on synthetic items.
+"""Clustering benchmark: topic quality on ../shared/labeled, speed on synthetic items.
 
 Run: flock /tmp/bench.lock .venv/bin/python bench/cluster/run.py [--skip-speed] [--skip-quality]
 Writes bench/results/cluster.md (and .json).
@@ -20,17 +20,15 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from score import bcubed, nmi, pairwise, pearson  # noqa: E402
+from hashembed import HashEmbedder, with_vectors  # noqa: E402
+from score import bcubed, nmi, pairwise  # noqa: E402
 from stage import new_items, stage_speed  # noqa: E402
 from synth import START, synthetic_docs  # noqa: E402
 
 from digest.stories.assign import assign_new, doc_features  # noqa: E402
-from digest.stories.features import features, is_continuous_text, tfidf  # noqa: E402
 from digest.stories.file import cluster_file  # noqa: E402
 from digest.stories.linkage import (  # noqa: E402
-    DEFAULT_THRESHOLD,
     cluster_stories,
-    drop_common_terms,
 )
 
 # The same lookup as tests/shared_data.py: ../shared beside the repository (as in CI).
@@ -77,61 +75,6 @@ def topic_sets() -> dict[str, dict[str, object]]:
     return out
 
 
-def semeval(cut: int | None = None) -> dict[str, object]:
-    """Same-story decision (similarity >= threshold) on SemEval-2022 pairs, like a window.
-
-    IDF over all texts of the file, per script family, common terms dropped as in the
-    pipeline; no dates (no time penalty) and no feeds. Same story: overall <= 1.5; different:
-    overall >= 3; pairs in between count for Pearson only.
-    """
-    src = LABELED / "semeval2022-pairs-train.jsonl"
-    rows = [json.loads(line) for line in src.open(encoding="utf-8")]
-    texts: list[tuple[str, str]] = []
-    for r in rows:
-        for k in ("1", "2"):
-            text = r[f"text{k}"] or ""
-            texts.append((text[:cut] if cut else text, r[f"lang{k}"]))
-    family = [is_continuous_text(t) for t, _ in texts]
-    vectors: dict[int, object] = {}
-    for flag in (False, True):
-        idx = [i for i, f in enumerate(family) if f == flag]
-        matrix = drop_common_terms(tfidf([features(*texts[i]) for i in idx]))
-        for row, i in enumerate(idx):
-            vectors[i] = matrix[row]
-    sims = []
-    for k in range(len(rows)):
-        a, b = 2 * k, 2 * k + 1
-        same_family = family[a] == family[b]
-        sims.append(float((vectors[a] @ vectors[b].T).toarray()[0, 0]) if same_family else 0.0)
-
-    def rule(subset: list[int]) -> dict[str, float]:
-        same = [k for k in subset if rows[k]["overall"] <= 1.5]
-        diff = [k for k in subset if rows[k]["overall"] >= 3]
-        joined_same = sum(sims[k] >= DEFAULT_THRESHOLD for k in same)
-        joined_diff = sum(sims[k] >= DEFAULT_THRESHOLD for k in diff)
-        joined = joined_same + joined_diff
-        return {
-            "pairs": len(subset),
-            "same": len(same),
-            "different": len(diff),
-            "precision": joined_same / joined if joined else 1.0,
-            "recall": joined_same / len(same) if same else 1.0,
-            "pearson_vs_overall": pearson(
-                [sims[k] for k in subset], [rows[k]["overall"] for k in subset]
-            )
-            if len(subset) > 2
-            else 0.0,
-        }
-
-    groups: dict[str, list[int]] = {"all": list(range(len(rows)))}
-    groups["same-language"] = [k for k, r in enumerate(rows) if r["lang1"] == r["lang2"]]
-    groups["cross-language"] = [k for k, r in enumerate(rows) if r["lang1"] != r["lang2"]]
-    for pair in ("en-en", "zh-zh", "de-de", "es-es", "zh-en"):
-        l1, l2 = pair.split("-")
-        groups[pair] = [k for k, r in enumerate(rows) if (r["lang1"], r["lang2"]) == (l1, l2)]
-    return {name: rule(subset) for name, subset in groups.items()}
-
-
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -144,17 +87,18 @@ def speed(days_per_5k: float | None) -> dict[str, float]:
     days_per_5k None: every set spans 7 days (the window fills up: density grows 4x);
     otherwise a set spans days_per_5k per 5,000 items (a constant rate of items).
     """
-    cluster_stories(synthetic_docs(500, seed=9))  # warm-up: imports
+    embedder = HashEmbedder()
+    cluster_stories(with_vectors(synthetic_docs(500, seed=9), embedder))  # warm-up: imports
 
     def span(n: int) -> float:
         return 7.0 if days_per_5k is None else days_per_5k * n / 5000
 
-    small = synthetic_docs(5000, seed=1, days=span(5000))
-    big = synthetic_docs(20000, seed=1, days=span(20000))
+    small = with_vectors(synthetic_docs(5000, seed=1, days=span(5000)), embedder)
+    big = with_vectors(synthetic_docs(20000, seed=1, days=span(20000)), embedder)
     t_small, _ = timed(cluster_stories, small)
     t_big, groups = timed(cluster_stories, big)
     # 200 new items at the recent end: follow-ups of recent events and new events (stage.py).
-    new = new_items(big, START + timedelta(days=span(20000)))
+    new = with_vectors(new_items(big, START + timedelta(days=span(20000))), embedder)
     t_all, _ = timed(cluster_stories, big + new)
     story_of = {i: f"g{g}" for g, group in enumerate(groups) for i in group}
     t_new, placed = timed(assign_new, big, story_of, new)
@@ -194,9 +138,10 @@ def main() -> None:
     if not args.skip_quality:
         if not LABELED.is_dir():
             raise SystemExit(f"{LABELED} is absent: run with --skip-quality")
-        results["semeval_full_text"] = semeval()
-        results["semeval_300_chars"] = semeval(300)
-        print(json.dumps(results["semeval_full_text"]), flush=True)
+        # The same-story decision on the SemEval pairs is measured by devscore.py (through
+        # cluster-file, as a user runs it) and pairmodel.py (cross-validated).
+        results.pop("semeval_full_text", None)
+        results.pop("semeval_300_chars", None)
         results["topic_sets"] = topic_sets()
     if not args.skip_speed:
         results["speed_7_day_window"] = speed(None)
@@ -227,23 +172,6 @@ def figures(results: dict[str, object]) -> str:
                 f" | {r['topic_nmi']:.3f} | {pw['precision']:.3f} / {pw['recall']:.4f} /"
                 f" {pw['f1']:.4f} | {bc['precision']:.3f} / {bc['recall']:.4f} / {bc['f1']:.4f}"
                 f" | {r['seconds']:.1f} |"
-            )
-        lines.append("")
-    for key in ("semeval_full_text", "semeval_300_chars"):
-        table = results.get(key)
-        if not isinstance(table, dict):
-            continue
-        lines += [
-            f"{key}: same-story decision (similarity >= {DEFAULT_THRESHOLD})",
-            "",
-            "| pairs | n | same (<=1.5) | different (>=3) | precision | recall"
-            " | Pearson vs overall |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, r in table.items():
-            lines.append(
-                f"| {name} | {r['pairs']} | {r['same']} | {r['different']} | {r['precision']:.3f}"
-                f" | {r['recall']:.3f} | {r['pearson_vs_overall']:.3f} |"
             )
         lines.append("")
     for key in ("speed_7_day_window", "speed_constant_rate"):

@@ -18,6 +18,11 @@ def _vocabulary(rng: random.Random, size: int) -> list[str]:
     return sorted(words)
 
 
+def common_words() -> frozenset[str]:
+    """The 2,000 most frequent words of the vocabulary (event words never come from them)."""
+    return frozenset(_vocabulary(random.Random(0), 20000)[:2000])
+
+
 def synthetic_docs(
     n: int, *, seed: int = 1, days: float = 7.0, prefix: str = "d"
 ) -> list[ClusterDoc]:

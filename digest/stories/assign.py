@@ -23,7 +23,7 @@ from digest.stories.features import (
 from digest.stories.ids import assign_story_ids, fresh_story_id
 from digest.stories.linkage import (
     DEFAULT_MAX_GAP_DAYS,
-    EMB_FLOOR,
+    KTH_FLOOR,
     cluster_stories,
     neighbour_kth,
 )
@@ -144,7 +144,7 @@ def assign_new(
 
 
 def entry_of(
-    doc: ClusterDoc, story: str, known: tuple[bool, Sequence[str]], kth: float = EMB_FLOOR
+    doc: ClusterDoc, story: str, known: tuple[bool, Sequence[str]], kth: float = KTH_FLOOR
 ) -> Entry:
     """A doc as build_sketches takes it, in `story` ("" for a new doc)."""
     return Entry(

@@ -25,12 +25,16 @@ from digest.stories.pairs import SAME_FEED_FACTOR, TIME_DISCOUNT, PairModel, pai
 __all__ = [
     "COMMON_DF",
     "DEFAULT_MAX_GAP_DAYS",
+    "EMB_FLOOR",
+    "KTH_FLOOR",
+    "LEX_FLOOR",
     "SAME_FEED_FACTOR",
     "TIME_DISCOUNT",
     "PairFeatures",
     "cluster_stories",
     "drop_common_terms",
     "feed_codes",
+    "neighbour_kth",
     "pair_probabilities",
 ]
 
@@ -49,15 +53,22 @@ CHUNK = 512
 # dozen feeds) are not affected at all.
 COMMON_DF = 500
 # Below these a pair is not a candidate by that signal alone (it may still be by the other):
-# a lexical cosine of 0.05 and a centred embedding cosine of 0.2 give probabilities far
-# below any threshold when nothing else is shared.
-LEX_FLOOR = 0.05
+# a lexical cosine of 0.1 and a centred embedding cosine of 0.2 give probabilities below
+# half the merge threshold when nothing else is shared (pairs.py: a cross-language pair
+# needs about 0.35 to reach the threshold by itself, a same-language one without shared
+# words about 0.6), so they could not move a story's mean.
+LEX_FLOOR = 0.1
 EMB_FLOOR = 0.2
+# A report with fewer than k neighbours has its k-th neighbour cosine counted as this (the
+# margin feature was fitted so: bench/cluster/pairmodel.py).
+KTH_FLOOR = 0.2
 # Up to this many vectors neighbours are found exactly; beyond, through an inverted file of
 # k-means cells (each cell searched with its IVF_PROBE nearest cells), so a large window costs
 # about n^1.5 instead of n^2.
-EMB_EXACT_MAX = 6000
+EMB_EXACT_MAX = 2000
 IVF_PROBE = 8
+# Embedding neighbours kept per document: the margin needs the 10th; merges need far fewer.
+TOP_K_EMB = 30
 SEED = 0
 
 
@@ -115,9 +126,9 @@ def _cells(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = vectors.shape[0]
     k = max(2, int(math.sqrt(n)))
     rng = np.random.RandomState(SEED)
-    sample = vectors[rng.choice(n, size=min(n, 40 * k), replace=False)]
+    sample = vectors[rng.choice(n, size=min(n, 20 * k), replace=False)]
     centroids = sample[rng.choice(sample.shape[0], size=k, replace=False)].copy()
-    for _ in range(8):
+    for _ in range(5):
         assign = np.argmax(sample @ centroids.T, axis=1)
         for c in range(k):
             members = sample[assign == c]
@@ -127,14 +138,23 @@ def _cells(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.argmax(vectors @ centroids.T, axis=1), centroids
 
 
+class Neighbours:
+    """Embedding neighbours as arrays: pairs (i < j) with their cosines, and each document's
+    k-th nearest cosine (the floor when it has fewer neighbours)."""
+
+    def __init__(self, i: np.ndarray, j: np.ndarray, sims: np.ndarray, kth: np.ndarray) -> None:
+        self.i, self.j, self.sims, self.kth = i, j, sims, kth
+
+
 def _embedding_neighbours(
-    vectors: np.ndarray, seconds: np.ndarray, max_gap: float, floor: float
-) -> dict[tuple[int, int], float]:
-    """Cosines >= floor between rows i < j within max_gap, at most TOP_K per row."""
+    vectors: np.ndarray, seconds: np.ndarray, max_gap: float, floor: float, k: int
+) -> Neighbours:
+    """Cosines >= floor between documents within max_gap, at most TOP_K_EMB per document."""
     n = vectors.shape[0]
-    out: dict[tuple[int, int], float] = {}
+    kth = np.full(n, KTH_FLOOR, dtype=np.float64)
+    empty = np.zeros(0, dtype=np.int64)
     if n < 2:
-        return out
+        return Neighbours(empty, empty, np.zeros(0), kth)
     if n <= EMB_EXACT_MAX:
         groups = [(np.arange(n), np.arange(n))]
     else:
@@ -146,33 +166,37 @@ def _embedding_neighbours(
             for c in range(centroids.shape[0])
             if members[c].size
         ]
+    top = min(TOP_K_EMB, n - 1)
+    found_i, found_j, found_s = [], [], []
     for rows_all, cols_all in groups:
         for start in range(0, rows_all.size, CHUNK):
             rows = rows_all[start : start + CHUNK]
-            block = vectors[rows] @ vectors[cols_all].T
-            for r, i in enumerate(rows.tolist()):
-                sims = block[r]
-                keep = (sims >= floor) & (cols_all != i)
-                keep &= np.abs(seconds[cols_all] - seconds[i]) <= max_gap
-                cols, kept = _top(cols_all[keep], sims[keep], TOP_K)
-                for j, s in zip(cols.tolist(), kept.tolist(), strict=True):
-                    out[(i, j) if i < j else (j, i)] = float(s)
-    return out
-
-
-def kth_similarity(
-    n: int, neighbours: Mapping[tuple[int, int], float], k: int, floor: float
-) -> np.ndarray:
-    """Each document's k-th highest cosine among its neighbours (floor when it has fewer)."""
-    sims: list[list[float]] = [[] for _ in range(n)]
-    for (i, j), s in neighbours.items():
-        sims[i].append(s)
-        sims[j].append(s)
-    out = np.full(n, floor, dtype=np.float64)
-    for i, found in enumerate(sims):
-        if len(found) >= k:
-            out[i] = sorted(found, reverse=True)[k - 1]
-    return out
+            sims = vectors[rows] @ vectors[cols_all].T
+            invalid = np.abs(seconds[rows][:, None] - seconds[cols_all][None, :]) > max_gap
+            invalid |= rows[:, None] == cols_all[None, :]
+            sims[invalid] = -np.inf
+            width = min(top, cols_all.size)
+            if width < cols_all.size:
+                pick = np.argpartition(-sims, width - 1, axis=1)[:, :width]
+            else:
+                pick = np.broadcast_to(np.arange(cols_all.size), sims.shape)
+            picked = np.take_along_axis(sims, pick, axis=1)
+            # Each row's picks best first, ties by column: deterministic.
+            order = np.lexsort((cols_all[pick], -picked), axis=1)
+            pick = np.take_along_axis(pick, order, axis=1)
+            picked = np.take_along_axis(picked, order, axis=1)
+            if k <= width:
+                kth[rows] = np.maximum(picked[:, k - 1], KTH_FLOOR)
+            keep = picked >= floor
+            found_i.append(np.repeat(rows, keep.sum(axis=1)))
+            found_j.append(cols_all[pick][keep])
+            found_s.append(picked[keep])
+    i = np.concatenate(found_i) if found_i else empty
+    j = np.concatenate(found_j) if found_j else empty
+    sims_all = np.concatenate(found_s) if found_s else np.zeros(0)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    keys, first = np.unique(lo * n + hi, return_index=True)
+    return Neighbours(keys // n, keys % n, sims_all[first].astype(np.float64), kth)
 
 
 def feed_codes(feeds: Sequence[Sequence[str]]) -> tuple[np.ndarray, dict[int, frozenset[str]]]:
@@ -203,7 +227,7 @@ class PairFeatures:
         self.lang = np.array([langs.setdefault(d.language, len(langs)) for d in docs], np.int64)
         self.names = [d.names for d in docs]
         self.has_vector = np.array([d.vector is not None for d in docs], dtype=bool)
-        self.kth = np.full(n, EMB_FLOOR, dtype=np.float64)  # set from the neighbour search
+        self.kth = np.full(n, KTH_FLOOR, dtype=np.float64)  # set from the neighbour search
         self.vectors = np.zeros((n, dim), dtype=np.float32)
         for i, d in enumerate(docs):
             if d.vector is not None:
@@ -219,12 +243,21 @@ class PairFeatures:
 
     def shared_names(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """1 where the two headlines share a rare name, else 0."""
-        out = np.zeros(i.size, dtype=np.float64)
-        for k in range(i.size):
-            a, b = self.names[int(i[k])], self.names[int(j[k])]
-            if a and b and not a.isdisjoint(b):
-                out[k] = 1.0
-        return out
+        n = len(self.names)
+        by_name: dict[str, list[int]] = {}
+        for doc, names in enumerate(self.names):
+            for name in names:
+                by_name.setdefault(name, []).append(doc)
+        sharing = set()
+        for docs in by_name.values():
+            if 1 < len(docs) <= 200:  # a "name" in hundreds of reports says little
+                for a_pos, a in enumerate(docs):
+                    for b in docs[a_pos + 1 :]:
+                        sharing.add(min(a, b) * n + max(a, b))
+        if not sharing:
+            return np.zeros(i.size, dtype=np.float64)
+        keys = np.minimum(i, j) * n + np.maximum(i, j)
+        return np.isin(keys, np.fromiter(sharing, dtype=np.int64)).astype(np.float64)
 
 
 def pair_probabilities(
@@ -340,9 +373,9 @@ def neighbour_kth(
     pf = PairFeatures(docs, dim)
     with_vector = np.flatnonzero(pf.has_vector)
     near = _embedding_neighbours(
-        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR
+        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR, k
     )
-    pf.kth[with_vector] = kth_similarity(with_vector.size, near, k, EMB_FLOOR)
+    pf.kth[with_vector] = near.kth
     return {d.id: float(pf.kth[n]) for n, d in enumerate(docs)}
 
 
@@ -356,49 +389,48 @@ def _candidates(
     """Candidate pairs (i < j) and their lexical cosine (0 across scripts or without words)."""
     import scipy.sparse as sp
 
-    lex: dict[tuple[int, int], float] = {}
-    rows: list[Any] = [None] * len(docs)
-    for family in (False, True):
-        idx = [k for k, d in enumerate(docs) if known[d.id][0] == family and known[d.id][1]]
-        if len(idx) < 2:
+    n = len(docs)
+    family = np.array([known[d.id][0] for d in docs], dtype=bool)
+    has_words = np.array([bool(known[d.id][1]) for d in docs], dtype=bool)
+    lex_keys, lex_values = [np.zeros(0, np.int64)], [np.zeros(0)]
+    rows: dict[bool, tuple[np.ndarray, Any]] = {}
+    for flag in (False, True):
+        idx = np.flatnonzero((family == flag) & has_words)
+        if idx.size < 2:
             continue
         # Each script family gets its own IDF: it then reflects only documents that could
         # ever share a word (a long English window does not flatten the Chinese weights).
-        x = drop_common_terms(tfidf([known[docs[k].id][1] for k in idx]))
-        for row, doc in enumerate(idx):
-            rows[doc] = x[row]
+        x = drop_common_terms(tfidf([known[docs[int(d)].id][1] for d in idx]))
+        rows[flag] = (idx, x)
         found = _lexical_neighbours(x, pf.seconds[idx], max_gap, LEX_FLOOR)
-        for (a, b), s in found.items():
-            lex[(idx[a], idx[b])] = s
+        if found:
+            pairs = np.array(list(found), dtype=np.int64)
+            a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+            lex_keys.append(np.minimum(a, b) * n + np.maximum(a, b))
+            lex_values.append(np.array(list(found.values()), dtype=np.float64))
     with_vector = np.flatnonzero(pf.has_vector)
     near = _embedding_neighbours(
-        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR
+        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR, k
     )
-    pf.kth[with_vector] = kth_similarity(with_vector.size, near, k, EMB_FLOOR)
-    pairs = set(lex)
-    pairs.update((int(with_vector[a]), int(with_vector[b])) for a, b in near)
-    ordered = sorted(pairs)
-    i = np.array([p[0] for p in ordered], dtype=np.int64)
-    j = np.array([p[1] for p in ordered], dtype=np.int64)
-    values = np.zeros(len(ordered))
-    missing = []
-    for k, pair in enumerate(ordered):
-        found_lex = lex.get(pair)
-        if found_lex is not None:
-            values[k] = found_lex
-        elif (
-            rows[pair[0]] is not None
-            and rows[pair[1]] is not None
-            and known[docs[pair[0]].id][0] == known[docs[pair[1]].id][0]
-        ):
-            missing.append(k)
-    for family in (False, True):
-        # Neighbours by vector only: their (small) word overlap, exactly.
-        mine = [k for k in missing if known[docs[int(i[k])].id][0] == family]
-        if mine:
-            a = sp.vstack([rows[int(i[k])] for k in mine])
-            b = sp.vstack([rows[int(j[k])] for k in mine])
-            values[mine] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+    pf.kth[with_vector] = near.kth
+    a, b = with_vector[near.i], with_vector[near.j]
+    emb_keys = np.minimum(a, b) * n + np.maximum(a, b)
+    keys_lex = np.concatenate(lex_keys)
+    values_lex = np.concatenate(lex_values)
+    keys = np.union1d(keys_lex, emb_keys)
+    values = np.zeros(keys.size)
+    values[np.searchsorted(keys, keys_lex)] = values_lex
+    i, j = (keys // n, keys % n) if n else (keys, keys)
+    # Neighbours by vector only, of one script family: their (small) word overlap, exactly.
+    missing = ~np.isin(keys, keys_lex) & (family[i] == family[j]) & has_words[i] & has_words[j]
+    for flag, (idx, x) in rows.items():
+        mine = np.flatnonzero(missing & (family[i] == flag))
+        if mine.size:
+            position = np.full(n, -1, dtype=np.int64)
+            position[idx] = np.arange(idx.size)
+            left = x[position[i[mine]]]
+            right = x[position[j[mine]]]
+            values[mine] = np.asarray(sp.csr_matrix(left).multiply(right).sum(axis=1)).ravel()
     return i, j, values
 
 

@@ -22,6 +22,7 @@ from digest.records.sketches import Sketch, SketchMember, SketchSet
 from digest.stories.linkage import (
     COMMON_DF,
     EMB_FLOOR,
+    KTH_FLOOR,
     LEX_FLOOR,
     feed_codes,
     pair_probabilities,
@@ -95,7 +96,7 @@ class Query:
     lang: str = ""
     names: frozenset[str] = frozenset()
     vector: np.ndarray | None = None
-    kth: float = EMB_FLOOR  # its k-th nearest neighbour cosine (query_kth)
+    kth: float = KTH_FLOOR  # its k-th nearest neighbour cosine (with_kth)
 
 
 def best_stories(
@@ -253,13 +254,13 @@ def with_kth(
         sims.append(q_vec @ sketches.vectors[members].T)
         near.append(np.abs(t[:, None] - sketches.seconds[members][None, :]) <= max_gap)
     every = np.concatenate(sims, axis=1)
-    keep = np.concatenate(near, axis=1) & (every >= EMB_FLOOR)
+    keep = np.concatenate(near, axis=1) & (every >= KTH_FLOOR)
     out = dict(queries)
     for n, i in enumerate(ids):
         if not q_has[n]:
             continue
         found = np.sort(every[n][keep[n]])[::-1]
-        out[i] = replace(queries[i], kth=float(found[k - 1]) if found.size >= k else EMB_FLOOR)
+        out[i] = replace(queries[i], kth=float(found[k - 1]) if found.size >= k else KTH_FLOOR)
     return out
 
 
@@ -347,7 +348,7 @@ class Entry(NamedTuple):
     lang: str = ""
     names: frozenset[str] = frozenset()
     vector: np.ndarray | None = None
-    kth: float = EMB_FLOOR
+    kth: float = KTH_FLOOR
 
 
 def members_of(

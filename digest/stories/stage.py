@@ -44,7 +44,7 @@ from digest.stories.labels import (
 )
 from digest.stories.linkage import (
     DEFAULT_MAX_GAP_DAYS,
-    EMB_FLOOR,
+    KTH_FLOOR,
     cluster_stories,
     neighbour_kth,
 )
@@ -321,7 +321,7 @@ def _count_window(
     store.add_term_counts(KEY_TERMS, key)
     vocab = {flag: _vocab(store.term_stats(int(flag)), counted[flag]) for flag in (False, True)}
     entries = [
-        entry_of(docs[i], sid, (rows[i][1], rows[i][2]), kth.get(i, EMB_FLOOR))
+        entry_of(docs[i], sid, (rows[i][1], rows[i][2]), kth.get(i, KTH_FLOOR))
         for sid, ids in stories.items()
         for i in ids
         if i in rows

@@ -27,8 +27,10 @@ from digest.records.sketches import SketchSet
 from digest.store import Store, text_hash
 from digest.store.base import from_db
 from digest.stories.assign import assign_new
+from digest.stories.context import doc_of
 from digest.stories.labels import label_stories
-from digest.stories.linkage import EMB_FLOOR, LEX_FLOOR, pair_probabilities
+from digest.stories.linkage import pair_probabilities
+from digest.stories.neighbours import EMB_FLOOR, LEX_FLOOR
 from digest.stories.pairs import pair_model
 from digest.stories.sketch import (
     Entry,
@@ -247,7 +249,7 @@ def test_store_backed_assignment_equals_the_in_memory_rule(
     new = _follow_ups(store, rng, base, 10, "u")
     new += [i for ids in _events(store, rng, 5, "b", 5).values() for i in ids]
     items = store.items(since=since)
-    docs = {it.id: stage._doc(it, "en") for it in items}
+    docs = {it.id: doc_of(it, "en") for it in items}
     story_of = {it.id: it.story for it in items if it.story}
     reserved = set(store.story_assignments().values())
     expected = assign_new(
@@ -312,7 +314,7 @@ def test_fast_labels_equal_a_full_labelling_of_the_changed_stories(
 
     grouped: dict[str, list] = {}
     for it in items:
-        grouped.setdefault(it.story, []).append(label_doc(stage._doc(it, "en"), it))
+        grouped.setdefault(it.story, []).append(label_doc(doc_of(it, "en"), it))
     full = label_stories(grouped, ())
     import json
 

@@ -30,12 +30,9 @@ from digest.stories.features import (  # noqa: E402
     is_continuous_text,
     tfidf,
 )
-from digest.stories.linkage import (  # noqa: E402
-    DEFAULT_MAX_GAP_DAYS,
-    drop_common_terms,
-    neighbour_kth,
-)
+from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, neighbour_kth  # noqa: E402
 from digest.stories.names import rare_names  # noqa: E402
+from digest.stories.neighbours import drop_common_terms  # noqa: E402
 from digest.translate.embed import embedding_text, make_embedder  # noqa: E402
 
 DATA = HERE / "data"

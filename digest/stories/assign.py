@@ -21,12 +21,8 @@ from digest.stories.features import (
     utc_seconds,
 )
 from digest.stories.ids import assign_story_ids, fresh_story_id
-from digest.stories.linkage import (
-    DEFAULT_MAX_GAP_DAYS,
-    KTH_FLOOR,
-    cluster_stories,
-    neighbour_kth,
-)
+from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, cluster_stories, neighbour_kth
+from digest.stories.neighbours import KTH_FLOOR
 from digest.stories.pairs import pair_model
 from digest.stories.sketch import (
     Entry,

@@ -20,19 +20,22 @@ import numpy as np
 
 from digest.collector import collector_off
 from digest.stories.features import ClusterDoc, Features, doc_tokens, tfidf, utc_seconds
+from digest.stories.neighbours import (
+    EMB_FLOOR,
+    KTH_FLOOR,
+    LEX_FLOOR,
+    drop_common_terms,
+    embedding_neighbours,
+    lexical_neighbours,
+)
 from digest.stories.pairs import SAME_FEED_FACTOR, TIME_DISCOUNT, PairModel, pair_model
 
 __all__ = [
-    "COMMON_DF",
     "DEFAULT_MAX_GAP_DAYS",
-    "EMB_FLOOR",
-    "KTH_FLOOR",
-    "LEX_FLOOR",
     "SAME_FEED_FACTOR",
     "TIME_DISCOUNT",
     "PairFeatures",
     "cluster_stories",
-    "drop_common_terms",
     "feed_codes",
     "neighbour_kth",
     "pair_probabilities",
@@ -40,163 +43,6 @@ __all__ = [
 
 # No two reports of one story are further apart than this.
 DEFAULT_MAX_GAP_DAYS = 4.0
-# Neighbours kept per document and per kind of candidate: bounds memory and time when many
-# documents look alike. A story with more reports than this in one window may come out in
-# pieces (measured: 3,000 copies of one text give groups of 128-160).
-TOP_K = 100
-# Documents per block of a similarity product: bounds the size of one block.
-CHUNK = 512
-# Terms found in more than this many documents of one window are left out of the similarity
-# product: its cost grows with the sum of squared document frequencies, so common terms would
-# make it quadratic in the window size. Vectors keep their full norm, so a similarity only
-# loses those terms' (low-IDF) share. Windows of up to this many documents (a week of a few
-# dozen feeds) are not affected at all.
-COMMON_DF = 500
-# Below these a pair is not a candidate by that signal alone (it may still be by the other):
-# a lexical cosine of 0.1 and a centred embedding cosine of 0.2 give probabilities below
-# half the merge threshold when nothing else is shared (pairs.py: a cross-language pair
-# needs about 0.35 to reach the threshold by itself, a same-language one without shared
-# words about 0.6), so they could not move a story's mean.
-LEX_FLOOR = 0.1
-EMB_FLOOR = 0.2
-# A report with fewer than k neighbours has its k-th neighbour cosine counted as this (the
-# margin feature was fitted so: bench/cluster/pairmodel.py).
-KTH_FLOOR = 0.2
-# Up to this many vectors neighbours are found exactly; beyond, through an inverted file of
-# k-means cells (each cell searched with its IVF_PROBE nearest cells), so a large window costs
-# about n^1.5 instead of n^2.
-EMB_EXACT_MAX = 2000
-IVF_PROBE = 8
-# Embedding neighbours kept per document: the margin needs the 10th; merges need far fewer.
-TOP_K_EMB = 30
-SEED = 0
-
-
-def drop_common_terms(x: Any) -> Any:
-    """The matrix without terms in more than COMMON_DF documents (cost control, see there)."""
-    import scipy.sparse as sp
-
-    m = sp.csc_matrix(x)
-    df = np.diff(m.indptr)
-    common = df > COMMON_DF
-    if not common.any():
-        return sp.csr_matrix(m)
-    return sp.csr_matrix(m[:, np.flatnonzero(~common)])
-
-
-def _top(cols: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best (column, similarity), ties broken by column (deterministic)."""
-    if cols.size <= k:
-        return cols, sims
-    order = np.lexsort((cols, -sims))[:k]
-    return cols[order], sims[order]
-
-
-def _lexical_neighbours(
-    x: Any, seconds: np.ndarray, max_gap: float, floor: float
-) -> dict[tuple[int, int], float]:
-    """Cosines >= floor between rows i < j within max_gap, at most TOP_K per row."""
-    n = x.shape[0]
-    xt = x.T.tocsc()
-    # Rows in time order, so each block is compared only with the documents within max_gap
-    # of it: a window spread over many days costs in proportion to its length, not squared.
-    order = np.lexsort((np.arange(n), seconds))
-    when = seconds[order]
-    out: dict[tuple[int, int], float] = {}
-    for start in range(0, n, CHUNK):
-        rows = order[start : start + CHUNK]
-        first = int(np.searchsorted(when, when[start : start + CHUNK].min() - max_gap, "left"))
-        last = int(np.searchsorted(when, when[start : start + CHUNK].max() + max_gap, "right"))
-        span = order[first:last]
-        block = (x[rows] @ xt[:, span]).tocsr()
-        for row in range(block.shape[0]):
-            i = int(rows[row])
-            lo, hi = block.indptr[row], block.indptr[row + 1]
-            cols = span[block.indices[lo:hi]]
-            sims = block.data[lo:hi]
-            keep = (cols != i) & (sims >= floor) & (np.abs(seconds[cols] - seconds[i]) <= max_gap)
-            cols, sims = _top(cols[keep], sims[keep], TOP_K)
-            for j, s in zip(cols.tolist(), sims.tolist(), strict=True):
-                out[(i, j) if i < j else (j, i)] = s
-    return out
-
-
-def _cells(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """k-means cells of the vectors (k about sqrt(n)): (cell of each vector, centroids)."""
-    n = vectors.shape[0]
-    k = max(2, int(math.sqrt(n)))
-    rng = np.random.RandomState(SEED)
-    sample = vectors[rng.choice(n, size=min(n, 20 * k), replace=False)]
-    centroids = sample[rng.choice(sample.shape[0], size=k, replace=False)].copy()
-    for _ in range(5):
-        assign = np.argmax(sample @ centroids.T, axis=1)
-        for c in range(k):
-            members = sample[assign == c]
-            if len(members):
-                mean = members.sum(axis=0)
-                centroids[c] = mean / max(float(np.linalg.norm(mean)), 1e-9)
-    return np.argmax(vectors @ centroids.T, axis=1), centroids
-
-
-class Neighbours:
-    """Embedding neighbours as arrays: pairs (i < j) with their cosines, and each document's
-    k-th nearest cosine (the floor when it has fewer neighbours)."""
-
-    def __init__(self, i: np.ndarray, j: np.ndarray, sims: np.ndarray, kth: np.ndarray) -> None:
-        self.i, self.j, self.sims, self.kth = i, j, sims, kth
-
-
-def _embedding_neighbours(
-    vectors: np.ndarray, seconds: np.ndarray, max_gap: float, floor: float, k: int
-) -> Neighbours:
-    """Cosines >= floor between documents within max_gap, at most TOP_K_EMB per document."""
-    n = vectors.shape[0]
-    kth = np.full(n, KTH_FLOOR, dtype=np.float64)
-    empty = np.zeros(0, dtype=np.int64)
-    if n < 2:
-        return Neighbours(empty, empty, np.zeros(0), kth)
-    if n <= EMB_EXACT_MAX:
-        groups = [(np.arange(n), np.arange(n))]
-    else:
-        cell, centroids = _cells(vectors)
-        near = np.argsort(-(centroids @ centroids.T), axis=1)[:, :IVF_PROBE]
-        members = [np.flatnonzero(cell == c) for c in range(centroids.shape[0])]
-        groups = [
-            (members[c], np.concatenate([members[d] for d in near[c]]))
-            for c in range(centroids.shape[0])
-            if members[c].size
-        ]
-    top = min(TOP_K_EMB, n - 1)
-    found_i, found_j, found_s = [], [], []
-    for rows_all, cols_all in groups:
-        for start in range(0, rows_all.size, CHUNK):
-            rows = rows_all[start : start + CHUNK]
-            sims = vectors[rows] @ vectors[cols_all].T
-            invalid = np.abs(seconds[rows][:, None] - seconds[cols_all][None, :]) > max_gap
-            invalid |= rows[:, None] == cols_all[None, :]
-            sims[invalid] = -np.inf
-            width = min(top, cols_all.size)
-            if width < cols_all.size:
-                pick = np.argpartition(-sims, width - 1, axis=1)[:, :width]
-            else:
-                pick = np.broadcast_to(np.arange(cols_all.size), sims.shape)
-            picked = np.take_along_axis(sims, pick, axis=1)
-            # Each row's picks best first, ties by column: deterministic.
-            order = np.lexsort((cols_all[pick], -picked), axis=1)
-            pick = np.take_along_axis(pick, order, axis=1)
-            picked = np.take_along_axis(picked, order, axis=1)
-            if k <= width:
-                kth[rows] = np.maximum(picked[:, k - 1], KTH_FLOOR)
-            keep = picked >= floor
-            found_i.append(np.repeat(rows, keep.sum(axis=1)))
-            found_j.append(cols_all[pick][keep])
-            found_s.append(picked[keep])
-    i = np.concatenate(found_i) if found_i else empty
-    j = np.concatenate(found_j) if found_j else empty
-    sims_all = np.concatenate(found_s) if found_s else np.zeros(0)
-    lo, hi = np.minimum(i, j), np.maximum(i, j)
-    keys, first = np.unique(lo * n + hi, return_index=True)
-    return Neighbours(keys // n, keys % n, sims_all[first].astype(np.float64), kth)
 
 
 def feed_codes(feeds: Sequence[Sequence[str]]) -> tuple[np.ndarray, dict[int, frozenset[str]]]:
@@ -372,8 +218,13 @@ def neighbour_kth(
     dim = next((d.vector.shape[0] for d in docs if d.vector is not None), 0)
     pf = PairFeatures(docs, dim)
     with_vector = np.flatnonzero(pf.has_vector)
-    near = _embedding_neighbours(
-        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR, k
+    near = embedding_neighbours(
+        pf.vectors[with_vector],
+        pf.seconds[with_vector],
+        max_gap,
+        EMB_FLOOR,
+        k,
+        pf.lang[with_vector],
     )
     pf.kth[with_vector] = near.kth
     return {d.id: float(pf.kth[n]) for n, d in enumerate(docs)}
@@ -402,15 +253,20 @@ def _candidates(
         # ever share a word (a long English window does not flatten the Chinese weights).
         x = drop_common_terms(tfidf([known[docs[int(d)].id][1] for d in idx]))
         rows[flag] = (idx, x)
-        found = _lexical_neighbours(x, pf.seconds[idx], max_gap, LEX_FLOOR)
+        found = lexical_neighbours(x, pf.seconds[idx], max_gap, LEX_FLOOR)
         if found:
             pairs = np.array(list(found), dtype=np.int64)
             a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
             lex_keys.append(np.minimum(a, b) * n + np.maximum(a, b))
             lex_values.append(np.array(list(found.values()), dtype=np.float64))
     with_vector = np.flatnonzero(pf.has_vector)
-    near = _embedding_neighbours(
-        pf.vectors[with_vector], pf.seconds[with_vector], max_gap, EMB_FLOOR, k
+    near = embedding_neighbours(
+        pf.vectors[with_vector],
+        pf.seconds[with_vector],
+        max_gap,
+        EMB_FLOOR,
+        k,
+        pf.lang[with_vector],
     )
     pf.kth[with_vector] = near.kth
     a, b = with_vector[near.i], with_vector[near.j]

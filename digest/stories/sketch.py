@@ -19,14 +19,8 @@ from typing import NamedTuple
 import numpy as np
 
 from digest.records.sketches import Sketch, SketchMember, SketchSet
-from digest.stories.linkage import (
-    COMMON_DF,
-    EMB_FLOOR,
-    KTH_FLOOR,
-    LEX_FLOOR,
-    feed_codes,
-    pair_probabilities,
-)
+from digest.stories.linkage import feed_codes, pair_probabilities
+from digest.stories.neighbours import COMMON_DF, EMB_FLOOR, KTH_FLOOR, LEX_FLOOR
 from digest.stories.pairs import PairModel
 
 __all__ = [

@@ -16,8 +16,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import numpy as np
-
 from digest.collector import collector_off
 from digest.progress import QUIET, Progress
 from digest.records import Config, StoredItem
@@ -30,27 +28,19 @@ from digest.stories.assign import (
     doc_features,
     entry_of,
 )
+from digest.stories.context import ClusterRun, label_context, window_members
 from digest.stories.features import ClusterDoc, tokenizer_version
 from digest.stories.ids import story_id_for
 from digest.stories.labels import (
-    RELABEL_ALL_SHARE,
-    LabelDoc,
-    StoryLabels,
-    label_changed,
     label_doc,
     label_fingerprint,
-    label_stories,
     relabel,
 )
-from digest.stories.linkage import (
-    DEFAULT_MAX_GAP_DAYS,
-    KTH_FLOOR,
-    cluster_stories,
-    neighbour_kth,
-)
-from digest.stories.names import rare_names
+from digest.stories.linkage import DEFAULT_MAX_GAP_DAYS, cluster_stories, neighbour_kth
+from digest.stories.neighbours import KTH_FLOOR
 from digest.stories.pairs import pair_model
 from digest.stories.rank import pick_headline
+from digest.stories.relabel import label_all, label_some
 from digest.stories.related import merge_related, nearest_stories
 from digest.stories.sketch import (
     best_stories,
@@ -62,7 +52,7 @@ from digest.stories.sketch import (
     with_kth,
 )
 from digest.stories.topics import KEY_TERMS
-from digest.stories.vectors import EmbedSummary, item_vectors
+from digest.stories.vectors import EmbedSummary
 from digest.translate.embed import Embedder, make_embedder
 
 __all__ = ["ClusterSummary", "run"]
@@ -126,7 +116,7 @@ def run(
     now = utc_now()
     since = config.window_start(now)
     embedder = (embedder_factory or make_embedder)(config.stories.embedder)
-    run = _Run(config, store, now, since, embedder, progress)
+    run = ClusterRun(config, store, now, since, embedder, progress)
     with collector_off():
         state = store.cluster_state()
         if rebuild or not store.has_clustered(since):
@@ -139,70 +129,6 @@ def run(
     return summary
 
 
-@dataclass
-class _Run:
-    """What every step of one cluster run shares."""
-
-    config: Config
-    store: Store
-    now: datetime
-    since: datetime
-    embedder: Embedder | None
-    progress: Progress
-    embed: EmbedSummary = field(default_factory=EmbedSummary)
-
-    def docs(self, items: Sequence[StoredItem]) -> dict[str, ClusterDoc]:
-        """The items as documents to cluster, with vectors (embedding what is new)."""
-        vectors, summary = item_vectors(
-            self.config, self.store, items, self.embedder, progress=self.progress
-        )
-        self.embed.model = summary.model
-        self.embed.embedded += summary.embedded
-        self.embed.cached += summary.cached
-        self.embed.items += summary.items
-        self.embed.unreadable.update(summary.unreadable)
-        site_lang = self.config.site.language
-        return {it.id: _doc(it, site_lang, vectors.get(it.id)) for it in items}
-
-    def comparable(self, item: StoredItem) -> bool:
-        """Could this report have been matched with reports in the site language?"""
-        site = self.config.site.language
-        if item.lang.split("-")[0] == site.split("-")[0] or item.translation == "translated":
-            return True
-        e = self.embedder
-        return e is not None and e.covers(item.lang) and e.covers(site)
-
-    def label_doc(self, item: StoredItem, terms: Sequence[str] | None) -> LabelDoc:
-        """The item as labelling sees it."""
-        doc = _doc(item, self.config.site.language)
-        return label_doc(doc, item, terms, comparable=self.comparable(item))
-
-    def label_context(self) -> str:
-        """What every story's labels depend on besides its reports."""
-        name = self.embedder.name if self.embedder is not None else "none"
-        return f"{_label_context(self.config)}\0{name}"
-
-
-def _doc(it: StoredItem, site_lang: str, vector: np.ndarray | None = None) -> ClusterDoc:
-    names = rare_names(it.title, it.lang)
-    if it.translation == "translated" and it.title_translated:
-        names |= rare_names(it.title_translated, site_lang)
-    return ClusterDoc(
-        id=it.id,
-        text=f"{it.display_title}. {it.display_summary}",
-        lang=site_lang if it.translation == "translated" else it.lang,
-        published=it.published,
-        feed_ids=tuple(it.feeds),
-        source_lang=it.lang,
-        names=names,
-        vector=vector,
-    )
-
-
-def _label_context(config: Config) -> str:
-    return f"{config.site.language}\0{config.topics!r}\0{config.stories.discover_topics}"
-
-
 def _index_fits(
     state: Mapping[str, str], config: Config, since: datetime, embedder: Embedder | None
 ) -> bool:
@@ -210,7 +136,7 @@ def _index_fits(
     expected = {
         "version": INDEX_VERSION,
         "tokenizer": tokenizer_version(),
-        "labels": hashlib.sha1(_label_context(config).encode()).hexdigest(),
+        "labels": hashlib.sha1(label_context(config).encode()).hexdigest(),
         "embedder": embedder.name if embedder is not None else "none",
     }
     if any(state.get(k) != v for k, v in expected.items()):
@@ -222,7 +148,7 @@ def _index_fits(
 # ---------------------------------------------------------------- the whole window
 
 
-def _whole_window(run: _Run, *, rebuild: bool) -> ClusterSummary:
+def _whole_window(run: ClusterRun, *, rebuild: bool) -> ClusterSummary:
     """Cluster (rebuild) or assign the window reading all of it, then count and sketch it."""
     config, store, now, since = run.config, run.store, run.now, run.since
     site_lang = config.site.language
@@ -297,7 +223,7 @@ def _whole_window(run: _Run, *, rebuild: bool) -> ClusterSummary:
 
 
 def _count_window(
-    run: _Run,
+    run: ClusterRun,
     items: Mapping[str, StoredItem],
     docs: Mapping[str, ClusterDoc],
     rows: Mapping[str, FeatureRow],
@@ -333,12 +259,12 @@ def _count_window(
     store.save_related(nearest_stories(ids, matrix))
 
 
-def _state(run: _Run, docs: Mapping[bool, int], key: int) -> dict[str, str]:
+def _state(run: ClusterRun, docs: Mapping[bool, int], key: int) -> dict[str, str]:
     config, since, embedder = run.config, run.since, run.embedder
     return {
         "version": INDEX_VERSION,
         "tokenizer": tokenizer_version(),
-        "labels": hashlib.sha1(_label_context(config).encode()).hexdigest(),
+        "labels": hashlib.sha1(label_context(config).encode()).hexdigest(),
         "embedder": embedder.name if embedder is not None else "none",
         "since": to_db(since) or "",
         "docs0": str(docs[False]),
@@ -395,7 +321,7 @@ class _Counts:
         }
 
 
-def _from_sketches(run: _Run, state: Mapping[str, str]) -> ClusterSummary:
+def _from_sketches(run: ClusterRun, state: Mapping[str, str]) -> ClusterSummary:
     """Assign the new items reading only them and the sketches of stories near them."""
     config, store, now, since = run.config, run.store, run.now, run.since
     site_lang = config.site.language
@@ -466,8 +392,8 @@ def _from_sketches(run: _Run, state: Mapping[str, str]) -> ClusterSummary:
         )  # fmt: skip
         summary.stories, summary.multi_outlet = store.sketch_summary(since_s)
         wanted = set(placed) | resketch | set(store.unlabelled_stories(since_s))
-        if not _label_some(run, wanted, rows, counts, summary.stories):
-            _label_all(run)
+        if not label_some(run, wanted, rows, counts.key_tokens, summary.stories):
+            label_all(run)
     summary.items = store.count_since(since)
     names = {t.name for t in config.topics}
     summary.discovered_topics = len(store.window_topics(since_s) - names)
@@ -499,19 +425,8 @@ def _new_story_id(store: Store, group: Sequence[str], taken: Collection[str]) ->
         n += 1
 
 
-def _window_members(
-    store: Store, story_ids: Collection[str], since: datetime, site_lang: str
-) -> dict[str, list[StoredItem]]:
-    """story id -> its items published since then."""
-    ids = [i for members in store.story_members(story_ids).values() for i in members]
-    grouped: dict[str, list[StoredItem]] = defaultdict(list)
-    for it in store.items(since=since, site_lang=site_lang, ids=ids):
-        grouped[str(it.story)].append(it)
-    return grouped
-
-
 def _sketch_again(
-    run: _Run,
+    run: ClusterRun,
     story_ids: Collection[str],
     rows: Mapping[str, FeatureRow],
     counts: _Counts,
@@ -520,7 +435,7 @@ def _sketch_again(
     if not story_ids:
         return []
     store = run.store
-    grouped = _window_members(store, story_ids, run.since, run.config.site.language)
+    grouped = window_members(store, story_ids, run.since, run.config.site.language)
     docs = run.docs([it for members in grouped.values() for it in members])
     ids = list(docs)
     known = {**store.features_of([i for i in ids if i not in rows]), **rows}
@@ -532,78 +447,3 @@ def _sketch_again(
         make_sketch(sid, list(_members((docs[it.id] for it in members), known, vocab).values()))
         for sid, members in grouped.items()
     ]
-
-
-def _label_some(
-    run: _Run,
-    story_ids: Collection[str],
-    rows: Mapping[str, FeatureRow],
-    counts: _Counts,
-    window_stories: int,
-) -> bool:
-    """Label these stories with window-wide key-term weights; False: label them all instead.
-
-    As relabel(): all stories are labelled again (with topic discovery) when more than
-    RELABEL_ALL_SHARE of them changed or have no topic.
-    """
-    share = RELABEL_ALL_SHARE * window_stories
-    if len(story_ids) > share:
-        return False
-    config, store, since = run.config, run.store, run.since
-    site_lang = config.site.language
-    grouped = _window_members(store, story_ids, since, site_lang)
-    known = {**store.features_of([it.id for ms in grouped.values() for it in ms]), **rows}
-    label_docs = {
-        sid: [run.label_doc(it, known[it.id][3] if it.id in known else None) for it in members]
-        for sid, members in grouped.items()
-    }
-    terms = {t for docs in label_docs.values() for d in docs for t in (d.terms or ())}
-    overall = {t: n for t, (_, n) in store.term_stats(KEY_TERMS, terms).items()}
-    # A term of a member tokenised just now but not counted (should not happen) counts once.
-    overall = defaultdict(lambda: 1, overall)
-    average = counts.key_tokens / window_stories if window_stories else 0.0
-    previous = store.story_topics(grouped) if config.stories.discover_topics else {}
-    found = label_changed(label_docs, overall, average, previous, config.topics, site_lang)
-    _save_labels(run, grouped, found)
-    return store.unfiled_stories(since.timestamp()) <= share
-
-
-def _label_all(run: _Run) -> None:
-    """Label every story of the window again, with topic discovery (as label_stories)."""
-    config, store, since = run.config, run.store, run.since
-    site_lang = config.site.language
-    items = store.items(since=since, site_lang=site_lang)
-    rows = store.item_features(since)
-    grouped: dict[str, list[StoredItem]] = defaultdict(list)
-    for it in items:
-        if it.story:
-            grouped[it.story].append(it)
-    label_docs = {
-        sid: [run.label_doc(it, rows[it.id][3] if it.id in rows else None) for it in members]
-        for sid, members in grouped.items()
-    }
-    found = label_stories(
-        label_docs, config.topics, site_lang, discover=config.stories.discover_topics
-    )
-    _save_labels(run, grouped, found)
-
-
-def _save_labels(
-    run: _Run,
-    members: Mapping[str, Sequence[StoredItem]],
-    found: Mapping[str, StoryLabels],
-) -> None:
-    """Write the labels found (headline, topics, key terms, coverage, fingerprint)."""
-    store, site_lang = run.store, run.config.site.language
-    context = run.label_context()
-    labels = {
-        sid: (pick_headline(members[sid], site_lang), lab.topics) for sid, lab in found.items()
-    }
-    store.save_stories({}, labels, run.now, drop_empty=False)
-    store.save_story_extras(
-        {sid: lab.key_terms for sid, lab in found.items()},
-        {},
-        run.now,
-        coverage={sid: (lab.coverage.gap, lab.coverage.note) for sid, lab in found.items()},
-    )
-    store.save_label_hashes({sid: label_fingerprint(members[sid], context) for sid in found})

@@ -1,0 +1,98 @@
+"""What every step of one cluster run shares: the run's settings, documents and label inputs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from digest.progress import Progress
+from digest.records import Config, StoredItem
+from digest.store import Store
+from digest.stories.features import ClusterDoc
+from digest.stories.labels import LabelDoc, label_doc
+from digest.stories.names import rare_names
+from digest.stories.vectors import EmbedSummary, item_vectors
+from digest.translate.embed import Embedder
+
+__all__ = ["ClusterRun", "doc_of", "label_context", "window_members"]
+
+
+@dataclass
+class ClusterRun:
+    """What every step of one cluster run shares."""
+
+    config: Config
+    store: Store
+    now: datetime
+    since: datetime
+    embedder: Embedder | None
+    progress: Progress
+    embed: EmbedSummary = field(default_factory=EmbedSummary)
+
+    def docs(self, items: Sequence[StoredItem]) -> dict[str, ClusterDoc]:
+        """The items as documents to cluster, with vectors (embedding what is new)."""
+        vectors, summary = item_vectors(
+            self.config, self.store, items, self.embedder, progress=self.progress
+        )
+        self.embed.model = summary.model
+        self.embed.embedded += summary.embedded
+        self.embed.cached += summary.cached
+        self.embed.items += summary.items
+        self.embed.unreadable.update(summary.unreadable)
+        site_lang = self.config.site.language
+        return {it.id: doc_of(it, site_lang, vectors.get(it.id)) for it in items}
+
+    def comparable(self, item: StoredItem) -> bool:
+        """Could this report have been matched with reports in the site language?"""
+        site = self.config.site.language
+        if item.lang.split("-")[0] == site.split("-")[0] or item.translation == "translated":
+            return True
+        e = self.embedder
+        return e is not None and e.covers(item.lang) and e.covers(site)
+
+    def label_doc(self, item: StoredItem, terms: Sequence[str] | None) -> LabelDoc:
+        """The item as labelling sees it."""
+        doc = doc_of(item, self.config.site.language)
+        return label_doc(doc, item, terms, comparable=self.comparable(item))
+
+    def label_context(self) -> str:
+        """What every story's labels depend on besides its reports."""
+        name = self.embedder.name if self.embedder is not None else "none"
+        return f"{label_context(self.config)}\0{name}"
+
+
+def doc_of(it: StoredItem, site_lang: str, vector: np.ndarray | None = None) -> ClusterDoc:
+    """A stored item as a document to cluster (its translation when there is one)."""
+    names = rare_names(it.title, it.lang)
+    if it.translation == "translated" and it.title_translated:
+        names |= rare_names(it.title_translated, site_lang)
+    return ClusterDoc(
+        id=it.id,
+        text=f"{it.display_title}. {it.display_summary}",
+        lang=site_lang if it.translation == "translated" else it.lang,
+        published=it.published,
+        feed_ids=tuple(it.feeds),
+        source_lang=it.lang,
+        names=names,
+        vector=vector,
+    )
+
+
+def label_context(config: Config) -> str:
+    """What labels depend on besides the reports: site language, taxonomy, discovery."""
+    return f"{config.site.language}\0{config.topics!r}\0{config.stories.discover_topics}"
+
+
+def window_members(
+    store: Store, story_ids: Collection[str], since: datetime, site_lang: str
+) -> dict[str, list[StoredItem]]:
+    """story id -> its items published since then."""
+    ids = [i for members in store.story_members(story_ids).values() for i in members]
+    grouped: dict[str, list[StoredItem]] = defaultdict(list)
+    for it in store.items(since=since, site_lang=site_lang, ids=ids):
+        grouped[str(it.story)].append(it)
+    return grouped

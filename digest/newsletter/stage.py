@@ -31,6 +31,7 @@ from digest.newsletter.mailer import (
     require_newsletter,
     send_issue,
 )
+from digest.newsletter.snapshot import content_to_json
 from digest.records import Config
 from digest.records.newsletter import FAILED, SENDING, SENT, NewsletterIssue
 from digest.render import as_utc
@@ -92,9 +93,18 @@ def run(
         issues = store.newsletter_issues()
         started = next((i for i in issues if i.started), None)
         issue = None
+        hidden = {entry[0] for entry in store.hidden_entries()}
+        withdrawn = started is not None and bool(hidden & {*started.stories, *started.items})
+        if withdrawn and started is not None and send:
+            # A takedown since it was built: its frozen bytes must not go out again.
+            say(
+                f"newsletter: issue {started.id} is not resumed: it carries a story hidden "
+                "since it was built (copies already sent cannot be recalled)"
+            )
         if (
             send
             and since is None
+            and not withdrawn
             and started is not None
             and (force or _owed(store, started, addresses.recipients, retry_in_doubt))
         ):
@@ -239,6 +249,7 @@ def _build_issue(
         text=text,
         stories=content.story_ids,
         items=[i.id for s in stories if s.id in shown for i in s.items if not i.hidden],
+        content=content_to_json(content),
     )
 
 

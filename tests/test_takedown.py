@@ -5,10 +5,16 @@ from __future__ import annotations
 import gzip
 import html
 import json
+import threading
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from builders import NOW, copy_demo, make_item, run_digest
+from builders import NOW, copy_demo, make_item, newsletter_workspace, run_digest
+
+import digest
+from digest.site.serve import make_server
 
 from digest.newsletter.snapshot import content_from_json
 from digest.records.newsletter import SENT
@@ -189,3 +195,48 @@ def test_takedown_reaches_every_published_surface(tmp_path: Path) -> None:
     assert run_digest(*CONFIG, "unhide", lead.id, cwd=tmp_path).returncode == 0
     shown = published_texts(tmp_path)
     assert hidden_headline in shown[page] and hidden_headline in shown["site/newsletter/index.html"]
+
+
+# ---------------------------------------------------------------- the preview follows the link
+
+
+def test_serve_follows_the_link_across_hide_unhide_and_rebuilds(tmp_path: Path) -> None:
+    cfg, ws = newsletter_workspace(tmp_path)
+    out = tmp_path / "site"
+    digest.run_build(cfg, ws, out=out)
+    first_version = out.resolve()
+    with ws.open_store() as store:
+        target = next(i for i in store.items() if i.title == "Internet shutdown in the capital")
+    assert target.story is not None
+    story_page = f"/stories/{target.story}.html"
+    server = make_server(out, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=10) as answer:
+                return answer.status, answer.read().decode("utf-8")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode("utf-8")
+
+    try:
+        assert get(story_page)[0] == 200
+        assert target.title in get("/index.html")[1]
+        digest.hide(cfg, ws, target.story, "a request", out=out)
+        status, front = get("/index.html")
+        assert status == 200 and target.title not in front
+        assert get(story_page)[0] == 404
+        digest.unhide(cfg, ws, target.story, out=out)
+        assert get(story_page)[0] == 200 and target.title in get("/index.html")[1]
+        for _ in range(2):
+            digest.run_build(cfg, ws, out=out)
+        assert not first_version.exists()  # removed by the later builds
+        status, front = get("/index.html")
+        assert status == 200 and target.title in front
+        assert get("/static/style.css")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -14,10 +14,9 @@ from pathlib import Path
 from builders import NOW, copy_demo, make_item, newsletter_workspace, run_digest
 
 import digest
-from digest.site.serve import make_server
-
 from digest.newsletter.snapshot import content_from_json
 from digest.records.newsletter import SENT
+from digest.site.serve import make_server
 from digest.store import Store
 
 CONFIG = ("--config", "feeds.yaml")

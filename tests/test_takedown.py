@@ -11,11 +11,13 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from builders import NOW, copy_demo, make_item, newsletter_workspace, run_digest
+from builders import NOW, copy_demo, make_config, make_item, newsletter_workspace, run_digest
 
 import digest
+from digest.edition import site_data
 from digest.newsletter.snapshot import content_from_json
 from digest.records.newsletter import SENT
+from digest.site.build import render_files
 from digest.site.serve import make_server
 from digest.store import Store
 
@@ -239,3 +241,24 @@ def test_serve_follows_the_link_across_hide_unhide_and_rebuilds(tmp_path: Path) 
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_a_story_that_lost_its_headline_report_shows_nothing_of_it_before_reclustering(
+    tmp_path: Path, store: Store
+) -> None:
+    secret = make_item(1, feed="a", title="Named activist Li Mingyuan detained in Urumqi")
+    other = make_item(2, feed="b", title="Activist detained in western city")
+    ids = [store.upsert_item(it, NOW)[0] for it in (secret, other)]
+    store.save_stories({"s-1": ids}, {"s-1": (secret.title, [])}, NOW)
+    store.save_story_extras({"s-1": ["mingyuan", "urumqi", "detained"]}, {}, NOW)
+    store.hide(ids[0], "endangers a source", NOW)
+    config = make_config(tmp_path, feeds=["a", "b"], window_days=36500)
+    data = site_data(config, store, NOW)
+    (story,) = data.stories
+    assert story.headline == other.title
+    assert story.key_terms == ["detained"]
+    files = render_files(data)
+    for rel, content in files.items():
+        text = content.decode("utf-8", errors="replace")
+        for word in ("Mingyuan", "Urumqi", "mingyuan", "urumqi"):
+            assert word not in text, (rel, word)

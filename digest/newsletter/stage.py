@@ -93,22 +93,21 @@ def run(
         issues = store.newsletter_issues()
         started = next((i for i in issues if i.started), None)
         issue = None
-        hidden = {entry[0] for entry in store.hidden_entries()}
-        withdrawn = started is not None and bool(hidden & {*started.stories, *started.items})
-        if withdrawn and started is not None and send:
-            # A takedown since it was built: its frozen bytes must not go out again.
-            say(
-                f"newsletter: issue {started.id} is not resumed: it carries a story hidden "
-                "since it was built (copies already sent cannot be recalled)"
-            )
         if (
             send
             and since is None
-            and not withdrawn
             and started is not None
             and (force or _owed(store, started, addresses.recipients, retry_in_doubt))
         ):
-            issue, summary.resumed = started, True
+            hidden = {entry[0] for entry in store.hidden_entries()}
+            if hidden & {*started.stories, *started.items}:
+                # A takedown since it was built: its frozen bytes must not go out again.
+                say(
+                    f"newsletter: issue {started.id} is not resumed: it carries a story hidden "
+                    "since it was built (copies already sent cannot be recalled)"
+                )
+            else:
+                issue, summary.resumed = started, True
         recipients = addresses.recipients
         if issue is None:
             _report_in_doubt(store, started, say)

@@ -92,7 +92,7 @@ def fetch(st: State, force: bool, feed_ids: Sequence[str]) -> None:
     summary = digest.run_fetch(
         st.config(), st.ws, force=force, feed_ids=feed_ids, progress=st.progress()
     )
-    echo(summary.line())
+    echo(summary.line(name_failed=False))  # each failed feed has its own line below
     for feed_id, error in summary.failed:
         echo(f"  failed {feed_id}: {error}")
     for feed_id, warning in summary.warnings:
@@ -317,7 +317,9 @@ def models_install(st: State, from_lang: str, to_lang: str) -> None:
 @pass_state
 def hide(st: State, target_id: str, reason: str, no_build: bool, out: Path | None) -> None:
     """Hide an item or a story from the site, the feeds and the newsletter, for good."""
-    echo(digest.hide(st.config(), st.ws, target_id, reason, build=not no_build, out=out).line())
+    done = digest.hide(st.config(), st.ws, target_id, reason, build=not no_build, out=out)
+    for line in done.lines():
+        echo(line)
 
 
 @cli.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from digest.errors import InputError
@@ -21,9 +21,10 @@ class TakedownResult:
     kind: str  # item | story | shown
     items: int  # items hidden, or hidden rows removed
     build: BuildSummary | None
+    mailed: list[str] = field(default_factory=list)  # sent issues that carried it
 
     def line(self) -> str:
-        """One line for the terminal."""
+        """The first line for the terminal: what was done."""
         if self.kind == "shown":
             what = f"{self.id}: shown again ({self.items} hidden entries removed)"
         elif self.kind == "story":
@@ -33,6 +34,34 @@ class TakedownResult:
         if self.build is None:
             return what + "; the site changes on the next build"
         return what + "; site rebuilt"
+
+    def lines(self) -> list[str]:
+        """What was done, where it shows, and what cannot be undone."""
+        if self.kind == "shown":
+            return [self.line()]
+        verb = "removed" if self.build is not None else "to be removed on the next build"
+        out = [
+            self.line(),
+            f"  {verb} from: {SURFACES}",
+            "  the site's previous version is deleted with that build, not kept beside it",
+        ]
+        if self.mailed:
+            names = ", ".join(self.mailed[:5]) + (" ..." if len(self.mailed) > 5 else "")
+            out.append(
+                f"  newsletter: {len(self.mailed)} sent issue(s) carried it ({names}); their "
+                "web archive pages are rendered without it, but emails already sent cannot be "
+                "recalled"
+            )
+        else:
+            out.append("  newsletter: no sent issue carried it; future issues leave it out")
+        return out
+
+
+# Every published surface a takedown reaches (edition.py reads only visible items).
+SURFACES = (
+    "story pages, the front, topic, day and source pages, the Atom and JSON feeds "
+    "(site and per topic), the search index, the newsletter's web archive and future issues"
+)
 
 
 def hide(
@@ -56,8 +85,12 @@ def hide(
                 "`digest export` (and as the #anchor of each report)",
             )
         kind, count = found
+        hidden = {target_id, *(e[0] for e in store.hidden_entries() if e[3] == target_id)}
+        mailed = [
+            i.id for i in store.newsletter_issues() if i.sent and hidden & {*i.stories, *i.items}
+        ]
         summary = build_stage(config, store, ws.out_dir(out)) if build else None
-    return TakedownResult(target_id, kind, count, summary)
+    return TakedownResult(target_id, kind, count, summary, sorted(mailed))
 
 
 def unhide(

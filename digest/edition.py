@@ -15,7 +15,7 @@ from digest.ids import slugify
 from digest.records import Config, SiteData, StoredItem, Story, TopicView
 from digest.store import Store, utc_now
 from digest.stories.ids import assign_story_ids
-from digest.stories.rank import story_score
+from digest.stories.rank import pick_headline, story_score
 
 __all__ = ["ARCHIVE_DAYS", "build_data", "site_data"]
 
@@ -29,7 +29,8 @@ def site_data(
     """Read the window's stories, topics and feed health (window_counts: per feed), ranked."""
     now = now or utc_now()
     start = config.window_start(now)
-    items = store.items(since=start, site_lang=config.site.language, include_hidden=False)
+    # Hidden items are read too, only to know which stories lost reports to a takedown.
+    items = store.items(since=start, site_lang=config.site.language)
     labels = store.story_labels()
     key_terms = store.story_key_terms()
     coverage = store.story_coverage()
@@ -37,21 +38,29 @@ def site_data(
     names = {f.id: f.outlet_name for f in config.feeds}
     site = config.site.language.split("-")[0].lower()
     grouped: dict[str, list[StoredItem]] = defaultdict(list)
+    taken_down: dict[str, list[StoredItem]] = defaultdict(list)
     for it in items:
         # Items not clustered yet (build before cluster) stand as stories of their own.
         sid = it.story or next(iter(assign_story_ids([[it.id]], {})))
-        grouped[sid].append(it)
+        (taken_down if it.hidden else grouped)[sid].append(it)
     stories: list[Story] = []
     for sid, members in grouped.items():
         members.sort(key=_BY_TIME)
         headline, story_topics = labels.get(sid, (members[0].display_title, []))
+        terms = list(key_terms.get(sid, []))
+        if sid in taken_down:
+            # Labels are made again only by the next cluster run: until then nothing a story
+            # shows may come from a hidden report (its title as the headline, its words).
+            headline, terms = _labels_without_hidden(headline, terms, members, config)
         outlets = list(dict.fromkeys(names.get(f, f) for it in members for f in it.feeds))
         languages = list(dict.fromkeys(it.lang for it in members))
         gap, note = coverage.get(sid, (None, None))
         if any(lang.split("-")[0].lower() == site for lang in languages):
             gap = note = None  # a report in the site language joined since the labels
         last = members[-1].published
-        age_hours = max((now - last).total_seconds() / 3600, 0.0)
+        # An undated report's time is when it was first seen: it must not make a story fresh.
+        dated = [m.published for m in members if not m.date_is_fallback]
+        age_hours = max((now - (dated[-1] if dated else last)).total_seconds() / 3600, 0.0)
         stories.append(
             Story(
                 id=sid,
@@ -64,12 +73,13 @@ def site_data(
                 last_published=last,
                 score=story_score(len(outlets), len(languages), len(members), age_hours),
                 coverage_gap=gap,
-                key_terms=list(key_terms.get(sid, [])),
+                key_terms=terms,
                 coverage_note=note,
                 related=[other for other, _ in related.get(sid, [])],
             )
         )
-    stories.sort(key=lambda s: (-s.score, -s.last_published.timestamp(), s.id))
+    # A story told only by undated reports never ranks above one with a dated report.
+    stories.sort(key=lambda s: (_undated(s), -s.score, -s.last_published.timestamp(), s.id))
     live = {s.id for s in stories}
     for story in stories:
         story.related = [r for r in story.related if r in live and r != story.id]
@@ -86,6 +96,24 @@ def site_data(
         generated_at=now,
         redirects=_live_redirects(store.story_redirects(), {s.id for s in stories}),
     )
+
+
+def _undated(story: Story) -> bool:
+    return all(item.date_is_fallback for item in story.items)
+
+
+def _labels_without_hidden(
+    headline: str, terms: list[str], visible: Sequence[StoredItem], config: Config
+) -> tuple[str, list[str]]:
+    """The headline and key terms of a story that lost reports, from its visible reports only."""
+    titles = {" ".join(t.split()) for i in visible for t in (i.title, i.display_title)}
+    if " ".join(headline.split()) not in titles:
+        headline = pick_headline(visible, config.site.language)
+    text = " ".join(
+        f"{i.title} {i.summary} {i.title_translated or ''} {i.summary_translated or ''}"
+        for i in visible
+    ).casefold()
+    return headline, [t for t in terms if t.casefold() in text]
 
 
 def _discovered_topic_views(config: Config, stories: Sequence[Story]) -> list[TopicView]:

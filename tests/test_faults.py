@@ -470,15 +470,17 @@ def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path, srv: Loopb
     assert "cut: ok, with a warning" in text
     assert "  last parse warning: malformed or truncated XML" in text
 
-    # the sources page shows the same health: failures, last error, when the next try is
+    # the sources page tells readers which feeds are not updating, in plain words; the error
+    # text, the next try and the remedy stay with the operator (feeds check, above)
     built = run_digest("--config", str(cfg), "build", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     sources = (tmp_path / "site" / "sources.html").read_text(encoding="utf-8")
     with Store.open(tmp_path / ".digest" / "digest.db") as store:
         busy = feed_row(store, "busy")
-    assert f'datetime="{busy["next_fetch"]}"' in sources
-    assert "HTTP 429 Too Many Requests" in sources
-    assert "feeds reset gone" in sources
+    assert "Not updating: no successful fetch yet" in sources
+    assert "No longer published: the outlet removed this feed" in sources
+    assert f'datetime="{busy["next_fetch"]}"' not in sources
+    assert "HTTP 429" not in sources and "feeds reset gone" not in sources
 
     reset = run_digest("--config", str(cfg), "feeds", "reset", "gone", cwd=tmp_path)
     assert reset.returncode == 0, reset.stderr

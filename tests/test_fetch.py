@@ -593,3 +593,27 @@ def test_real_feed_files_load_as_local_feeds() -> None:
     results = fetch_all([FetchRequest(p.stem, p.name) for p in files], CFG, base_dir=folder)
     for path, res in zip(files, results, strict=True):
         assert res.ok and res.body == path.read_bytes()
+
+
+def test_fetch_summary_line_names_the_first_failed_feeds_and_why() -> None:
+    from digest.ingest.stage import FetchSummary
+
+    summary = FetchSummary(attempted=7, ok=2)
+    summary.failed = [
+        ("cdt", "https://chinadigitaltimes.net/feed/: HTTP 403 Forbidden"),
+        ("local", "/home/operator/feeds/local.xml: no such file"),
+        ("slow", "https://slow.example/rss: timed out after 20 s " + "x" * 200),
+        ("four", "https://four.example/: HTTP 500"),
+        ("five", "https://five.example/: HTTP 502"),
+    ]
+    line = summary.line()
+    assert line.startswith(
+        "fetch: 7 feeds, 2 ok (0 not modified), 5 failed (cdt: HTTP 403 Forbidden; "
+        "local: no such file; slow: timed out after 20 s x"
+    )
+    assert line.endswith("; and 2 more); 0 new items (0 seen)")
+    assert "four" not in line and "/home/operator" not in line and len(line) < 300
+    assert "\n" not in line
+    assert summary.line(name_failed=False).startswith(
+        "fetch: 7 feeds, 2 ok (0 not modified), 5 failed; "
+    )

@@ -18,7 +18,7 @@ from golden_files import GOLDEN, Golden
 
 from digest import newsletter_stage as run_newsletter
 from digest.config import parse_config
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError
 from digest.newsletter.archive import archive_files
 from digest.newsletter.issue import (
     SECTION_LIMIT,
@@ -343,3 +343,109 @@ def test_since_limits_the_issue(tmp_path: Path) -> None:
     assert len(summary.issue.stories) == 1  # only the item published at 01:00
     nothing = run_newsletter(cfg, ws, since=datetime(2026, 11, 21, tzinfo=UTC))
     assert nothing.issue is None and "nothing new" in nothing.lines[0]
+
+
+# ---------------------------------------------------------------- takedown in the archive
+
+
+def sent_issue(tmp_path: Path) -> tuple[Config, Workspace, NewsletterIssue]:
+    """The test workspace's issue, built and recorded as accepted for every recipient."""
+    cfg, ws = newsletter_workspace(tmp_path)
+    summary = run_newsletter(cfg, ws)
+    assert summary.issue is not None
+    with ws.open_store() as store:
+        for recipient in ("alice@example.org", "bob@example.net"):
+            store.queue_newsletter_deliveries(
+                summary.issue.id, {recipient: "<m@x>"}, NOW, reset=False
+            )
+            store.set_newsletter_delivery(summary.issue.id, recipient, "sent", NOW)
+        (issue,) = store.newsletter_issues()
+    return cfg, ws, issue
+
+
+def test_plan_round_trips_and_hiding_a_report_reaches_the_archive(tmp_path: Path) -> None:
+    from digest.newsletter.snapshot import content_from_json, content_to_json
+
+    cfg, ws, issue = sent_issue(tmp_path)
+    assert issue.content is not None
+    content = content_from_json(issue.content)
+    assert content is not None and content_to_json(content) == issue.content
+    with ws.open_store() as store:
+        untouched = archive_files(cfg, store)[f"newsletter/{issue.id}.html"].decode()
+        assert issue.html.split("<head>", 1)[1] in untouched  # the mailed bytes, as they are
+        by_title = {i.title: i for i in store.items()}
+        target = by_title["Censor deletes posts about the flood"]
+        store.hide(target.id, "request", NOW)
+        files = archive_files(cfg, store)
+        (kept,) = store.newsletter_issues()
+    page = files[f"newsletter/{issue.id}.html"].decode()
+    assert "Censor deletes posts about the flood" not in page
+    assert "Internet shutdown in the capital" in page  # the other stories stay
+    assert "Censor deletes" not in files["newsletter/index.html"].decode()
+    assert kept.html == issue.html and "Censor deletes posts about the flood" in kept.html
+
+
+def test_an_issue_without_a_plan_is_withdrawn_when_it_covered_a_hidden_story(
+    tmp_path: Path,
+) -> None:
+    cfg, ws, issue = sent_issue(tmp_path)
+    with ws.open_store() as store:
+        store.conn.execute("UPDATE newsletter_issues SET content = NULL")  # built before v10
+        store.hide(issue.stories[0], "request", NOW)
+        files = archive_files(cfg, store)
+    assert f"newsletter/{issue.id}.html" not in files
+    index = files["newsletter/index.html"].decode()
+    assert "Issue 1: withdrawn from the web archive" in index
+    assert issue.subject not in index
+
+
+def test_a_started_issue_carrying_a_hidden_story_is_not_resumed(tmp_path: Path) -> None:
+    cfg, ws = newsletter_workspace(tmp_path)
+    first = run_newsletter(cfg, ws)
+    assert first.issue is not None
+    with ws.open_store() as store:
+        # Queued for alice, then interrupted before anything was sent.
+        store.queue_newsletter_deliveries(
+            first.issue.id, {"alice@example.org": "<m@x>"}, NOW, reset=False
+        )
+        store.hide(first.issue.stories[0], "request", NOW)
+    # --send would resume it (and fail on the unreachable port 1): it is refused first,
+    # and a new issue without the story is built instead.
+    said: list[str] = []
+    with pytest.raises(DigestError):  # the SMTP server (port 1) cannot be reached
+        run_newsletter(cfg, ws, send=True, delays=(), report=said.append)
+    assert said[0].startswith(f"newsletter: issue {first.issue.id} is not resumed")
+    assert said[1].startswith("newsletter: built issue")
+    with ws.open_store() as store:
+        issues = store.newsletter_issues()
+    assert len(issues) == 2
+    newest = issues[0]
+    assert newest.id != first.issue.id
+    assert first.issue.stories[0] not in newest.stories
+
+
+def test_without_hidden_keeps_a_story_that_lost_a_side_report_and_drops_its_lead() -> None:
+    from digest.newsletter.snapshot import without_hidden
+
+    lead = item("i-lead", "Censor story lead", "Lead summary.")
+    side = item("i-side", "Side report", "Side summary.", hour=2, feeds=("rfa-ug",))
+    stories = [story("s-two", [lead, side], ["censorship"], headline="Censor story lead")]
+    stories += sample_stories()[:2]
+    content = plan_issue(stories, config(), issue_id="x", number=1, date=NOW, since=None, until=NOW)
+    two = content.top[0]
+    assert two.lead == "i-lead" and two.reports == 2
+    assert two.outlets == ["China Digital Times", "RFA Uyghur"]
+    assert content.subject.endswith(": Censor story lead")
+
+    less = without_hidden(content, {"i-side"}, {"Side report"})
+    assert less.top[0].id == "s-two" and less.top[0].reports == 1
+    assert less.top[0].outlets == ["China Digital Times"]
+    assert less.subject == content.subject and less.total == content.total
+
+    gone = without_hidden(content, {"i-lead"}, {"Censor story lead"})
+    assert [s.id for s in gone.top] == ["s-zh", "s-ug"]
+    assert gone.subject.endswith(": WeChat users banned for candle emoji")
+    assert gone.total == content.total - 1
+    # A title of a hidden report shown by another story (a label made before) drops it too.
+    label = without_hidden(content, {"i-elsewhere"}, {"WeChat users banned"})
+    assert "s-zh" not in [s.id for s in label.top]

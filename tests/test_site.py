@@ -279,6 +279,14 @@ def make_data() -> SiteData:
     )
 
 
+# The sources pages link each feed by its http(s) URL (the moved one where it moved).
+FEED_LINKS = {
+    "https://www.eff.org/rss/updates.xml",
+    "https://chinadigitaltimes.net/chinese/feed/",
+    "https://www.voachinese.com/api/new",
+    "https://www.rfa.org/uyghur/rss",
+    'https://evil.example/feed?x="><b>',
+}
 ITEM_LINKS = {
     "https://www.eff.org/deeplinks/1",
     "https://chinadigitaltimes.net/chinese/1",
@@ -440,7 +448,8 @@ def test_hostile_text_is_escaped_everywhere(tmp_path: Path) -> None:
     assert not hostile_item.find_all("a", class_="link-out")
     sources = parse(out / "sources.html")
     assert f"Evil {HOSTILE}" in [h.text for h in sources.find_all("h2")]
-    assert 'https://evil.example/feed?x="><b>' in sources.text
+    links = [a.attrs.get("href") for a in sources.find_all("a", class_="source-link")]
+    assert 'https://evil.example/feed?x="><b>' in links  # an attribute, escaped
     assert "&lt;script&gt;" in (out / "sources.html").read_text("utf-8")
 
 
@@ -467,10 +476,10 @@ def test_no_external_resources_and_csp_on_every_page(tmp_path: Path) -> None:
                 parts = urlsplit(value)
                 if parts.scheme or value.startswith("//"):
                     assert (node.tag, attr) == ("a", "href"), (page, node.tag, value)
-                    assert value in ITEM_LINKS, (page, value)
+                    assert value in ITEM_LINKS | FEED_LINKS, (page, value)
                     assert node.attrs.get("rel") == "noopener noreferrer"
                     outbound.add(value)
-    assert outbound == ITEM_LINKS
+    assert outbound == ITEM_LINKS | FEED_LINKS
     css = (out / "static/style.css").read_text("utf-8")
     assert "@import" not in css and "url(" not in css
     assert "prefers-color-scheme: dark" in css and ":focus-visible" in css
@@ -512,32 +521,82 @@ def test_awkward_ids_and_slugs_become_safe_file_names(tmp_path: Path) -> None:
     assert "Nothing odd" in (out / odd[0]).read_text("utf-8")
 
 
-def test_sources_page_shows_feed_health(tmp_path: Path) -> None:
-    _, out = build(tmp_path)
-    sources = parse(out / "sources.html")
-    feeds = sources.find_all("li", class_="feed")
-    assert len(feeds) == 5
-    by_name = {f.find_all("h2")[0].text: f for f in feeds}
+def source_lines(page: Node) -> dict[str, Node]:
+    """Each feed's line of a sources page, by the feed's name (or the outlet's)."""
+    found = {}
+    for block in page.find_all("li", class_="source"):
+        outlet = block.find_all("h2")[0].text
+        for line in block.find_all("p", class_="source-feed"):
+            names = line.find_all("a", class_="source-feed-name")
+            found[names[0].text if names else outlet] = line
+    return found
 
-    def fields(node: Node) -> dict[str, str]:
-        dts = [n.text for n in node.find_all("dt")]
-        dds = [n.text for n in node.find_all("dd")]
-        return dict(zip(dts, dds, strict=True))
 
-    eff = fields(by_name["EFF Deeplinks"])
-    assert eff["URL"] == "https://www.eff.org/rss/updates.xml"
-    assert eff["Language"] == "en" and eff["Tags"] == "global"
-    assert eff["Last success"] == "2026-11-20 14:05 UTC"
-    assert eff["Last status"] == "200" and eff["Last error"] == "none"
-    assert eff["Items"] == "40 in total, 5 in the last 7 days"
-    voa = fields(by_name["VOA Chinese"])
-    assert voa["Moved permanently to"] == "https://www.voachinese.com/api/new"
-    rfa_node = by_name["RFA Uyghur"]
-    rfa = fields(rfa_node)
-    assert rfa["Consecutive failures"] == "3" and rfa["Last status"] == "410"
-    assert rfa["Last success"] == "never"
-    assert "Gone" in rfa_node.text
-    assert "410 Gone" in rfa["Last error"]
+def test_sources_page_shows_readers_what_helps_them(tmp_path: Path) -> None:
+    data = make_data()
+    data.feeds[0].last_new = T0 - timedelta(hours=3)
+    data.feeds[0].outlet, data.feeds[0].kind, data.feeds[0].region = "EFF", "NGO", "global"
+    data.feeds[1].consecutive_failures = 2  # failing since its last good fetch
+    data.feeds[4].last_error = "/home/operator/feeds/evil.xml: no such file"
+    data.feeds[4].url = "/home/operator/feeds/evil.xml"
+    data.feeds[4].consecutive_failures = 5
+    data.feeds[4].next_fetch = T0 + timedelta(hours=2)
+    _, out = build(tmp_path, data)
+    page = parse(out / "sources.html")
+    blocks = page.find_all("li", class_="source")
+    assert len(blocks) == 5
+    assert [b.find_all("h2")[0].text for b in blocks][:2] == ["EFF", "CDT Chinese"]
+    assert blocks[0].find_all("p", class_="source-kind")[0].text == "NGO · global"
+    lines = source_lines(page)
+    eff = lines["EFF"]
+    assert eff.find_all("span", class_="lang-badge")[0].text == "en"
+    assert eff.find_all("span", class_="source-status")[0].text == "Updating"
+    assert (
+        eff.find_all("span", class_="source-last")[0].text == "last new report 2026-11-20 11:05 UTC"
+    )
+    assert eff.find_all("a", class_="source-link")[0].attrs["href"] == (
+        "https://www.eff.org/rss/updates.xml"
+    )
+    cdt = lines["CDT Chinese"].find_all("span", class_="source-status")[0]
+    assert cdt.text == "Not updating since 2026-11-20 14:05 UTC"
+    assert "badge-bad" in cdt.attrs["class"]
+    voa = lines["VOA Chinese"]
+    assert voa.find_all("a", class_="source-link")[0].attrs["href"] == (
+        "https://www.voachinese.com/api/new"  # where it moved
+    )
+    assert "language detected per report" in voa.text
+    assert "No longer published" in lines["RFA Uyghur"].text
+    evil = lines[f"Evil {HOSTILE}"]
+    assert "Not updating: no successful fetch yet" in evil.text
+    assert not evil.find_all("a", class_="source-link")  # a local path is never shown
+    # Nothing of the operator's view, on the list or on any source's page.
+    for path in [out / "sources.html", *sorted((out / "sources").iterdir())]:
+        raw = path.read_text("utf-8")
+        for private in (
+            "/home/operator",
+            "no such file",
+            "410 Gone",
+            "Consecutive",
+            "Next fetch",
+            "backing off",
+            "feeds reset",
+            "Last status",
+            "16:05",
+        ):
+            assert private not in raw, (path.name, private)
+
+
+def test_sources_page_groups_the_feeds_of_an_outlet() -> None:
+    from digest.site.sources import source_groups
+
+    data = make_data()
+    for feed, region in zip(data.feeds[:2], ("asia", "china"), strict=True):
+        feed.outlet, feed.kind, feed.region = "RFA", "international broadcaster", region
+    groups = source_groups(data.feeds, lambda fid: f"sources/{fid}.html")
+    assert [g.outlet for g in groups][:2] == ["RFA", "VOA Chinese"]
+    assert [f.id for f in groups[0].feeds] == ["eff", "cdt-zh"]
+    assert groups[0].regions == ["asia", "china"]
+    assert [f.lang for f in groups[0].feeds] == ["en", "zh"]
 
 
 # ---------------------------------------------------------------- tests: build time
@@ -1053,30 +1112,15 @@ def test_each_source_has_a_page_with_health_and_stories(tmp_path: Path) -> None:
     assert links["RFA Uyghur"] == "sources/rfa-ug.html"
     cdt = parse(out / "sources/cdt-zh.html")
     assert cdt.find_all("h1")[0].text == "CDT Chinese"
-    fields = dict(
-        zip([n.text for n in cdt.find_all("dt")], [n.text for n in cdt.find_all("dd")], strict=True)
-    )
-    assert fields["Last status"] == "304" and fields["Next fetch"] == "on the next run"
+    status = cdt.find_all("span", class_="source-status")[0]
+    assert status.text == "Updating"
     assert [a.text for a in cdt.find_all("h3")] == ["Weibo deletes rights posts"]
     gone = parse(out / "sources/rfa-ug.html")
-    assert "digest feeds reset rfa-ug" in gone.text
+    assert "No longer published: the outlet removed this feed" in gone.text
+    assert "feeds reset" not in gone.text  # the operator's remedy stays in `digest feeds check`
     evil = parse(out / links[f"Evil {HOSTILE}"])
     assert evil.find_all("h1")[0].text == f"Evil {HOSTILE}"
     assert HOSTILE not in (out / links[f"Evil {HOSTILE}"]).read_text("utf-8")
-
-
-def test_sources_page_shows_backoff(tmp_path: Path) -> None:
-    data = make_data()
-    data.feeds[3].gone = False
-    data.feeds[3].next_fetch = T0 + timedelta(hours=2)
-    _, out = build(tmp_path, data)
-    page = parse(out / "sources/rfa-ug.html")
-    next_fetch = next(
-        dd
-        for dt, dd in zip(page.find_all("dt"), page.find_all("dd"), strict=True)
-        if dt.text == "Next fetch"
-    )
-    assert next_fetch.text == "not before 2026-11-20 16:05 UTC (backing off after 3 failures)"
 
 
 def test_serve_previews_the_site_with_its_404_page(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from digest.ingest.replies import FetchRequest
 from digest.progress import QUIET, Progress
 from digest.records import Config, FeedConfig, FetchResult, Item, ParsedFeed
 from digest.store import Store, utc_now
+from digest.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,35 @@ class FetchSummary:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (feed id, why)
 
-    def line(self) -> str:
-        """One line for cron mail."""
+    def line(self, *, name_failed: bool = True) -> str:
+        """One line for cron mail, naming the first few failed feeds and why (name_failed)."""
+        failed = f"{len(self.failed)} failed"
+        if self.failed and name_failed:
+            named = [f"{fid}: {failure_reason(err)}" for fid, err in self.failed[:NAMED_FAILURES]]
+            more = len(self.failed) - NAMED_FAILURES
+            failed += f" ({'; '.join(named)}{f'; and {more} more' if more > 0 else ''})"
         text = (
             f"fetch: {self.attempted} feeds, {self.ok} ok ({self.not_modified} not modified), "
-            f"{len(self.failed)} failed; {self.items_new} new items ({self.items_seen} seen)"
+            f"{failed}; {self.items_new} new items ({self.items_seen} seen)"
         )
         if self.warnings:
             text += f"; {len(self.warnings)} with warnings"
         if self.skipped:
             text += f"; {len(self.skipped)} skipped"
         return text
+
+
+# Failed feeds named in the one-line summary; `digest fetch` lists them all below it.
+NAMED_FAILURES = 3
+_REASON_CHARS = 80
+
+
+def failure_reason(error: str) -> str:
+    """A fetch error without the URL or path it starts with, cut for a summary line."""
+    where, sep, why = error.partition(": ")
+    if sep and why and " " not in where and ("/" in where or "\\" in where):
+        error = why
+    return one_line(error, _REASON_CHARS)
 
 
 def backoff_until(failures: int, now: datetime, retry_after: datetime | None) -> datetime:

@@ -7,7 +7,7 @@ sends; mailer.py builds the messages).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -20,8 +20,10 @@ from digest.text import one_line
 __all__ = [
     "ARCHIVE_DIR",
     "IssueContent",
+    "IssueReport",
     "IssueStory",
     "TopicBlock",
+    "issue_subject",
     "plan_issue",
     "render_issue",
     "select_stories",
@@ -42,6 +44,15 @@ SUBJECT_HEADLINE_CHARS = 70
 
 
 @dataclass(frozen=True)
+class IssueReport:
+    """One visible report an issue's story covered: what a later takedown must find."""
+
+    id: str
+    outlets: list[str]
+    lang: str
+
+
+@dataclass(frozen=True)
 class IssueStory:
     """One story as the newsletter shows it."""
 
@@ -56,6 +67,9 @@ class IssueStory:
     coverage_gap: str | None
     time: datetime
     reports: int  # visible items
+    date_known: bool = True  # False: no report carried a date (`time` is when first seen)
+    lead: str | None = None  # the item whose title and summary the story shows
+    covered: list[IssueReport] = field(default_factory=list)  # its visible reports
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,8 @@ def plan_issue(
     site = config.site
     site_lang = lang_tag(site.language)
     site_dir = text_direction(site_lang)
-    views = [_story_view(s, site.base_url, site_lang, site_dir) for s in stories]
+    outlets = {f.id: f.outlet_name for f in config.feeds}
+    views = [_story_view(s, site.base_url, site_lang, site_dir, outlets) for s in stories]
     top, rest = views[:TOP_STORIES], views[TOP_STORIES:]
     order = [t.name for t in config.topics]
     blocks: dict[str, list[IssueStory]] = {name: [] for name in order}
@@ -147,13 +162,9 @@ def plan_issue(
         v.id for v in [*top, *(v for b in topic_blocks for v in b.stories), *more[:SECTION_LIMIT]]
     }
     newsletter = config.newsletter
-    headline = one_line(top[0].headline.value, SUBJECT_HEADLINE_CHARS) if top else ""
-    subject = f"{one_line(site.title, 120)} — {as_utc(date):%Y-%m-%d}"
-    if headline:
-        subject += f": {headline}"
     return IssueContent(
         title=site.title,
-        subject=subject,
+        subject=issue_subject(site.title, date, top),
         issue_id=issue_id,
         number=number,
         date=date,
@@ -173,8 +184,21 @@ def plan_issue(
     )
 
 
-def _story_view(story: Story, base_url: str, site_lang: str, site_dir: str) -> IssueStory:
+def issue_subject(title: str, date: datetime, top: Sequence[IssueStory]) -> str:
+    """The subject: the title, the date and the first top story told by a dated report."""
+    subject = f"{one_line(title, 120)} — {as_utc(date):%Y-%m-%d}"
+    # An undated report's time is only when it was first seen: it never names an issue.
+    lead = next((s for s in top if s.date_known), None)
+    if lead is not None:
+        subject += f": {one_line(lead.headline.value, SUBJECT_HEADLINE_CHARS)}"
+    return subject
+
+
+def _story_view(
+    story: Story, base_url: str, site_lang: str, site_dir: str, outlets: dict[str, str]
+) -> IssueStory:
     visible = [i for i in story.items if not i.hidden]
+    dated = [i.published for i in visible if not i.date_is_fallback]
     lead = _lead_item(story, visible)
     headline = Text(one_line(story.headline, 300), site_lang, site_dir)
     original = None
@@ -202,8 +226,14 @@ def _story_view(story: Story, base_url: str, site_lang: str, site_dir: str) -> I
         languages=[lang_tag(lang) for lang in dict.fromkeys(story.languages)],
         topics=list(dict.fromkeys(story.topics)),
         coverage_gap=one_line(story.coverage_gap, 200) if story.coverage_gap else None,
-        time=story.last_published,
+        time=max(dated) if dated else story.last_published,
         reports=len(visible),
+        date_known=bool(dated) or not visible,
+        lead=lead.id if lead is not None else None,
+        covered=[
+            IssueReport(i.id, list(dict.fromkeys(outlets.get(f, f) for f in i.feeds)), i.lang)
+            for i in visible
+        ],
     )
 
 

@@ -31,6 +31,7 @@ from digest.newsletter.mailer import (
     require_newsletter,
     send_issue,
 )
+from digest.newsletter.snapshot import content_to_json
 from digest.records import Config
 from digest.records.newsletter import FAILED, SENDING, SENT, NewsletterIssue
 from digest.render import as_utc
@@ -98,7 +99,15 @@ def run(
             and started is not None
             and (force or _owed(store, started, addresses.recipients, retry_in_doubt))
         ):
-            issue, summary.resumed = started, True
+            hidden = {entry[0] for entry in store.hidden_entries()}
+            if hidden & {*started.stories, *started.items}:
+                # A takedown since it was built: its frozen bytes must not go out again.
+                say(
+                    f"newsletter: issue {started.id} is not resumed: it carries a story hidden "
+                    "since it was built (copies already sent cannot be recalled)"
+                )
+            else:
+                issue, summary.resumed = started, True
         recipients = addresses.recipients
         if issue is None:
             _report_in_doubt(store, started, say)
@@ -239,6 +248,7 @@ def _build_issue(
         text=text,
         stories=content.story_ids,
         items=[i.id for s in stories if s.id in shown for i in s.items if not i.hidden],
+        content=content_to_json(content),
     )
 
 

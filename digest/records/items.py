@@ -97,6 +97,7 @@ class StoredItem:
     story: str | None = None
     topics: list[str] = field(default_factory=list)
     hidden: bool = False
+    date_is_fallback: bool = False  # the feed gave no date: `published` is the first-seen time
 
     @property
     def dir(self) -> str:

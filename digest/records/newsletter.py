@@ -27,6 +27,7 @@ class NewsletterIssue:
     text: str
     stories: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)  # the visible items it covered
+    content: str | None = None  # the issue's plan as JSON (newsletter/snapshot.py), for the archive
     started: bool = False  # some delivery was queued: the issue is frozen
     sent: int = 0  # recipients the server accepted it for
 

@@ -63,6 +63,7 @@ class FeedHealth:
     outlet: str = ""  # the outlet it belongs to ("" = its own name)
     kind: str | None = None  # exile media, state media, NGO ...
     region: str | None = None
+    last_new: datetime | None = None  # when it last delivered a report new to the store
 
 
 @dataclass

@@ -54,11 +54,14 @@ def build_site(
     templates_dir: Path | None = None,
     extra_files: Mapping[str, bytes] | None = None,
     search: bool = True,
+    takedowns: str = "",
 ) -> BuildReport:
     """Render the site into a new version dir beside `out` and switch `out` to it atomically.
 
     `extra_files` ({relative path: bytes}, e.g. the newsletter archive under newsletter/) are
     published with the pages. `search` builds the pagefind index when pagefind is installed.
+    `takedowns` names the set of hidden ids (a hash, "" for none): when it differs from the
+    current version's, that version is removed too rather than kept as the previous one.
     """
     if templates_dir is None:
         templates_dir = data.site.templates_dir
@@ -82,6 +85,8 @@ def build_site(
         _check_extra_path(rel, files)
         files[rel] = bytes(content)
     manifest: dict[str, object] = {"version": MANIFEST_VERSION, "pages": result.fingerprints}
+    if takedowns:
+        manifest["takedowns"] = takedowns
     after_fill = None
     if executable is not None:
         stories = [(r, fp) for r, fp in result.fingerprints.items() if r.startswith("stories/")]
@@ -97,7 +102,10 @@ def build_site(
     text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     files[MANIFEST] = (text + "\n").encode("utf-8")
     files["build.json"] = _build_json(data, result.pages)
-    published: Published = publish(files, out, reuse=result.reused, after_fill=after_fill)
+    keep_previous = old.get("takedowns", "") == takedowns
+    published: Published = publish(
+        files, out, reuse=result.reused, after_fill=after_fill, keep_previous=keep_previous
+    )
     return BuildReport(
         version_dir=published.version_dir,
         pages=result.pages,

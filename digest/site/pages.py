@@ -18,6 +18,7 @@ from digest.errors import ConfigError, StageError
 from digest.records import SiteData, Story
 from digest.render import make_environment
 from digest.site.fingerprint import base_key, page_hash, story_signature
+from digest.site.sources import source_groups
 from digest.site.syndication import feed_paths, output_feeds
 from digest.site.views import DayLink, SiteContext, StoryCard, TopicSection, visible_items
 
@@ -236,23 +237,26 @@ class PageWriter:
 
     def source_pages(self) -> None:
         """The sources page, and one page per feed listing the window's stories it reported."""
-        feed_pages = {feed.id: self.ctx.feed_href(feed.id) for feed in self.data.feeds}
-        self.render(
-            "sources.html", "site/sources.html", feeds=self.data.feeds, feed_pages=feed_pages
-        )
+        groups = source_groups(self.data.feeds, self.ctx.feed_href)
+        # `feeds` (FeedHealth, the operator's view) only for override templates of older
+        # digests: the built-in page shows readers the public view (`groups`) alone.
+        self.render("sources.html", "site/sources.html", groups=groups, feeds=self.data.feeds)
+        public = {feed.id: (feed, group) for group in groups for feed in group.feeds}
         # Sorted newest first once, so each source's list comes out sorted.
         by_feed: dict[str, list[Story]] = {}
         for story in sorted(self.window, key=lambda s: (-s.last_published.timestamp(), s.id)):
             for feed_id in dict.fromkeys(f for i in visible_items(story) for f in i.feeds):
                 by_feed.setdefault(feed_id, []).append(story)
-        for feed in self.data.feeds:
-            mine = by_feed.get(feed.id, [])
+        for feed_id, (feed, group) in public.items():
+            mine = by_feed.get(feed_id, [])
             shown = mine[:SOURCE_PAGE_STORIES]
-            href = feed_pages[feed.id]
-            if self.unchanged(href, feed, len(mine), self.listed(shown)):
+            href = feed.href
+            if self.unchanged(href, feed, group, len(mine), self.listed(shown)):
                 continue
             cards = [self.card(s) for s in shown]
-            self.render(href, "site/source.html", feed=feed, cards=cards, total=len(mine))
+            self.render(
+                href, "site/source.html", feed=feed, group=group, cards=cards, total=len(mine)
+            )
 
     def fixed_pages(self) -> None:
         """About, search and 404."""

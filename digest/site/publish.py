@@ -4,7 +4,8 @@
 writes a fresh version directory, hard-linking every file whose bytes equal the same file in the
 version `out` points to now (or that the caller knows to be unchanged), then renames a new link
 over `out`. Readers therefore see either the old site or the new one, an unchanged rebuild writes
-no content and keeps every mtime, and the two newest versions (current and previous) are kept.
+no content and keeps every mtime, and the two newest versions (current and previous) are kept
+(only the current one after a takedown).
 """
 
 from __future__ import annotations
@@ -48,8 +49,13 @@ def publish(
     *,
     reuse: Collection[str] = (),
     after_fill: AfterFill | None = None,
+    keep_previous: bool = True,
 ) -> Published:
-    """Write `files` (link `reuse` from the current version) into a new version; switch `out`."""
+    """Write `files` (link `reuse` from the current version) into a new version; switch `out`.
+
+    `keep_previous=False` removes the version `out` pointed to as well (after a takedown the
+    old pages must not stay beside the site, where a copy of the folder would take them).
+    """
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +87,7 @@ def publish(
     except OSError as exc:
         shutil.rmtree(version, ignore_errors=True)
         raise StageError(f"cannot switch {out} to the new site: {exc.strerror or exc}") from exc
-    _remove_old_versions(out, keep={version, *([previous] if previous else [])})
+    _remove_old_versions(out, keep={version, *([previous] if previous and keep_previous else [])})
     return Published(version, written, linked)
 
 

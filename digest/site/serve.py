@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +32,23 @@ class SiteHandler(SimpleHTTPRequestHandler):
     }
 
     prefix = "/"  # the site's path in base_url: the 404 page links from there
+    link = ""  # the site link (--out): followed again for every request
+
+    def do_GET(self) -> None:
+        """Serve from the version the link names now."""
+        self._follow_link()
+        super().do_GET()
+
+    def do_HEAD(self) -> None:
+        """As GET, without the body."""
+        self._follow_link()
+        super().do_HEAD()
+
+    def _follow_link(self) -> None:
+        # Each request resolves the link again, so a build during the preview (a takedown
+        # among them) shows at once, and a removed old version is never served from.
+        if self.link:
+            self.directory = os.path.realpath(self.link)
 
     def translate_path(self, path: str) -> str:
         """Serve the site at / and at its base_url path, so the 404 page's links work too."""
@@ -57,17 +75,18 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
 
 def make_server(out: Path, port: int, prefix: str = "/") -> ThreadingHTTPServer:
-    """An HTTP server for the site version `out` names now, on 127.0.0.1 (port 0: any free).
+    """An HTTP server for the site `out` links to, on 127.0.0.1 (port 0: any free).
+
+    Every request follows the link again: the preview always shows the current version.
 
     `prefix` is the site's path on its real server (from site.base_url), also served.
     """
     if not out.exists():
         raise InputError(f"{out}: no site built yet", "run `digest build` (or `digest run`) first")
-    # Serve the version the link points at now, so a rebuild mid-preview cannot mix versions.
-    root = out.resolve()
+    link = os.path.abspath(out)
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
-    handler_class = type("PrefixedSiteHandler", (SiteHandler,), {"prefix": prefix})
-    handler = functools.partial(handler_class, directory=str(root))
+    handler_class = type("PrefixedSiteHandler", (SiteHandler,), {"prefix": prefix, "link": link})
+    handler = functools.partial(handler_class, directory=link)
     try:
         return ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,12 @@ class BuildSummary:
         return text
 
 
+def _takedown_key(store: Store) -> str:
+    """A hash of every hidden id ("" when nothing is hidden): it changes with each takedown."""
+    ids = sorted(entry[0] for entry in store.hidden_entries())
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16] if ids else ""
+
+
 def run(
     config: Config,
     store: Store,
@@ -56,7 +63,13 @@ def run(
         # The newsletter's web archive is published with the pages.
         extra = archive_files(config, store)
         progress.start("build", 1)
-        report = build_site(data, out, templates_dir=config.site.templates_dir, extra_files=extra)
+        report = build_site(
+            data,
+            out,
+            templates_dir=config.site.templates_dir,
+            extra_files=extra,
+            takedowns=_takedown_key(store),
+        )
         progress.close()
     return BuildSummary(
         out=out,

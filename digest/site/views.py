@@ -46,6 +46,7 @@ class StoryCard:
     key_terms: list[str] = field(default_factory=list)
     machine_translated: bool = False  # the headline or summary shown is a machine translation
     coverage_note: str | None = None  # why no coverage claim can be made
+    date_known: bool = True  # False: no report of it carried a date (`time` is when first seen)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ class SiteContext:
         topics = [
             TopicLink(name, self._topic_href_by_name(name)) for name in _distinct(story.topics)
         ]
+        # The newest dated report gives the story's time; undated ones only when all are.
+        dated = [i.published for i in visible if not i.date_is_fallback]
         return StoryCard(
             story=story,
             href=self.story_href(story),
@@ -186,13 +189,14 @@ class SiteContext:
             summary=summary,
             outlets=_distinct(story.outlets),
             languages=[lang_tag(lang) for lang in _distinct(story.languages)],
-            time=story.last_published,
+            time=max(dated) if dated else story.last_published,
             topics=topics,
             reports=len(visible),
             coverage_gap=story.coverage_gap or None,
             key_terms=_distinct([t for t in story.key_terms if t.strip()])[:8],
             machine_translated=machine,
             coverage_note=story.coverage_note,
+            date_known=bool(dated) or not visible,
         )
 
     def related(self, story: Story) -> list[RelatedLink]:

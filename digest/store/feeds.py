@@ -148,23 +148,24 @@ class FeedQueries(StoreBase):
         # Without a window (the site build counts it from the items it read) no join is needed:
         # a third of the time of a site build's store read at 20k items.
         query = (
-            "SELECT feed_id, COUNT(DISTINCT item_id) AS total, 0 AS recent FROM item_sources"
-            " GROUP BY feed_id"
+            "SELECT feed_id, COUNT(DISTINCT item_id) AS total, 0 AS recent,"
+            " MAX(first_seen) AS newest FROM item_sources GROUP BY feed_id"
             if window_start is None
             else "SELECT s.feed_id, COUNT(DISTINCT s.item_id) AS total,"
-            " COUNT(DISTINCT CASE WHEN i.published >= ? THEN s.item_id END) AS recent"
+            " COUNT(DISTINCT CASE WHEN i.published >= ? THEN s.item_id END) AS recent,"
+            " MAX(s.first_seen) AS newest"
             " FROM item_sources s JOIN items i ON i.id = s.item_id GROUP BY s.feed_id"
         )
         params = () if window_start is None else (to_db(window_start),)
         counts = {
-            row["feed_id"]: (row["total"], row["recent"])
+            row["feed_id"]: (row["total"], row["recent"], from_db(row["newest"]))
             for row in self.conn.execute(query, params)
         }
         rows = {r["id"]: r for r in self.conn.execute("SELECT * FROM feeds")}
         health = []
         for feed in feeds:
             row = rows.get(feed.id)
-            total, recent = counts.get(feed.id, (0, 0))
+            total, recent, newest = counts.get(feed.id, (0, 0, None))
             h = FeedHealth(
                 id=feed.id,
                 name=feed.name,
@@ -177,6 +178,7 @@ class FeedQueries(StoreBase):
                 region=feed.region,
                 items_total=total,
                 items_in_window=recent,
+                last_new=newest,
             )
             if row is not None:
                 h.effective_url = row["effective_url"]

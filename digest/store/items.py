@@ -153,7 +153,8 @@ class ItemQueries(StoreBase):
         cursor.row_factory = None
         rows = cursor.execute(
             "SELECT i.id, i.url, i.link, i.title, i.summary, i.content_html, i.published,"
-            " i.lang, i.story_id, t.title, t.summary, t.status, t.note, t.source_hash,"
+            " i.date_is_fallback, i.lang, i.story_id,"
+            " t.title, t.summary, t.status, t.note, t.source_hash,"
             " s.topics, h.id IS NOT NULL OR hs.id IS NOT NULL"
             " FROM items i"
             " LEFT JOIN item_translations t ON t.item_id = i.id AND t.tgt = ?"
@@ -174,7 +175,7 @@ class ItemQueries(StoreBase):
             sources.setdefault(source_item, {})[feed_id] = None
         out = []
         for (
-            item_id, url, link, title, summary, content_html, published, lang, story_id,
+            item_id, url, link, title, summary, content_html, published, undated, lang, story_id,
             t_title, t_summary, t_status, t_note, t_hash, s_topics, is_hidden,
         ) in rows:  # fmt: skip
             hidden = bool(is_hidden)
@@ -191,6 +192,7 @@ class ItemQueries(StoreBase):
                     summary=summary,
                     content_html=content_html,
                     published=from_db(published) or utc_now(),
+                    date_is_fallback=bool(undated),
                     lang=lang,
                     feeds=list(sources.get(item_id, ())),
                     title_translated=t_title if status == "translated" else None,

@@ -40,6 +40,7 @@ class NewsletterQueries(StoreBase):
                 text=r["text"],
                 stories=json.loads(r["stories"]),
                 items=json.loads(r["items"]),
+                content=r["content"],
                 started=r["started"] > 0,
                 sent=r["sent"],
             )
@@ -55,8 +56,8 @@ class NewsletterQueries(StoreBase):
             )
             db.execute(
                 "INSERT INTO newsletter_issues"
-                " (id, number, created_at, since, until, subject, html, text, stories, items)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " (id, number, created_at, since, until, subject, html, text, stories, items,"
+                " content) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     issue.id,
                     issue.number,
@@ -68,6 +69,7 @@ class NewsletterQueries(StoreBase):
                     issue.text,
                     json.dumps(issue.stories),
                     json.dumps(issue.items),
+                    issue.content,
                 ),
             )
 

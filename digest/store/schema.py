@@ -261,4 +261,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE stories ADD COLUMN coverage TEXT;
     ALTER TABLE stories ADD COLUMN related TEXT NOT NULL DEFAULT '[]';
     """,
+    # 10: takedown in the newsletter's web archive (issue 16): each issue keeps its plan (JSON),
+    # so an archive page can be rendered again without hidden stories while html and text stay
+    # the bytes that were mailed. NULL for issues built before: their pages are withdrawn
+    # instead when they covered something hidden since.
+    """
+    ALTER TABLE newsletter_issues ADD COLUMN content TEXT;
+    """,
 )

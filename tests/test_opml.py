@@ -88,7 +88,8 @@ def test_import_adds_skips_and_derives_ids(config_path: Path, opml_path: Path) -
             None,
             (),
         ),
-        ("zh-example-feed", "中文新闻", "https://zh.example/feed", None, ("china", "tech")),
+        # no Latin letters in the title: the outlet's name from the host
+        ("zh", "中文新闻", "https://zh.example/feed", None, ("china", "tech")),
     ]
     skipped = dict(result.skipped)
     assert skipped["HTTPS://ChinaDigitalTimes.net/feed"] == "already in feeds.yaml as 'cdt-en'"
@@ -410,7 +411,9 @@ def test_hostile_urls_are_skipped_with_printable_labels(config_path: Path, tmp_p
         "the feed URL contains a control character",
         "the feed URL is longer than 2000 characters",
         "the feed URL is not an http(s) URL",
+        "has no feed URL (xmlUrl): nothing to fetch",  # the blank one, by its title
     ]
+    assert result.skipped[3][0] == "x"
     assert result.skipped[0][0] == "https://esc.example/2J"
     assert len(result.skipped[1][0]) == 200
     assert config_path.read_bytes() == before

@@ -116,6 +116,11 @@ class ItemQueries(StoreBase):
         """How many items the store holds."""
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
+    def language_counts(self) -> dict[str, int]:
+        """How many items the store holds in each language (declared or detected)."""
+        rows = self.conn.execute("SELECT lang, COUNT(*) FROM items GROUP BY lang ORDER BY lang")
+        return {str(lang): int(n) for lang, n in rows}
+
     def prune(self, before: datetime) -> int:
         """Delete items published before `before` (retention); returns how many."""
         with self.transaction() as db:

@@ -7,6 +7,7 @@ the clock or on where the copy sits is normalised before the comparison:
 - build.json: generated_at becomes <BUILD-TIME>;
 - sources.html and sources/*.html: the times in "Last success" and "Next fetch" (the fetch's
   own clock) become <FETCH-TIME>;
+- index.html: the time in "Updated" (when the newest report was fetched) becomes <FETCH-TIME>;
 - every file: the demo copy's folder becomes <DEMO> (the paths in the missing and broken
   feeds' errors);
 - .digest-manifest.json: every hash becomes <hash> (they cover the code's own fingerprint),
@@ -42,6 +43,7 @@ LISTING = "_listing"  # no site has a folder of this name
 _GENERATED_AT = re.compile(r'("generated_at": )"[^"]*"')
 _FETCH_FIELDS = re.compile(r"(<dt>(?:Last success|Next fetch)</dt><dd>)(.*?)(</dd>)")
 _TIME = re.compile(r'<time datetime="[^"]*">[^<]*</time>')
+_UPDATED = re.compile(r'(<p class="updated">Updated )<time datetime="[^"]*">[^<]*</time>')
 _NAME_HASH = re.compile(r"_[0-9a-f]{6,}(?=\.)")
 
 
@@ -64,6 +66,8 @@ def normalised(rel: str, text: str, demo: Path) -> str:
             return m[1] + _TIME.sub(when, m[2]) + m[3]
 
         return _FETCH_FIELDS.sub(fetch_time, text)
+    if rel == "index.html":
+        return _UPDATED.sub(r'\1<time datetime="<FETCH-TIME>"><FETCH-TIME></time>', text)
     return text
 
 

@@ -16,6 +16,7 @@ from digest.ingest.replies import FetchRequest
 from digest.progress import QUIET, Progress
 from digest.records import Config, FeedConfig, FetchResult, Item, ParsedFeed
 from digest.store import Store, utc_now
+from digest.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ class FetchSummary:
     def line(self) -> str:
         """One line for cron mail."""
         text = (
-            f"fetch: {self.attempted} feeds, {self.ok} ok ({self.not_modified} not modified), "
-            f"{len(self.failed)} failed; {self.items_new} new items ({self.items_seen} seen)"
+            f"fetch: {plural(self.attempted, 'feed')}, {self.ok} ok ({self.not_modified} not "
+            f"modified), {len(self.failed)} failed; {plural(self.items_new, 'new item')} "
+            f"({self.items_seen} seen)"
         )
         if self.warnings:
             text += f"; {len(self.warnings)} with warnings"

@@ -67,10 +67,13 @@ def test_init_writes_the_starter_and_the_next_steps(tmp_path: Path) -> None:
     assert f"cd {(tmp_path / 'mydigest').resolve()} && " in out  # cron starts nowhere in particular
 
 
-def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     mine = tmp_path / "feeds.yaml"
     mine.write_text("feeds: []  # mine\n", encoding="utf-8")
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
     assert main_exit(["init"]) == 1
     _, err = capsys.readouterr()
     assert err.startswith("error: feeds.yaml already exists: digest init never overwrites it")
@@ -81,6 +84,10 @@ def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str
     with pytest.raises(InputError):
         init_digest(tmp_path / "other" / "feeds.yaml")
     assert not (tmp_path / "nowhere.yaml").exists()
+    # A file where the folder should be.
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot make the folder"):
+        init_digest(tmp_path / "afile" / "feeds.yaml")
 
 
 def test_init_with_an_opml_file_keeps_every_setting_and_takes_its_feeds(tmp_path: Path) -> None:
@@ -110,6 +117,21 @@ def test_init_with_an_opml_file_keeps_every_setting_and_takes_its_feeds(tmp_path
     assert result.languages == ("zh",)
     text = (tmp_path / "d" / "feeds.yaml").read_text(encoding="utf-8")
     assert "# The newsletter is off until" in text  # the starter's comments stay
+
+
+def test_feeds_list_describes_each_outlet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main_exit(["--config", str(REPO / "feeds.yaml"), "feeds", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "LANGUAGE", "OUTLET", "KIND", "REGION", "URL"]
+    cdt = next(line for line in lines if line.startswith("cdt-zh "))
+    assert cdt.split("  ")[0] == "cdt-zh"
+    words = " ".join(cdt.split())
+    assert words == (
+        "cdt-zh zh China Digital Times exile media china https://chinadigitaltimes.net/chinese/feed/"
+    )
+    assert lines[-1] == f"{len(load_config(REPO / 'feeds.yaml').feeds)} feeds"
 
 
 # ---------------------------------------------------------------- models without a config

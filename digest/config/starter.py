@@ -141,6 +141,12 @@ def init_digest(path: Path, *, opml: Path | BinaryIO | None = None) -> InitResul
     config = _validated(text, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{path.parent}: cannot make the folder: {exc.strerror or exc}",
+            "give digest init a folder that does not exist yet, or an empty one",
+        ) from None
+    try:
         write_new(path, text.encode("utf-8"))
     except FileExistsError:
         raise InputError(

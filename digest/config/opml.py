@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from xml.parsers import expat
 
 from ruamel.yaml import YAML
@@ -32,6 +31,7 @@ from digest.ids import (
     is_language_code,
     is_slug,
     name_from_url,
+    readable_feed_id,
 )
 from digest.records import Config, FeedConfig
 from digest.text import printable
@@ -54,11 +54,6 @@ MAX_OPML_BYTES = 16 * 1024 * 1024
 MAX_NAME = 200
 MAX_URL = 2000
 MAX_TAGS = 20
-# An imported feed's id: the title's words, cut at a word boundary to stay readable.
-ID_WORDS_MAX = 40
-# Host labels that say nothing about the outlet (www.voachinese.com -> voachinese).
-_HOST_NOISE = frozenset({"www", "feeds", "feed", "rss", "m", "api"})
-_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "edu", "ac", "or", "ne"})
 _NS_SEP = "\x1f"  # expat's namespace separator: a character no XML name contains
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TAG_DROP = re.compile(r"[^\w-]+")
@@ -177,7 +172,7 @@ def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
             continue
         seen[key] = outline.line
         name = title or name_from_url(url)[:MAX_NAME]
-        base_id = explicit if is_slug(explicit) else _id_from(title, url)
+        base_id = explicit if is_slug(explicit) else readable_feed_id(title, url)
         feed_id = _unique(base_id, taken)
         taken.add(feed_id)
         language = attrs.get("language", "").strip()
@@ -198,35 +193,6 @@ def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
             )
         )
     return result
-
-
-def _id_from(title: str, url: str) -> str:
-    """An id from the outline's title: its Latin letters and digits as a slug, cut at a word
-    boundary; a title with none (中文新闻) takes the outlet's name from the URL's host."""
-    words = _ascii_words(title)
-    if not words:
-        host = (urlsplit(url).hostname or "").lower().split(".")
-        while len(host) > 1 and host[0] in _HOST_NOISE:
-            host = host[1:]
-        if len(host) > 1:
-            host = host[:-1]  # the top-level domain
-        if len(host) > 1 and host[-1] in _SECOND_LEVEL:
-            host = host[:-1]  # bbc.co(.uk), people.com(.cn)
-        words = _ascii_words(" ".join(host))
-    slug = ""
-    for word in words:
-        longer = f"{slug}-{word}" if slug else word
-        if slug and len(longer) > ID_WORDS_MAX:
-            break
-        slug = longer
-    return slug[:ID_WORDS_MAX].strip("-") or "feed"
-
-
-def _ascii_words(text: str) -> list[str]:
-    """The Latin letters and digits of text, lower-case, as words (accents dropped)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return re.findall(r"[a-z0-9]+", kept.encode("ascii", "ignore").decode())
 
 
 def _unique(base: str, taken: set[str]) -> str:

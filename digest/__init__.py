@@ -21,6 +21,7 @@ _API = {
     # configuration and state
     "Config": ("digest.records", "Config"),
     "load_config": ("digest.config", "load_config"),
+    "init_digest": ("digest.config.starter", "init_digest"),
     "Workspace": ("digest.workspace", "Workspace"),
     "Store": ("digest.store", "Store"),
     # the stages: each stage.py's run()
@@ -66,6 +67,7 @@ __all__ = [
     "fetch_stage",
     "hide",
     "import_opml",
+    "init_digest",
     "install_file",
     "install_from_index",
     "load_config",
@@ -100,6 +102,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from digest.config import load_config, scheduler_address_problem
     from digest.config.opml import export_opml, import_opml
+    from digest.config.starter import init_digest
     from digest.curation import hide, unhide
     from digest.edition import build_data, site_data
     from digest.export import write_export

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
 import digest
 from digest.errors import DigestError, InputError
 from digest.progress import Progress
+from digest.wording import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,13 +26,23 @@ class State:
 
     def __init__(self, config: Path | None, state: Path | None, verbose: bool) -> None:
         self.ws = digest.Workspace.resolve(config, state)
+        self.explicit_config = config is not None or bool(os.environ.get("DIGEST_CONFIG"))
         self.verbose = verbose
         self._config: digest.Config | None = None
+
+    def optional_config(self) -> digest.Config | None:
+        """The config, or None when there is none at the default place (models work without
+        one: a new user's first step). A --config or $DIGEST_CONFIG that is missing fails."""
+        if not self.explicit_config and not self.ws.config_path.exists():
+            return None
+        return self.config()
 
     def config(self) -> digest.Config:
         """The loaded and validated config (loaded once)."""
         if self._config is None:
             self._config = digest.load_config(self.ws.config_path)
+            for warning in self._config.warnings:
+                click.echo(f"warning: {warning}", err=True)
         return self._config
 
     def progress(self) -> Progress:
@@ -68,6 +80,30 @@ def cli(ctx: click.Context, config: Path | None, state: Path | None, verbose: bo
         stream=sys.stderr,
     )
     ctx.obj = State(config, state, verbose)
+
+
+@cli.command()
+@click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--opml",
+    metavar="FILE",
+    type=click.Path(path_type=Path, allow_dash=True),
+    help="take the feeds of this OPML file (a feed reader's export; - reads stdin) instead",
+)
+@pass_state
+def init(st: State, folder: Path | None, opml: Path | None) -> None:
+    """Write a starter feeds.yaml in DIR: the real outlet list, every setting at its default.
+
+    Without DIR it writes --config (./feeds.yaml). It never overwrites a file.
+    """
+    target = folder / "feeds.yaml" if folder is not None else st.ws.config_path
+    source: Path | BinaryIO | None = opml
+    if opml is not None and str(opml) == "-":
+        source = sys.stdin.buffer
+    result = digest.init_digest(target, opml=source)
+    exe = Path(sys.argv[0])
+    for line in result.lines(str(exe.resolve()) if exe.name == "digest" else "digest"):
+        echo(line)
 
 
 out_option = click.option(
@@ -227,10 +263,21 @@ def feeds() -> None:
 @feeds.command("list")
 @pass_state
 def feeds_list(st: State) -> None:
-    """The configured feeds."""
-    for f in st.config().feeds:
-        state = "" if f.enabled else "  (disabled)"
-        echo(f"{f.id:<24} {f.language or '?':<8} {f.url}{state}")
+    """The configured feeds: id, language, outlet, kind, region and URL."""
+    feeds = st.config().feeds
+    rows = [("ID", "LANGUAGE", "OUTLET", "KIND", "REGION", "URL")]
+    for f in feeds:
+        url = f.url if f.enabled else f"{f.url}  (disabled)"
+        lang = f.language or "detected"
+        rows.append((f.id, lang, f.outlet_name, f.kind or "-", f.region or "-", url))
+    widths = [min(max(len(row[i]) for row in rows), 32) for i in range(5)]
+    for row in rows:
+        cells = [
+            cell if len(cell) <= w else cell[: w - 1] + "…"
+            for cell, w in zip(row, widths, strict=False)
+        ]
+        echo("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + "  " + row[5])
+    echo(plural(len(feeds), "feed"))
 
 
 @feeds.command("check")
@@ -281,8 +328,11 @@ def models() -> None:
 @models.command("list")
 @pass_state
 def models_list(st: State) -> None:
-    """Installed packages, and whether each feed language can reach the site language."""
-    for line in digest.models_report(st.config()):
+    """Installed packages, and how each language of the feeds and the store reaches the site's.
+
+    Works without a feeds.yaml (the defaults: $ARGOS_PACKAGES_DIR, a site in English).
+    """
+    for line in digest.models_report(st.optional_config(), st.ws):
         echo(line)
 
 
@@ -290,8 +340,9 @@ def models_list(st: State) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @pass_state
 def models_install_file(st: State, path: Path) -> None:
-    """Install a .argosmodel file (offline)."""
-    info = digest.install_file(st.config().translation, path)
+    """Install a .argosmodel file (offline); works without a feeds.yaml."""
+    config = st.optional_config()
+    info = digest.install_file(config.translation if config else None, path)
     echo(f"installed {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
 
 
@@ -300,8 +351,11 @@ def models_install_file(st: State, path: Path) -> None:
 @click.argument("to_lang", metavar="TO")
 @pass_state
 def models_install(st: State, from_lang: str, to_lang: str) -> None:
-    """Install FROM→TO from the Argos package index (or two packages through English)."""
-    for info, new in digest.install_from_index(st.config().translation, from_lang, to_lang):
+    """Install FROM→TO from the Argos package index (or two through English); works without
+    a feeds.yaml."""
+    config = st.optional_config()
+    translation = config.translation if config else None
+    for info, new in digest.install_from_index(translation, from_lang, to_lang):
         state = "installed" if new else "already installed"
         echo(f"{state} {info.name} {info.version} ({info.from_code}→{info.to_code}) in {info.path}")
 

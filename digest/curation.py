@@ -10,6 +10,7 @@ from digest.records import Config
 from digest.site.stage import BuildSummary
 from digest.site.stage import run as build_stage
 from digest.store import utc_now
+from digest.wording import plural
 from digest.workspace import Workspace, run_lock
 
 
@@ -26,9 +27,9 @@ class TakedownResult:
     def line(self) -> str:
         """The first line for the terminal: what was done."""
         if self.kind == "shown":
-            what = f"{self.id}: shown again ({self.items} hidden entries removed)"
+            what = f"{self.id}: shown again ({plural(self.items, 'hidden entry')} removed)"
         elif self.kind == "story":
-            what = f"{self.id}: story hidden with its {self.items} items"
+            what = f"{self.id}: story hidden with its {plural(self.items, 'item')}"
         else:
             what = f"{self.id}: item hidden"
         if self.build is None:

@@ -165,6 +165,7 @@ def build_data(config: Config, store: Store, now: datetime | None = None) -> Sit
         replace(t, stories=[s for s in t.stories if s.id in in_window]) for t in data.topics
     ]
     data.site = config.site
+    data.updated_at = store.newest_first_seen()
     # site_data counted "items in the window" over the whole archive: count the real window
     # (visible items only: a hidden item is not counted on the public sources page either).
     recent: Counter[str] = Counter()

@@ -23,6 +23,14 @@ class ConfigError(DigestError):
     exit_code = 1
 
 
+class ConfigProblems(ConfigError):
+    """Several problems in one configuration file, all reported at once (`problems`)."""
+
+    def __init__(self, message: str, hint: str | None, problems: tuple[ConfigError, ...]) -> None:
+        super().__init__(message, hint)
+        self.problems = problems
+
+
 class InputError(DigestError):
     """A bad input file or argument given on the command line."""
 

@@ -12,6 +12,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from digest.text import has_control
 
 SLUG_MAX = 64
+# readable_feed_id: the title's words, cut at a word boundary to stay readable.
+ID_WORDS_MAX = 40
+# Host labels that say nothing about the outlet (www.voachinese.com -> voachinese).
+_HOST_NOISE = frozenset({"www", "feeds", "feed", "rss", "m", "api"})
+_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "edu", "ac", "or", "ne"})
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # BCP 47 in practice: a 2-3 letter primary subtag, then subtags of 1-8 letters or digits.
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
@@ -53,6 +58,36 @@ def slugify(text: str) -> str:
     if len(slug) > SLUG_MAX:
         slug = f"{slug[: SLUG_MAX - 9].rstrip('-')}-{digest}"
     return slug
+
+
+def readable_feed_id(title: str, url: str) -> str:
+    """A readable feed id from a title (an OPML outline's): its Latin letters and digits as a
+    slug, cut at a word boundary; a title with none (中文新闻) takes the outlet's name from
+    the URL's host."""
+    words = _ascii_words(title)
+    if not words:
+        host = (urlsplit(url).hostname or "").lower().split(".")
+        while len(host) > 1 and host[0] in _HOST_NOISE:
+            host = host[1:]
+        if len(host) > 1:
+            host = host[:-1]  # the top-level domain
+        if len(host) > 1 and host[-1] in _SECOND_LEVEL:
+            host = host[:-1]  # bbc.co(.uk), people.com(.cn)
+        words = _ascii_words(" ".join(host))
+    slug = ""
+    for word in words:
+        longer = f"{slug}-{word}" if slug else word
+        if slug and len(longer) > ID_WORDS_MAX:
+            break
+        slug = longer
+    return slug[:ID_WORDS_MAX].strip("-") or "feed"
+
+
+def _ascii_words(text: str) -> list[str]:
+    """The Latin letters and digits of text, lower-case, as words (accents dropped)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return re.findall(r"[a-z0-9]+", kept.encode("ascii", "ignore").decode())
 
 
 def is_slug(text: str) -> bool:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import jinja2
 
+from digest.language import language_name
+from digest.wording import plural, window_phrase
+
 # Plain-text templates (the text part of the newsletter) must not be HTML-escaped: escaping
 # there would only mangle "&" and "<" in what readers see. Everything else is escaped.
 _PLAIN_TEXT_EXTENSIONS = ("txt",)
@@ -43,6 +46,11 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     )
     env.filters["utc"] = utc_text
     env.filters["isotime"] = iso_utc
+    # Plain words: {{ n | plural("story") }} is "1 story" or "3 stories"; {{ days | window }}
+    # is "the last 7 days" ("" when the window keeps everything); {{ "zh" | language_name }}.
+    env.filters["plural"] = plural
+    env.filters["window"] = lambda days: window_phrase(int(days)) or ""
+    env.filters["language_name"] = language_name
     return env
 
 

@@ -436,8 +436,10 @@ def run_digest(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `digest ARGS` as a user would, to completion: its exit status and output."""
+    """Run `digest ARGS` as a user would, to completion (`stdin` piped in): its exit status
+    and output."""
     return subprocess.run(
         [*digest_command(), *args],
         cwd=cwd,
@@ -445,6 +447,7 @@ def run_digest(
         text=True,
         env=digest_env(env),
         timeout=timeout,
+        input=stdin,
     )
 
 

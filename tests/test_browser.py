@@ -88,6 +88,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config_text += (
         "  - id: hostile\n    name: Hostile <b>outlet</b>\n    url: feeds/hostile.xml\n"
         "    language: en\n"
+        # A newsletter: its archive is on the site and in the navigation.
+        'newsletter: {from: "Digest <digest@example.org>", to: readers@example.org}\n'
     )
     config_path.write_text(config_text, encoding="utf-8")
     config = load_config(config_path)
@@ -289,3 +291,34 @@ def test_pages_work_without_javascript(browser: object, site: Site) -> None:
     page.goto(site.base + "search.html")
     assert "needs JavaScript" in page.inner_text("main")
     context.close()
+
+
+def test_about_page_and_front_page_header_read_plainly(browser: object, site: Site) -> None:
+    """The About page names the site language and the window in words; the front page says
+    when it was updated; the navigation links the newsletter archive (this site has one)."""
+    page = open_page(browser, site)
+    page.goto(site.base + "about.html")
+    about = page.inner_text("main")
+    assert "languages other than English are translated into English" in about
+    assert "ranks every story the digest keeps" in about  # the demo keeps everything
+    assert "36500" not in about and "other than en " not in about
+    assert "past issues are in the newsletter archive" in about
+    page.screenshot(path=str(ARTIFACTS / "about.png"), full_page=True)
+    page.goto(site.base + "index.html")
+    updated = page.locator("p.updated")
+    assert updated.is_visible()
+    assert updated.inner_text().startswith("Updated ") and updated.inner_text().endswith(" UTC")
+    nav = page.inner_text("header nav")
+    assert "Newsletter" in nav
+    page.click("header nav >> text=Newsletter")
+    assert page.url == site.base + "newsletter/index.html"
+    page.goto(site.base + "index.html")
+    # The header: the site title, the navigation, the page title and "Updated ...".
+    box = page.locator("form.search-form").bounding_box()
+    assert box is not None
+    page.screenshot(
+        path=str(ARTIFACTS / "front-header.png"),
+        clip={"x": 0, "y": 0, "width": 1024, "height": box["y"]},
+    )
+    assert site.errors == []
+    page.context.close()

@@ -337,7 +337,7 @@ def test_secrets_in_smtp_point_to_env(tmp_path: Path, key: str, suggestion: str)
         ),
         ("fetch:\n  max_bytes: 1.5\n", "2: fetch.max_bytes: expected a whole number, got a number"),
         (
-            "site:\n  window_days: '7'\n",
+            "site:\n  window_days: '7 days'\n",
             "2: site.window_days: expected a whole number, got a string",
         ),
         ("site:\n  title: [a]\n", "2: site.title: expected a string, got a list"),
@@ -356,20 +356,20 @@ def test_secrets_in_smtp_point_to_env(tmp_path: Path, key: str, suggestion: str)
             "feeds:\n  - url: x\n    tags: [a, 3]\n",
             "3: feeds[0].tags[1]: expected a string, got a number",
         ),
-        ("feeds:\n  - url: x\n    enabled: 'no'\n", "3: feeds[0].enabled: expected true or false"),
+        ("feeds:\n  - url: x\n    enabled: maybe\n", "3: feeds[0].enabled: expected true or false"),
         (
             "feeds:\n  - url: x\n    language: 5\n",
             "3: feeds[0].language: expected a string or null",
         ),
         ("feeds:\n  - url: 5\n", "2: feeds[0].url: expected a string, got a number"),
-        ("newsletter:\n  to: a@example.org\n", "2: newsletter.to: expected a list of strings"),
+        ("newsletter:\n  to: {a: b}\n", "2: newsletter.to: expected a list of strings"),
         ('newsletter:\n  from: "a\\nBcc: x"\n', "2: newsletter.from: must be one line"),
         (
             "newsletter:\n  smtp: [a]\n",
             "2: newsletter.smtp: expected a mapping of keys, got a list",
         ),
         (
-            "newsletter:\n  smtp:\n    port: '25'\n",
+            "newsletter:\n  smtp:\n    port: '25a'\n",
             "3: newsletter.smtp.port: expected a whole number",
         ),
         (

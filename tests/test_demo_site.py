@@ -7,6 +7,8 @@ the clock or on where the copy sits is normalised before the comparison:
 - build.json: generated_at becomes <BUILD-TIME>;
 - sources.html and sources/*.html: the times of the fetch's own clock (`<time class="fetched">`:
   a feed's last new report, the last good fetch of a failing one) become <FETCH-TIME>;
+- index.html: the time in "Updated" (when the newest report was fetched) becomes
+  <FETCH-TIME>;
 - every file: the demo copy's folder would become <DEMO>, but no published file may name it
   (the test fails on it: the public site shows nothing of the operator's machine);
 - .digest-manifest.json: every hash becomes <hash> (they cover the code's own fingerprint),
@@ -41,6 +43,7 @@ LISTING = "_listing"  # no site has a folder of this name
 
 _GENERATED_AT = re.compile(r'("generated_at": )"[^"]*"')
 _FETCHED = re.compile(r'<time class="fetched" datetime="[^"]*">[^<]*</time>')
+_UPDATED = re.compile(r'(<p class="updated">Updated )<time datetime="[^"]*">[^<]*</time>')
 _NAME_HASH = re.compile(r"_[0-9a-f]{6,}(?=\.)")
 
 
@@ -59,6 +62,8 @@ def normalised(rel: str, text: str, demo: Path) -> str:
     if rel == "sources.html" or rel.startswith("sources/"):
         when = '<time class="fetched" datetime="<FETCH-TIME>"><FETCH-TIME></time>'
         return _FETCHED.sub(when, text)
+    if rel == "index.html":
+        return _UPDATED.sub(r'\1<time datetime="<FETCH-TIME>"><FETCH-TIME></time>', text)
     return text
 
 

@@ -487,7 +487,7 @@ def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path, srv: Loopb
     srv.route("/gone.xml", body=feed("back"))
     third = run_digest("--config", str(cfg), "fetch", "--feed", "gone", cwd=tmp_path)
     assert third.returncode == 0, third.stderr
-    assert third.stdout.startswith("fetch: 1 feeds, 1 ok"), third.stdout
+    assert third.stdout.startswith("fetch: 1 feed, 1 ok"), third.stdout
 
 
 def _dated_feed() -> bytes:
@@ -578,7 +578,7 @@ def test_memory_stays_flat_on_a_50_mb_body_and_a_gzip_bomb(
     )
     base_rss, base_out = _peak_rss_fetch(plain, tmp_path / "a")
     rss_kib, out = _peak_rss_fetch(hostile, tmp_path / "b")
-    assert base_out.startswith("fetch: 1 feeds, 1 ok"), base_out
+    assert base_out.startswith("fetch: 1 feed, 1 ok"), base_out
     assert out.startswith("fetch: 3 feeds, 1 ok (0 not modified), 2 failed"), out
     assert out.count("body larger than the 1048576-byte cap") == 2, out
     # 50 MB and 256 MiB offered; the cap is 1 MiB: the process grows by a few MiB at most

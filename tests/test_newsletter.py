@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -313,9 +314,15 @@ def test_missing_newsletter_section_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_bad_recipient_address_names_the_key() -> None:
-    cfg = config(CONFIG.replace("bob@example.net", '"not an address"'))
+    # Caught when the config loads, with its line, not first at sending time ...
+    with pytest.raises(ConfigError, match=r"feeds\.yaml:\d+: newsletter\.to\[1\]"):
+        config(CONFIG.replace("bob@example.net", '"not an address"'))
+    # ... and again by the mailer, for a Config built by other means.
+    cfg = config(CONFIG)
+    assert cfg.newsletter is not None
+    bad = replace(cfg.newsletter, to=("alice@example.org", "not an address"))
     with pytest.raises(ConfigError, match=r"newsletter\.to\[1\]"):
-        check_addresses(cfg)
+        check_addresses(replace(cfg, newsletter=bad))
 
 
 # ---------------------------------------------------------------- dry run, issues, archive

@@ -11,7 +11,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import pytest
-from builders import REPO, write_text
+from builders import REPO, run_digest, write_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +88,8 @@ def test_import_adds_skips_and_derives_ids(config_path: Path, opml_path: Path) -
             None,
             (),
         ),
-        ("zh-example-feed", "中文新闻", "https://zh.example/feed", None, ("china", "tech")),
+        # no Latin letters in the title: the outlet's name from the host
+        ("zh", "中文新闻", "https://zh.example/feed", None, ("china", "tech")),
     ]
     skipped = dict(result.skipped)
     assert skipped["HTTPS://ChinaDigitalTimes.net/feed"] == "already in feeds.yaml as 'cdt-en'"
@@ -142,6 +143,65 @@ def test_import_unique_ids_against_the_config(tmp_path: Path) -> None:
         "rights-3",
         "rights-4",
         "rights-5",
+    ]
+
+
+def test_ids_come_from_the_titles(tmp_path: Path) -> None:
+    """Readable ids from the outline's title; a suffix only on a collision; a title without
+    Latin letters takes the outlet's name from the host, not the whole URL."""
+    config_path = write_text(tmp_path / "feeds.yaml", "feeds: []\n")
+    titles_urls = [
+        ("VOA 中文", "https://www.voachinese.com/api/zm-yql-vomx-tpeybti"),
+        ("美国之音", "https://www.voachinese.com/api/zmgqoe-vomx-tpeqkq"),
+        ("BBC 中文", "https://feeds.bbci.co.uk/zhongwen/simp/rss.xml"),
+        ("BBC中文网", "https://www.bbc.co.uk/zhongwen/trad/index.xml"),
+        (
+            "Café Liberté: a very long title about the state of the press in many places",
+            "https://cafe.example/feed",
+        ),
+        ("Radio Free Asia", "https://www.rfa.org/english/rss2.xml"),
+        ("Radio Free Asia", "https://www.rfa.org/mandarin/rss2.xml"),
+    ]
+    outlines = "".join(
+        f"<outline type='rss' text={quoteattr(t)} xmlUrl={quoteattr(u)}/>" for t, u in titles_urls
+    )
+    opml = write_text(tmp_path / "a.opml", f"<opml version='2.0'><body>{outlines}</body></opml>")
+    result = import_opml(config_path, opml)
+    assert [f.id for f in result.added] == [
+        "voa",
+        "voachinese",
+        "bbc",
+        "bbc-2",
+        "cafe-liberte-a-very-long-title-about-the",
+        "radio-free-asia",
+        "radio-free-asia-2",
+    ]
+    assert all(len(f.id) <= 40 for f in result.added)
+
+
+def test_outlines_without_a_feed_url_are_reported_by_name(tmp_path: Path) -> None:
+    config_path = write_text(tmp_path / "feeds.yaml", "feeds: []\n")
+    opml = write_text(
+        tmp_path / "a.opml",
+        """\
+        <opml version="2.0"><body>
+          <outline text="Blogs">
+            <outline text="A blog, no feed" htmlUrl="https://blog.example/"/>
+            <outline text="Real feed" xmlUrl="https://real.example/feed"/>
+          </outline>
+          <outline title="Empty folder"></outline>
+          <outline/>
+        </body></opml>
+        """,
+    )
+    done = run_digest("--config", str(config_path), "feeds", "import-opml", str(opml), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "added real-feed: https://real.example/feed",
+        "skipped A blog, no feed: has no feed URL (xmlUrl): nothing to fetch",
+        "skipped Empty folder: has no feed URL (xmlUrl): nothing to fetch",
+        "skipped outline at line 7: has no feed URL (xmlUrl): nothing to fetch",
+        "1 added, 3 skipped",
     ]
 
 
@@ -410,7 +470,9 @@ def test_hostile_urls_are_skipped_with_printable_labels(config_path: Path, tmp_p
         "the feed URL contains a control character",
         "the feed URL is longer than 2000 characters",
         "the feed URL is not an http(s) URL",
+        "has no feed URL (xmlUrl): nothing to fetch",  # the blank one, by its title
     ]
+    assert result.skipped[3][0] == "x"
     assert result.skipped[0][0] == "https://esc.example/2J"
     assert len(result.skipped[1][0]) == 200
     assert config_path.read_bytes() == before

@@ -1,6 +1,10 @@
 """Converters of feeds.yaml values: each checks one raw YAML value and returns it typed.
 
 A converter raises ConfigError naming the file, line and key path, with an example as hint.
+What YAML users commonly write and mean unambiguously is accepted with a warning naming the
+line (Context.warn): YAML 1.1 booleans (yes/no/on/off) where true or false is expected, a
+number in quotes where a number is expected. A single string where a list of addresses is
+expected is taken as a list of one, silently.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +27,8 @@ from digest.text import has_control
 
 __all__ = [
     "Conv",
+    "address_field",
+    "address_problem",
     "base_url_field",
     "bool_field",
     "embedder_problem",
@@ -37,15 +44,38 @@ __all__ = [
 ]
 
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
+# "Display Name <local@domain>" or a bare local@domain.
+_ADDRESS = re.compile(r"\s*(?:[^<>]*<([^<>]*)>|([^<>]*?))\s*")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# YAML 1.1 booleans, which YAML 1.2 (what feeds.yaml is read as) takes for strings.
+_YAML11_BOOLS = {
+    **dict.fromkeys(("yes", "y", "on", "true"), True),
+    **dict.fromkeys(("no", "n", "off", "false"), False),
+}
 
 
 # A converter turns one raw YAML value into the typed value, or raises ConfigError.
 Conv = Callable[[Context, Any, int, str], Any]
 
 
+def _key(keypath: str) -> str:
+    """The last key of a key path, without a list index: feeds[2].enabled -> enabled."""
+    return re.sub(r"\[\d+\]$", "", keypath.rsplit(".", 1)[-1])
+
+
 def fail(ctx: Context, line: int, keypath: str, msg: str, example: str) -> ConfigError:
-    key = re.sub(r"\[\d+\]$", "", keypath.rsplit(".", 1)[-1])
-    return ctx.error(line, keypath, msg, f"for example `{key}: {example}`")
+    return ctx.error(line, keypath, msg, f"for example `{_key(keypath)}: {example}`")
+
+
+def _quoted_number(ctx: Context, value: str, number: float, line: int, keypath: str) -> None:
+    shown = int(number) if float(number).is_integer() else number
+    ctx.warn(
+        line,
+        keypath,
+        f"the string {value!r} is read as the number {shown}; write "
+        f"`{_key(keypath)}: {shown}` without quotes",
+    )
 
 
 def int_field(
@@ -54,6 +84,10 @@ def int_field(
     def conv(ctx: Context, value: Any, line: int, keypath: str) -> int | None:
         if value is None and nullable:
             return None
+        if isinstance(value, str) and _INT_TEXT.match(value.strip()):
+            number = int(value.strip())
+            _quoted_number(ctx, value, number, line, keypath)
+            value = number
         if is_bool(value) or not isinstance(value, int):
             want = "a whole number" + (" or null" if nullable else "")
             raise fail(ctx, line, keypath, f"expected {want}, got {kind_of(value)}", example)
@@ -70,6 +104,11 @@ def int_field(
 
 def seconds_field(example: str) -> Conv:
     def conv(ctx: Context, value: Any, line: int, keypath: str) -> float:
+        if isinstance(value, str) and _float_or_none(value) is not None:
+            number = _float_or_none(value)
+            assert number is not None
+            _quoted_number(ctx, value, number, line, keypath)
+            value = number
         if is_bool(value) or not isinstance(value, int | float):
             msg = f"expected a number of seconds, got {kind_of(value)}"
             raise fail(ctx, line, keypath, msg, example)
@@ -79,6 +118,14 @@ def seconds_field(example: str) -> Conv:
         return number
 
     return conv
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def str_field(
@@ -173,6 +220,15 @@ def path_field(example: str = "null") -> Conv:
 
 def bool_field(example: str = "true") -> Conv:
     def conv(ctx: Context, value: Any, line: int, keypath: str) -> bool:
+        if isinstance(value, str) and value.strip().lower() in _YAML11_BOOLS:
+            meant = _YAML11_BOOLS[value.strip().lower()]
+            word = "true" if meant else "false"
+            ctx.warn(
+                line,
+                keypath,
+                f"{value!r} is read as {word} (YAML 1.1 style); write `{_key(keypath)}: {word}`",
+            )
+            return meant
         if not is_bool(value):
             msg = f"expected true or false, got {kind_of(value)}"
             raise fail(ctx, line, keypath, msg, example)
@@ -182,13 +238,21 @@ def bool_field(example: str = "true") -> Conv:
 
 
 def str_list_field(
-    *, non_empty: bool = False, nullable: bool = True, example: str = "[a, b]"
+    *,
+    non_empty: bool = False,
+    nullable: bool = True,
+    example: str = "[a, b]",
+    single: bool = False,
+    check: Callable[[str], str | None] | None = None,
 ) -> Conv:
-    item_conv = str_field(example=example)
+    """A list of strings; with `single`, one string alone is a list of one."""
+    item_conv = str_field(example=example, check=check)
 
     def conv(ctx: Context, value: Any, line: int, keypath: str) -> tuple[str, ...]:
         if value is None and nullable and not non_empty:
             return ()
+        if single and isinstance(value, str):
+            return (str(item_conv(ctx, value, line, keypath)),)
         if not isinstance(value, CommentedSeq):
             msg = f"expected a list of strings, got {kind_of(value)}"
             raise fail(ctx, line, keypath, msg, example)
@@ -200,3 +264,32 @@ def str_list_field(
         return tuple(out)
 
     return conv
+
+
+def address_problem(text: str) -> str | None:
+    """Why text is not one email address (with or without a display name), or None."""
+    match = _ADDRESS.fullmatch(text)
+    raw = (match.group(1) if match.group(1) is not None else match.group(2)) if match else None
+    if raw is None:
+        return f"{text!r} is not one email address"
+    if any(c in raw for c in ",;") or any(c.isspace() for c in raw):
+        return f"{text!r} is not one email address (write a list for several)"
+    local, at, domain = raw.rpartition("@")
+    if not at or not local:
+        return f"{text!r} is not an email address: it needs name@domain"
+    if not domain:
+        return f"{text!r} has no domain after the @"
+    if not raw.isascii():
+        return f"{raw!r} has non-ASCII characters (write the domain in its xn-- form)"
+    if not all(_HOST_LABEL.match(label) for label in domain.split(".")):
+        return f"{text!r}: {domain!r} is not a domain name"
+    # What the mailer will make of it must be this one address (a stray comma in the name...).
+    pairs = getaddresses([text])
+    if len(pairs) != 1 or pairs[0][1] != raw:
+        return f"{text!r} is not one email address (put a display name in double quotes)"
+    return None
+
+
+def address_field(example: str) -> Conv:
+    """One email address, checked when the config loads (not first at sending time)."""
+    return str_field(check=address_problem, example=example)

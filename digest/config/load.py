@@ -1,7 +1,10 @@
-"""Load and validate feeds.yaml into the typed records of models.py.
+"""Load and validate feeds.yaml into the typed records of digest.records.
 
-Every problem is one ConfigError of the form ``FILE:LINE: KEY.PATH: what is wrong`` with a hint,
-so a user can go straight to the line. Only the keys of the design doc are accepted.
+Every problem is reported in the form ``FILE:LINE: KEY.PATH: what is wrong`` with a hint, so a
+user can go straight to the line. Validation goes on past a problem: one run reports every
+mistake in the file (one ConfigError, ConfigProblems when there are several). Only the keys of
+the design doc are accepted. Warnings (a value understood but written in a way to avoid, see
+fields.py) come back in Config.warnings.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from digest.config.fields import (
     Conv,
+    address_field,
+    address_problem,
     base_url_field,
     bool_field,
     embedder_problem,
@@ -111,6 +116,10 @@ def parse_config(text: str, path: Path) -> Config:
     translation = _section(ctx, root, "translation", _TRANSLATION_FIELDS)
     stories = _section(ctx, root, "stories", _STORIES_FIELDS)
     _check_executor(ctx, root, translation)
+    newsletter = _newsletter(ctx, root)
+    topics = _topics(ctx, root)
+    feeds = _feeds(ctx, root)
+    ctx.check()  # every problem found above, at once
     return Config(
         path=Path(path),
         site=SiteConfig(**site),
@@ -118,9 +127,10 @@ def parse_config(text: str, path: Path) -> Config:
         fetch=FetchConfig(**fetch),
         translation=TranslationConfig(**translation),
         stories=StoriesConfig(**stories),
-        newsletter=_newsletter(ctx, root),
-        topics=_topics(ctx, root),
-        feeds=_feeds(ctx, root),
+        newsletter=newsletter,
+        topics=topics,
+        feeds=feeds,
+        warnings=ctx.warning_lines(),
     )
 
 
@@ -180,8 +190,9 @@ _SMTP_FIELDS = {
     "ca_file": path_field(),
 }
 _NEWSLETTER_FIELDS = {
-    "from": str_field(example='"Digest <digest@example.org>"'),
-    "to": str_list_field(example="[readers@example.org]"),
+    "from": address_field(example='"Digest <digest@example.org>"'),
+    # one address alone is a list of one
+    "to": str_list_field(example="[readers@example.org]", single=True, check=address_problem),
     "list_id": str_field(nullable=True, example="digest.example.org"),
     "list_unsubscribe": str_field(nullable=True, example='"mailto:unsubscribe@example.org"'),
     "smtp": lambda *_: None,  # a section of its own, read by _newsletter
@@ -197,7 +208,8 @@ def _check_keys(
     for key in mapping:
         if not isinstance(key, str):
             msg, hint = f"keys must be names, got {kind_of(key)}", f"known keys: {', '.join(known)}"
-            raise ctx.error(key_line(mapping, key), keypath, msg, hint)
+            ctx.report(key_line(mapping, key), keypath, msg, hint)
+            continue
         if key in known:
             continue
         secret = _SECRET_KEYS.get(key.lower()) if keypath == "newsletter.smtp" else None
@@ -212,31 +224,45 @@ def _check_keys(
             )
         else:
             hint = f"known keys: {', '.join(known)}"
-        raise ctx.error(key_line(mapping, key), join_key(keypath, key), msg, hint)
+        ctx.report(key_line(mapping, key), join_key(keypath, key), msg, hint)
+
+
+def _misspelled(mapping: CommentedMap, key: str, known: Mapping[str, Conv]) -> bool:
+    """True when an unknown key of the mapping was taken for `key` (already reported, so
+    "missing `key`" would only repeat it)."""
+    unknown = [k for k in mapping if isinstance(k, str) and k not in known]
+    return any(
+        difflib.get_close_matches(k, tuple(known), n=1, cutoff=0.6) == [key] for k in unknown
+    )
 
 
 def _mapping_or_none(
     ctx: Context, parent: CommentedMap, key: str, keypath: str
 ) -> CommentedMap | None:
+    """The section's mapping; None when absent, or (reported) when it is not a mapping."""
     value = parent.get(key)
     if value is None:
         return None
     if not isinstance(value, CommentedMap):
         msg = f"expected a mapping of keys, got {kind_of(value)}"
         hint = f"write `{key}:` followed by indented `name: value` lines"
-        raise ctx.error(value_line(parent, key), keypath, msg, hint)
+        ctx.report(value_line(parent, key), keypath, msg, hint)
+        return None
     return value
 
 
 def _fields(
     ctx: Context, mapping: CommentedMap, keypath: str, spec: Mapping[str, Conv]
 ) -> dict[str, Any]:
+    """The valid values of a mapping; each bad key or value is reported and left out."""
     _check_keys(ctx, mapping, keypath, tuple(spec))
-    return {
-        key: conv(ctx, mapping[key], value_line(mapping, key), join_key(keypath, key))
-        for key, conv in spec.items()
-        if key in mapping
-    }
+    values: dict[str, Any] = {}
+    for key, conv in spec.items():
+        if key in mapping:
+            line = value_line(mapping, key)
+            with ctx.gather(line):
+                values[key] = conv(ctx, mapping[key], line, join_key(keypath, key))
+    return values
 
 
 def _check_executor(ctx: Context, root: CommentedMap, translation: dict[str, Any]) -> None:
@@ -245,7 +271,7 @@ def _check_executor(ctx: Context, root: CommentedMap, translation: dict[str, Any
         section = root["translation"]
         line = key_line(section, "cluster")
         msg = "a scheduler address is set but translation.executor is local"
-        raise ctx.error(line, "translation.cluster", msg, "add `executor: dask` (or drop cluster)")
+        ctx.report(line, "translation.cluster", msg, "add `executor: dask` (or drop cluster)")
 
 
 def _section(
@@ -279,21 +305,26 @@ def _topics(ctx: Context, root: CommentedMap) -> tuple[TopicConfig, ...]:
         line = key_line(mapping, name)
         if not isinstance(name, str) or not name.strip() or has_control(name):
             msg = f"a topic name must be a one-line string, got {kind_of(name)}"
-            raise ctx.error(line, "topics", msg, example)
+            ctx.report(line, "topics", msg, example)
+            continue
         keypath = f"topics.{name}"
         hint = f"for example `{name}: {{keywords: [censor, 审查]}}`"
         if not isinstance(body, CommentedMap):
             msg = f"expected a mapping with keywords, got {kind_of(body)}"
-            raise ctx.error(value_line(mapping, name), keypath, msg, hint)
+            ctx.report(value_line(mapping, name), keypath, msg, hint)
+            continue
         values = _fields(ctx, body, keypath, _TOPIC_FIELDS)
         if "keywords" not in values:
-            msg = "missing: every topic needs keywords"
-            raise ctx.error(line, f"{keypath}.keywords", msg, hint)
+            if "keywords" not in body and not _misspelled(body, "keywords", _TOPIC_FIELDS):
+                msg = "missing: every topic needs keywords"
+                ctx.report(line, f"{keypath}.keywords", msg, hint)
+            continue
         slug = slugify(name)
         if slug in slugs:
             other, other_line = slugs[slug]
             msg = f"has the same slug '{slug}' as topic {other!r} (line {other_line})"
-            raise ctx.error(line, keypath, msg, "rename or merge one of the two topics")
+            ctx.report(line, keypath, msg, "rename or merge one of the two topics")
+            continue
         slugs[slug] = (name, line)
         topics.append(TopicConfig(name=name, slug=slug, keywords=values["keywords"]))
     return tuple(topics)
@@ -306,7 +337,8 @@ def _feeds(ctx: Context, root: CommentedMap) -> tuple[FeedConfig, ...]:
         return ()
     if not isinstance(value, CommentedSeq):
         msg = f"expected a list of feeds, got {kind_of(value)}"
-        raise ctx.error(value_line(root, "feeds"), "feeds", msg, f"for example:\n{example}")
+        ctx.report(value_line(root, "feeds"), "feeds", msg, f"for example:\n{example}")
+        return ()
     feeds: list[FeedConfig] = []
     by_id: dict[str, tuple[str, int]] = {}
     by_url: dict[str, tuple[str, int]] = {}
@@ -316,21 +348,26 @@ def _feeds(ctx: Context, root: CommentedMap) -> tuple[FeedConfig, ...]:
         if not isinstance(item, CommentedMap):
             msg = f"expected a mapping with at least a url, got {kind_of(item)}"
             hint = "write each feed as `- url: https://...` with name, id, language, tags below it"
-            raise ctx.error(line, keypath, msg, hint)
-        feed, id_line, url_line = _feed(ctx, item, keypath, line)
+            ctx.report(line, keypath, msg, hint)
+            continue
+        found = _feed(ctx, item, keypath, line)
+        if found is None:
+            continue  # no usable url: reported
+        feed, id_line, url_line = found
         url_key = feed_url_key(feed.url, ctx.base)
         if url_key in by_url:
             other, other_line = by_url[url_key]
             msg = f"same feed URL as {other}.url (line {other_line})"
-            raise ctx.error(url_line, f"{keypath}.url", msg, "remove one of the two entries")
-        if feed.id in by_id:
+            ctx.report(url_line, f"{keypath}.url", msg, "remove one of the two entries")
+        elif feed.id in by_id and _id_usable(item, feed):
             other, other_line = by_id[feed.id]
             derived = "" if "id" in item else " (derived from the name)"
             msg = f"'{feed.id}'{derived} is already the id of {other} (line {other_line})"
             hint = "give one of them a different explicit id"
-            raise ctx.error(id_line, f"{keypath}.id", msg, hint)
-        by_url[url_key] = (keypath, url_line)
-        by_id[feed.id] = (keypath, id_line)
+            ctx.report(id_line, f"{keypath}.id", msg, hint)
+        else:
+            by_url[url_key] = (keypath, url_line)
+            by_id.setdefault(feed.id, (keypath, id_line))
         feeds.append(feed)
     return tuple(feeds)
 
@@ -359,14 +396,25 @@ _FEED_FIELDS = {
 }
 
 
-def _feed(ctx: Context, item: CommentedMap, keypath: str, line: int) -> tuple[FeedConfig, int, int]:
-    """One feed entry, with the lines of its id and url (for duplicate errors)."""
+def _feed(
+    ctx: Context, item: CommentedMap, keypath: str, line: int
+) -> tuple[FeedConfig, int, int] | None:
+    """One feed entry, with the lines of its id and url (for duplicate errors); None when
+    it has no usable url (reported)."""
     values = _fields(ctx, item, keypath, _FEED_FIELDS)
     if "url" not in values:
-        hint = "add `url: https://...` (or file:///path, or a path relative to feeds.yaml)"
-        raise ctx.error(line, f"{keypath}.url", "missing: every feed needs a url", hint)
+        if "url" not in item and not _misspelled(item, "url", _FEED_FIELDS):
+            hint = "add `url: https://...` (or file:///path, or a path relative to feeds.yaml)"
+            ctx.report(line, f"{keypath}.url", "missing: every feed needs a url", hint)
+        return None
     values.setdefault("name", name_from_url(values["url"]))
     values.setdefault("id", slugify(values["name"]))
     id_key = next((k for k in ("id", "name") if k in item), None)
     id_line = value_line(item, id_key) if id_key else line
     return FeedConfig(**values), id_line, value_line(item, "url")
+
+
+def _id_usable(item: CommentedMap, feed: FeedConfig) -> bool:
+    """False when the entry's own id or name was rejected: the id in hand is a stand-in, and
+    a clash with it would only be a second, misleading message."""
+    return all(key not in item or item[key] == getattr(feed, key) for key in ("id", "name"))

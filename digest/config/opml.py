@@ -31,12 +31,22 @@ from digest.ids import (
     is_language_code,
     is_slug,
     name_from_url,
-    slugify,
+    readable_feed_id,
 )
 from digest.records import Config, FeedConfig
 from digest.text import printable
 
-__all__ = ["DIGEST_NS", "OpmlImport", "export_opml", "import_opml"]
+__all__ = [
+    "DIGEST_NS",
+    "MAX_OPML_BYTES",
+    "OpmlImport",
+    "check_opml_size",
+    "export_opml",
+    "feeds_block",
+    "import_opml",
+    "plan_import",
+    "read_opml",
+]
 
 # Our own attributes on <outline> (feed id, disabled flag), so export -> import keeps them.
 DIGEST_NS = "urn:x-digest:opml"
@@ -66,6 +76,15 @@ class _Outline:
     folders: list[str]
 
 
+@dataclass
+class _Parsed:
+    """What an OPML file holds: the outlines with a feed URL, and the names (or lines) of
+    the outlines that have neither a feed URL nor outlines inside (not folders, not feeds)."""
+
+    outlines: list[_Outline]
+    no_url: list[tuple[str, int]]
+
+
 class _Refused(Exception):
     """Raised from inside expat handlers to stop on forbidden markup."""
 
@@ -80,6 +99,15 @@ class _Refused(Exception):
 def import_opml(config_path: Path, opml_path: Path) -> OpmlImport:
     """Add the OPML's feeds to feeds.yaml, keeping its comments and order, skipping duplicates."""
     config = load_config(config_path)
+    data = read_opml(opml_path)
+    result = plan_import(config, data, str(opml_path))
+    if result.added:
+        _append_to_config(config_path, config, result.added)
+    return result
+
+
+def read_opml(opml_path: Path) -> bytes:
+    """An OPML file's bytes; InputError when it cannot be read or is far too large."""
     try:
         with open(opml_path, "rb") as fh:
             data = fh.read(MAX_OPML_BYTES + 1)
@@ -87,15 +115,27 @@ def import_opml(config_path: Path, opml_path: Path) -> OpmlImport:
         raise InputError(
             f"{opml_path}: cannot read: {exc.strerror or exc}", "check the OPML file's path"
         ) from None
+    return check_opml_size(data, str(opml_path))
+
+
+def check_opml_size(data: bytes, name: str) -> bytes:
+    """The data, or InputError when it is larger than any feed list."""
     if len(data) > MAX_OPML_BYTES:
         raise InputError(
-            f"{opml_path}: larger than {MAX_OPML_BYTES // (1024 * 1024)} MB",
+            f"{name}: larger than {MAX_OPML_BYTES // (1024 * 1024)} MB",
             "an OPML feed list is a few kilobytes; is this the right file?",
         )
-    outlines = _parse_opml(data, str(opml_path))
-    result = _plan(config, outlines)
-    if result.added:
-        _append_to_config(config_path, config, result.added)
+    return data
+
+
+def plan_import(config: Config, data: bytes, name: str) -> OpmlImport:
+    """The feeds an OPML document (bytes, named `name` in errors) would add to `config`, with
+    unique ids, and the outlines it would skip, with why; nothing is written."""
+    parsed = _parse_opml(data, name)
+    result = _plan(config, parsed.outlines)
+    for title, line in parsed.no_url:
+        label = title or f"outline at line {line}"
+        result.skipped.append((label, "has no feed URL (xmlUrl): nothing to fetch"))
     return result
 
 
@@ -132,12 +172,7 @@ def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
             continue
         seen[key] = outline.line
         name = title or name_from_url(url)[:MAX_NAME]
-        if is_slug(explicit):
-            base_id = explicit
-        elif any(c.isascii() and c.isalnum() for c in name):
-            base_id = slugify(name)
-        else:
-            base_id = slugify(name_from_url(url))  # readable, where a title's slug is a hash
+        base_id = explicit if is_slug(explicit) else readable_feed_id(title, url)
         feed_id = _unique(base_id, taken)
         taken.add(feed_id)
         language = attrs.get("language", "").strip()
@@ -197,13 +232,17 @@ def _tags(folders: list[str], category: str) -> tuple[str, ...]:
     return tuple(out[:MAX_TAGS])
 
 
-def _parse_opml(data: bytes, name: str) -> list[_Outline]:
-    """The outlines that carry an xmlUrl, with their folder titles; InputError when malformed."""
+def _parse_opml(data: bytes, name: str) -> _Parsed:
+    """The outlines that carry an xmlUrl, with their folder titles, and the childless ones
+    without; InputError when malformed."""
     parser = expat.ParserCreate(namespace_separator=_NS_SEP)
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     outlines: list[_Outline] = []
+    no_url: list[tuple[str, int]] = []
     stack: list[str] = []  # element names from the root
     folders: list[str | None] = []  # per open <outline>: its folder title or None
+    # per open <outline> without an xmlUrl: [title, line, has an outline inside]
+    open_folders: list[list[Any]] = []
     root: list[str] = []
 
     def refuse(what: str) -> Any:
@@ -221,18 +260,26 @@ def _parse_opml(data: bytes, name: str) -> list[_Outline]:
         stack.append(tag)
         if tag != "outline" or "body" not in stack:
             return
+        for entry in open_folders:
+            entry[2] = True
+        line = parser.CurrentLineNumber
         if attrs.get("xmlUrl", "").strip():
-            line = parser.CurrentLineNumber
             titles = [f for f in folders if f]
             outlines.append(_Outline(line=line, attrs=dict(attrs), folders=titles))
             folders.append(None)
+            open_folders.append([None, line, True])
         else:
-            folders.append(_clean_text(attrs.get("title") or attrs.get("text") or "", 60))
+            title = _clean_text(attrs.get("title") or attrs.get("text") or "", 60)
+            folders.append(title)
+            open_folders.append([title, line, False])
 
     def end(name_: str) -> None:
         tag = stack.pop()
         if tag == "outline" and folders:
             folders.pop()
+            title, line, inside = open_folders.pop()
+            if not inside:  # neither a feed nor a folder of feeds
+                no_url.append((title or "", line))
 
     parser.StartDoctypeDeclHandler = refuse("a DOCTYPE declaration")
     parser.EntityDeclHandler = refuse("an ENTITY declaration")
@@ -254,7 +301,7 @@ def _parse_opml(data: bytes, name: str) -> list[_Outline]:
         ) from None
     if not root:
         raise InputError(f"{name}: not an OPML document (empty)", "is this the right file?")
-    return outlines
+    return _Parsed(outlines, no_url)
 
 
 # ---------------------------------------------------------------- writing feeds.yaml
@@ -278,6 +325,19 @@ def _entry(feed: FeedConfig) -> CommentedMap:
         if value:
             entry[key] = value
     return entry
+
+
+def feeds_block(feeds: list[FeedConfig], indent: int = 2) -> str:
+    """Feed entries as the items of a block `feeds:` list, `indent` spaces in."""
+    yaml = _yaml()
+    lines: list[str] = []
+    for feed in feeds:
+        buf = io.StringIO()
+        yaml.dump(_entry(feed), buf)
+        body = buf.getvalue().splitlines()
+        lines.append(" " * indent + "- " + body[0])
+        lines.extend((" " * (indent + 2) + ln) if ln else ln for ln in body[1:])
+    return "".join(line + "\n" for line in lines)
 
 
 def _yaml() -> YAML:

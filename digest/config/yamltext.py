@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, ConfigProblems
 
 __all__ = [
     "Context",
@@ -31,16 +32,65 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Context:
-    """Where we are: the file name as given and the folder relative paths resolve against."""
+    """Where we are (the file name as given, the folder relative paths resolve against), and
+    the problems and warnings found so far: validation goes on past a problem, so that one
+    run reports every mistake in the file."""
 
     name: str
     base: Path
+    problems: list[tuple[int, ConfigError]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
     def error(self, line: int | None, keypath: str | None, msg: str, hint: str) -> ConfigError:
         """One ConfigError in the agreed shape."""
         where = f"{self.name}:{line}" if line is not None else self.name
         what = f"{keypath}: {msg}" if keypath else msg
         return ConfigError(f"{where}: {what}", hint)
+
+    def report(self, line: int | None, keypath: str | None, msg: str, hint: str) -> None:
+        """Record a problem and go on."""
+        self.problems.append((line or 0, self.error(line, keypath, msg, hint)))
+
+    def warn(self, line: int, keypath: str, msg: str) -> None:
+        """Record a warning: the value was understood, but should be written otherwise."""
+        self.warnings.append((line, f"{self.name}:{line}: {keypath}: {msg}"))
+
+    @contextmanager
+    def gather(self, line: int | None = None) -> Iterator[None]:
+        """Record a ConfigError raised inside the block (which stops there) and go on."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.problems.append((line or _line_of(exc, self.name), exc))
+
+    def check(self) -> None:
+        """Raise every problem recorded, as one ConfigError (ConfigProblems when several)."""
+        if not self.problems:
+            return
+        ordered = [exc for _, exc in sorted(self.problems, key=lambda p: p[0])]
+        if len(ordered) == 1:
+            raise ordered[0]
+        lines = [f"{self.name}: {len(ordered)} problems"]
+        for exc in ordered:
+            lines.append(f"  {exc.message}")
+            for n, hint_line in enumerate((exc.hint or "").splitlines()):
+                lines.append(f"      {'hint: ' if n == 0 else '      '}{hint_line}")
+        raise ConfigProblems(
+            "\n".join(lines),
+            "fix them all, then run again: each names its line and key, with a fix beneath it",
+            tuple(ordered),
+        )
+
+    def warning_lines(self) -> tuple[str, ...]:
+        """The warnings, in file order."""
+        return tuple(text for _, text in sorted(self.warnings, key=lambda w: w[0]))
+
+
+def _line_of(exc: ConfigError, name: str) -> int:
+    """The line a ConfigError's message names after the file name (0 when none)."""
+    rest = exc.message[len(name) + 1 :] if exc.message.startswith(name + ":") else ""
+    digits = rest.split(":", 1)[0]
+    return int(digits) if digits.isdigit() else 0
 
 
 def load_yaml(text: str, ctx: Context) -> Any:

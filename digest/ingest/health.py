@@ -7,6 +7,7 @@ from datetime import datetime
 from digest.errors import InputError
 from digest.records import Config
 from digest.store import utc_now
+from digest.wording import plural
 from digest.workspace import Workspace, run_lock
 
 __all__ = ["feed_report", "reset_feed"]
@@ -39,7 +40,7 @@ def feed_report(config: Config, ws: Workspace) -> list[str]:
             state = "ok"
         lines.append(
             f"{h.id}: {state}; last success {_when(h.last_success)}; "
-            f"{h.items_total} items ({h.items_in_window} in window)"
+            f"{plural(h.items_total, 'item')} ({h.items_in_window} in window)"
         )
         if h.last_error:
             lines.append(f"  last error: {h.last_error}")

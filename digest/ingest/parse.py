@@ -20,6 +20,7 @@ from digest.ingest.normalize import clean_text, plausible_date
 from digest.ingest.sanitize import safe_url
 from digest.records import ParsedFeed, RawEntry
 from digest.text import cut_text, printable
+from digest.wording import plural
 
 _MESSAGE_MAX = 300
 _CHANNEL_TITLE_MAX = 300
@@ -83,7 +84,9 @@ def _parse(body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> 
 
     problem = _describe(bozo_exc) if bozo_exc else None
     if problem and entries and _is_malformed(bozo_exc):
-        problem = f"malformed or truncated XML, {len(entries)} entries recovered ({problem})"
+        problem = (
+            f"malformed or truncated XML, {plural(len(entries), 'entry')} recovered ({problem})"
+        )
     warnings = [w for w in (note, problem) if w]
     if not entries:
         if _looks_like_html(body) and (not version or bozo_exc is not None):

@@ -17,6 +17,7 @@ from digest.progress import QUIET, Progress
 from digest.records import Config, FeedConfig, FetchResult, Item, ParsedFeed
 from digest.store import Store, utc_now
 from digest.text import one_line
+from digest.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class FetchSummary:
             more = len(self.failed) - NAMED_FAILURES
             failed += f" ({'; '.join(named)}{f'; and {more} more' if more > 0 else ''})"
         text = (
-            f"fetch: {self.attempted} feeds, {self.ok} ok ({self.not_modified} not modified), "
-            f"{failed}; {self.items_new} new items ({self.items_seen} seen)"
+            f"fetch: {plural(self.attempted, 'feed')}, {self.ok} ok ({self.not_modified} not "
+            f"modified), {failed}; {plural(self.items_new, 'new item')} ({self.items_seen} seen)"
         )
         if self.warnings:
             text += f"; {len(self.warnings)} with warnings"

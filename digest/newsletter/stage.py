@@ -36,6 +36,7 @@ from digest.records import Config
 from digest.records.newsletter import FAILED, SENDING, SENT, NewsletterIssue
 from digest.render import as_utc
 from digest.store import Store, utc_now
+from digest.wording import plural
 from digest.workspace import Workspace, state_lock
 
 __all__ = ["LOCK_NAME", "NewsletterSummary", "newsletter_lock", "run"]
@@ -129,7 +130,7 @@ def run(
         verb = "resuming" if summary.resumed else "built"
         say(
             f"newsletter: {verb} issue {issue.id} (#{issue.number}), "
-            f"{len(issue.stories)} stories: {issue.subject}"
+            f"{plural(len(issue.stories), 'story')}: {issue.subject}"
         )
         messages = {
             r: build_message(
@@ -145,7 +146,7 @@ def run(
         summary.eml_dir = _write_eml(ws.state_dir / ARCHIVE_DIR / issue.id, messages)
         if not send:
             say(
-                f"dry run: {len(messages)} messages written to {summary.eml_dir}; "
+                f"dry run: {plural(len(messages), 'message')} written to {summary.eml_dir}; "
                 "nothing sent (--send sends them)"
             )
             return summary

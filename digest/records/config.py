@@ -139,6 +139,8 @@ class Config:
     newsletter: NewsletterConfig | None = None
     topics: tuple[TopicConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
+    # Values understood but better written otherwise, e.g. `enabled: yes`: FILE:LINE: KEY: what
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def feed(self, feed_id: str) -> FeedConfig | None:
         """The feed with this id, or None."""

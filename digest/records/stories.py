@@ -87,3 +87,5 @@ class SiteData:
     redirects: dict[str, str] = field(default_factory=dict)  # old story id -> current story id
     # Stories older than the window, kept for the per-day archive pages (permalinks never die).
     archive: list[Story] = field(default_factory=list)
+    # When the newest published report was fetched: the front page's "Updated" (None: none yet).
+    updated_at: datetime | None = None

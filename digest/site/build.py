@@ -78,7 +78,9 @@ def build_site(
         log.warning("pagefind is not installed: the site is built without search")
     cache = old.get("pages")
     cache = cache if isinstance(cache, dict) else {}
-    result = render_pages(data, templates_dir, cache, previous, executable is not None)
+    # The newsletter's archive comes as extra files; every page's navigation links it then.
+    newsletter = "newsletter/index.html" in (extra_files or {})
+    result = render_pages(data, templates_dir, cache, previous, executable is not None, newsletter)
     files = result.files
     files.update(_static_files(templates_dir))
     for rel, content in (extra_files or {}).items():

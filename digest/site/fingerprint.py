@@ -92,9 +92,11 @@ def base_key(
     feed_names: dict[str, str],
     templates_dir: Path | None,
     search: bool,
+    links: object = (),
 ) -> str:
-    """What every page depends on: the code, the templates, the config, feed and topic names."""
-    h = hashlib.sha256(f"{MANIFEST_VERSION}\0{data.site!r}\0{search}\0".encode())
+    """What every page depends on: the code, the templates, the config, feed and topic names,
+    and what the navigation links to (`links`, e.g. whether the newsletter archive exists)."""
+    h = hashlib.sha256(f"{MANIFEST_VERSION}\0{data.site!r}\0{search}\0{links!r}\0".encode())
     names = (sorted(feed_names.items()), [(t.name, t.slug) for t in data.topics])
     h.update(repr(names).encode("utf-8", "surrogatepass"))
     h.update(code_fingerprint().encode() + b"\0")

@@ -19,7 +19,7 @@ from digest.records import SiteData, Story
 from digest.render import make_environment
 from digest.site.fingerprint import base_key, page_hash, story_signature
 from digest.site.sources import source_groups
-from digest.site.syndication import feed_paths, output_feeds
+from digest.site.syndication import feed_paths, opml_feeds, output_feeds
 from digest.site.views import DayLink, SiteContext, StoryCard, TopicSection, visible_items
 
 __all__ = ["CSP", "SEARCH_CSP", "Rendered", "render_pages"]
@@ -58,9 +58,11 @@ def render_pages(
     cache: Mapping[str, str],
     previous: Path | None,
     search: bool,
+    newsletter: bool = False,
 ) -> Rendered:
-    """Every page and output feed of the site; `cache`: the previous version's fingerprints."""
-    writer = PageWriter(data, templates_dir, cache, previous, search)
+    """Every page and output feed of the site; `cache`: the previous version's fingerprints;
+    `newsletter`: the site carries the newsletter's archive (linked from every page)."""
+    writer = PageWriter(data, templates_dir, cache, previous, search, newsletter)
     writer.story_pages()
     writer.redirect_pages()
     writer.front_page()
@@ -84,6 +86,7 @@ class PageWriter:
         cache: Mapping[str, str],
         previous: Path | None,
         search: bool,
+        newsletter: bool = False,
     ) -> None:
         self.data = data
         self.templates_dir = templates_dir
@@ -93,7 +96,14 @@ class PageWriter:
         self.env = make_environment(templates_dir)
         self.ctx = SiteContext(data)
         self.result = Rendered()
-        self.base_key = base_key(data, self.ctx.feed_names, templates_dir, search)
+        # What every page's navigation and footer link to (only what exists).
+        self.links = {
+            "sources_opml": bool(opml_feeds(data.feeds)),
+            "newsletter_archive": newsletter,
+        }
+        self.base_key = base_key(
+            data, self.ctx.feed_names, templates_dir, search, sorted(self.links.items())
+        )
         self._signatures: dict[str, str] = {}
         self._cards: dict[str, StoryCard] = {}
         self._listings: dict[str, set[str]] = {}
@@ -202,6 +212,7 @@ class PageWriter:
             total=len(self.window),
             sections=sections,
             recent_days=self.day_links[:7],
+            updated=self.data.updated_at,
         )
 
     def topic_pages(self) -> None:
@@ -283,6 +294,7 @@ class PageWriter:
                 root=root,
                 page=rel,
                 csp=csp,
+                **self.links,
                 **values,
             )
         except jinja2.TemplateSyntaxError as exc:

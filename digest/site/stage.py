@@ -14,6 +14,7 @@ from digest.progress import QUIET, Progress
 from digest.records import Config
 from digest.site.build import build_site
 from digest.store import Store
+from digest.wording import plural
 
 __all__ = ["BuildSummary", "run"]
 
@@ -34,8 +35,8 @@ class BuildSummary:
     def line(self) -> str:
         """One line for cron mail."""
         text = (
-            f"build: {self.stories} stories, {self.pages} pages ({self.written} written, "
-            f"{self.linked} unchanged) -> {self.out}"
+            f"build: {plural(self.stories, 'story')}, {plural(self.pages, 'page')} "
+            f"({self.written} written, {self.linked} unchanged) -> {self.out}"
         )
         if not self.search:
             text += "; no search index (install pagefind[extended])"

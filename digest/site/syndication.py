@@ -22,6 +22,7 @@ __all__ = [
     "atom_feed",
     "feed_paths",
     "json_feed",
+    "opml_feeds",
     "opml_sources",
     "output_feeds",
 ]
@@ -142,6 +143,18 @@ def json_feed(meta: FeedMeta, entries: Sequence[FeedEntry]) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
+def opml_feeds(feeds: Sequence[FeedHealth]) -> list[tuple[FeedHealth, str]]:
+    """The feeds sources.opml lists, with the URL it gives: every feed the digest reads at an
+    http(s) URL (a local file means nothing to a reader elsewhere; a gone or disabled feed is
+    not read)."""
+    listed = []
+    for feed in feeds:
+        url = feed.effective_url or feed.url
+        if feed.enabled and not feed.gone and url.lower().startswith(("http://", "https://")):
+            listed.append((feed, url))
+    return listed
+
+
 def opml_sources(title: str, feeds: Sequence[FeedHealth]) -> bytes:
     """OPML 2.0 of the sources the digest reads (no dates: it changes only with the list)."""
     lines = [
@@ -150,12 +163,7 @@ def opml_sources(title: str, feeds: Sequence[FeedHealth]) -> bytes:
         f"<head><title>{_x(title)} — sources</title></head>",
         "<body>",
     ]
-    for feed in feeds:
-        if not feed.enabled or feed.gone:
-            continue
-        url = feed.effective_url or feed.url
-        if not url.lower().startswith(("http://", "https://")):
-            continue  # local demo files mean nothing to a reader elsewhere
+    for feed, url in opml_feeds(feeds):
         attrs = f'type="rss" text={_attr(feed.name)} title={_attr(feed.name)} xmlUrl={_attr(url)}'
         if feed.language:
             attrs += f" language={_attr(feed.language)}"
@@ -220,5 +228,6 @@ def output_feeds(
         stem = f"topics/{PurePosixPath(href).stem}"
         topic_stories = [s for s in topic.stories if s.id in known]
         pair(stem, f"{data.site.title}: {topic.name}", href, topic_stories)
-    files["sources.opml"] = opml_sources(data.site.title, data.feeds)
+    if opml_feeds(data.feeds):  # the footer links it only then (pages.py)
+        files["sources.opml"] = opml_sources(data.site.title, data.feeds)
     return files

@@ -116,6 +116,20 @@ class ItemQueries(StoreBase):
         """How many items the store holds."""
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
+    def newest_first_seen(self) -> datetime | None:
+        """When the newest visible item was first fetched (None when there is none): the
+        last time the published content grew."""
+        row = self.conn.execute(
+            "SELECT MAX(first_seen) FROM items WHERE id NOT IN (SELECT id FROM hidden)"
+            " AND (story_id IS NULL OR story_id NOT IN (SELECT id FROM hidden))"
+        ).fetchone()
+        return from_db(row[0]) if row and row[0] else None
+
+    def language_counts(self) -> dict[str, int]:
+        """How many items the store holds in each language (declared or detected)."""
+        rows = self.conn.execute("SELECT lang, COUNT(*) FROM items GROUP BY lang ORDER BY lang")
+        return {str(lang): int(n) for lang, n in rows}
+
     def prune(self, before: datetime) -> int:
         """Delete items published before `before` (retention); returns how many."""
         with self.transaction() as db:

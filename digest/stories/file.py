@@ -24,6 +24,7 @@ from digest.stories.pairs import center_for
 from digest.stories.vectors import EMBED_BATCH, combine_vectors
 from digest.times import parse_time
 from digest.translate.embed import Embedder, embedding_text, make_embedder
+from digest.wording import plural
 from digest.workspace import Workspace
 
 __all__ = ["ClusterFileSummary", "cluster_file", "read_items", "run_cluster_file"]
@@ -43,7 +44,12 @@ class ClusterFileSummary:
 
     def line(self) -> str:
         """One line for the terminal."""
-        return f"cluster-file: {self.items} items, {self.stories} stories, {self.topics} topics"
+        counts = [
+            plural(self.items, "item"),
+            plural(self.stories, "story"),
+            plural(self.topics, "topic"),
+        ]
+        return f"cluster-file: {', '.join(counts)}"
 
 
 @dataclass(frozen=True)

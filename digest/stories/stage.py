@@ -54,6 +54,7 @@ from digest.stories.sketch import (
 from digest.stories.topics import KEY_TERMS
 from digest.stories.vectors import EmbedSummary
 from digest.translate.embed import Embedder, make_embedder
+from digest.wording import plural
 
 __all__ = ["ClusterSummary", "run"]
 
@@ -82,18 +83,18 @@ class ClusterSummary:
         how = (
             "reclustered from scratch"
             if self.rebuilt
-            else f"{self.new_items} new items, {self.joined} joined existing stories"
+            else f"{plural(self.new_items, 'new item')}, {self.joined} joined existing stories"
         )
         text = (
-            f"cluster: {self.items} items in the window, {self.stories} stories "
+            f"cluster: {plural(self.items, 'item')} in the window, {plural(self.stories, 'story')} "
             f"({self.multi_outlet} reported by several outlets); {how}"
         )
         if self.redirects:
-            text += f"; {self.redirects} merged story ids redirect"
+            text += f"; {plural(self.redirects, 'merged story id')} redirect"
         if self.discovered_topics:
-            text += f"; {self.discovered_topics} discovered topics"
+            text += f"; {plural(self.discovered_topics, 'discovered topic')}"
         if self.embed.model:
-            text += f"; {self.embed.embedded} texts embedded ({self.embed.cached} cached)"
+            text += f"; {plural(self.embed.embedded, 'text')} embedded ({self.embed.cached} cached)"
             for lang, n in sorted(self.embed.unreadable.items()):
                 text += f", {n} in {lang} matched by words only"
         return text

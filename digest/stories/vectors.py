@@ -23,6 +23,7 @@ from digest.stories.pairs import center_for
 from digest.translate.batches import EMBED, Batch, Executor
 from digest.translate.embed import Embedder, embedding_text
 from digest.translate.executors import make_executor
+from digest.wording import plural
 
 __all__ = [
     "EMBED_BATCH",
@@ -54,7 +55,8 @@ class EmbedSummary:
         if self.model is None:
             return "embed: off (stories.embedder: none); stories are matched by their words"
         text = (
-            f"embed: {self.items} reports with vectors, {self.embedded} texts embedded, "
+            f"embed: {plural(self.items, 'report')} with vectors, "
+            f"{plural(self.embedded, 'text')} embedded, "
             f"{self.cached} from cache ({self.model})"
         )
         if self.executor:

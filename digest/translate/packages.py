@@ -139,8 +139,12 @@ def _clean_version(version: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "", version)[:32]
 
 
-def install_file(cfg: TranslationConfig, path: Path) -> PackageInfo:
-    """Validate (zip, metadata.json, model/, sentencepiece.model) and install; InputError if bad."""
+def install_file(cfg: TranslationConfig | None, path: Path) -> PackageInfo:
+    """Validate (zip, metadata.json, model/, sentencepiece.model) and install; InputError if bad.
+
+    cfg None (no feeds.yaml yet): into $ARGOS_PACKAGES_DIR, else argostranslate's default.
+    """
+    cfg = cfg or TranslationConfig()
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -412,14 +416,17 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def install_from_index(
-    cfg: TranslationConfig, src: str, tgt: str, *, url: str | None = None
+    cfg: TranslationConfig | None, src: str, tgt: str, *, url: str | None = None
 ) -> list[tuple[PackageInfo, bool]]:
     """Install what src→tgt needs from the index: [(package, True if newly installed)].
+
+    cfg None (no feeds.yaml yet): into $ARGOS_PACKAGES_DIR, else argostranslate's default.
 
     Offline (the index unreachable within PROBE_TIMEOUT seconds) it raises StageError at
     once, with a hint naming `digest models install-file`. A package whose name and version
     is already installed is not downloaded again.
     """
+    cfg = cfg or TranslationConfig()
     entries = fetch_index(url)
     chosen = choose_packages(entries, src, tgt)
     if not chosen:

@@ -17,6 +17,7 @@ from digest.store import Store, TranslationTask, text_hash, utc_now
 from digest.translate.batches import Batch, Executor, ExecutorLost, LocalExecutor, batch_items
 from digest.translate.engine import Translator, make_translator, missing_model_note
 from digest.translate.executors import make_executor
+from digest.wording import plural
 
 __all__ = ["TranslateSummary", "run"]
 
@@ -35,13 +36,14 @@ class TranslateSummary:
     def line(self) -> str:
         """One line for cron mail."""
         text = (
-            f"translate: {self.items} items, {self.translated} texts translated, "
-            f"{self.cached} from cache"
+            f"translate: {plural(self.items, 'item')}, {plural(self.translated, 'text')} "
+            f"translated, {self.cached} from cache"
         )
         if self.executor:
             text += f" (on {self.executor})"
         for lang, count in sorted(self.no_model.items()):
-            text += f"; {count} items in {lang}: {self.notes.get(lang, 'no model available')}"
+            note = self.notes.get(lang, "no model available")
+            text += f"; {plural(count, 'item')} in {lang}: {note}"
         return text
 
 
@@ -131,7 +133,10 @@ def run(
                 _write_chunk(store, owner, fresh, tgt, summary)
                 progress.advance(len(owner.items))
         except ExecutorLost as exc:
-            written = f"{summary.items} of {total} items were translated and stored"
+            written = (
+                f"{summary.items} of {plural(total, 'item')} {'was' if total == 1 else 'were'}"
+                " translated and stored"
+            )
             raise ExecutorLost(f"{exc.message}; {written}", hint=exc.hint) from exc
         finally:
             if executor is None:

@@ -7,7 +7,7 @@ Adding a field to an item touches, in order (keep this list in sync):
      `_refresh_item`) and reads it back (`items`);
   4. where it is shown: site/views.py (ItemView) and templates/site/*.html, export.py (FIELDS,
      `item_record`), newsletter/issue.py when the newsletter shows it;
-  5. site/pages.py's story fingerprint covers every StoredItem field by itself.
+  5. site/fingerprint.py's story signature covers every StoredItem field by itself.
 """
 
 from digest.records.config import (

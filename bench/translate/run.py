@@ -115,7 +115,17 @@ def sentence_count(items: list[tuple[str, str]]) -> int:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size in MB (Linux reports KB)."""
+    """This process's peak resident set size in MB.
+
+    VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child started by a
+    parent that once held more memory (the package build) would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -24,6 +24,7 @@ from digest.stories.neighbours import (
     EMB_FLOOR,
     KTH_FLOOR,
     LEX_FLOOR,
+    Neighbours,
     drop_common_terms,
     embedding_neighbours,
     lexical_neighbours,
@@ -217,6 +218,13 @@ def neighbour_kth(
     max_gap = max(0.0, float(max_gap_days)) * 86400.0
     dim = next((d.vector.shape[0] for d in docs if d.vector is not None), 0)
     pf = PairFeatures(docs, dim)
+    _vector_neighbours(pf, max_gap, k)
+    return {d.id: float(pf.kth[n]) for n, d in enumerate(docs)}
+
+
+def _vector_neighbours(pf: PairFeatures, max_gap: float, k: int) -> tuple[np.ndarray, Neighbours]:
+    """Embedding neighbours of the docs with a vector (positions among those), and each
+    one's k-th nearest cosine set in pf.kth."""
     with_vector = np.flatnonzero(pf.has_vector)
     near = embedding_neighbours(
         pf.vectors[with_vector],
@@ -227,7 +235,7 @@ def neighbour_kth(
         pf.lang[with_vector],
     )
     pf.kth[with_vector] = near.kth
-    return {d.id: float(pf.kth[n]) for n, d in enumerate(docs)}
+    return with_vector, near
 
 
 def _candidates(
@@ -259,16 +267,7 @@ def _candidates(
             a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
             lex_keys.append(np.minimum(a, b) * n + np.maximum(a, b))
             lex_values.append(np.array(list(found.values()), dtype=np.float64))
-    with_vector = np.flatnonzero(pf.has_vector)
-    near = embedding_neighbours(
-        pf.vectors[with_vector],
-        pf.seconds[with_vector],
-        max_gap,
-        EMB_FLOOR,
-        k,
-        pf.lang[with_vector],
-    )
-    pf.kth[with_vector] = near.kth
+    with_vector, near = _vector_neighbours(pf, max_gap, k)
     a, b = with_vector[near.i], with_vector[near.j]
     emb_keys = np.minimum(a, b) * n + np.maximum(a, b)
     keys_lex = np.concatenate(lex_keys)

@@ -100,12 +100,14 @@ class FeedQueries(StoreBase):
         if failed:
             db.execute(
                 "UPDATE feeds SET last_attempt = ?, last_status = ?, last_error = ?,"
+                " last_error_public = ?,"
                 " consecutive_failures = consecutive_failures + 1, gone = MAX(gone, ?),"
                 " next_fetch = ? WHERE id = ?",
                 (
                     to_db(at),
                     result.status,
                     result.error,
+                    result.public_error,
                     int(result.gone),
                     to_db(next_fetch),
                     result.feed_id,
@@ -114,7 +116,8 @@ class FeedQueries(StoreBase):
             return
         db.execute(
             "UPDATE feeds SET last_attempt = ?, last_success = ?, last_status = ?,"
-            " last_error = NULL, consecutive_failures = 0, next_fetch = ?,"
+            " last_error = NULL, last_error_public = NULL, consecutive_failures = 0,"
+            " next_fetch = ?,"
             " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
             " title = COALESCE(?, title),"
             " effective_url = COALESCE(?, effective_url) WHERE id = ?",
@@ -184,6 +187,7 @@ class FeedQueries(StoreBase):
                 h.last_success = from_db(row["last_success"])
                 h.last_status = row["last_status"]
                 h.last_error = row["last_error"]
+                h.public_error = row["last_error_public"] or row["last_error"]
                 h.consecutive_failures = row["consecutive_failures"]
                 h.gone = bool(row["gone"])
                 h.next_fetch = from_db(row["next_fetch"])

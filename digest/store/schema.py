@@ -261,4 +261,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE stories ADD COLUMN coverage TEXT;
     ALTER TABLE stories ADD COLUMN related TEXT NOT NULL DEFAULT '[]';
     """,
+    # 10: what the public pages may say of a feed's last error (a refused fetch's address is
+    # for the operator only); NULL: the error itself
+    """
+    ALTER TABLE feeds ADD COLUMN last_error_public TEXT;
+    """,
 )

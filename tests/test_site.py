@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import pytest
 from builders import make_item, make_stored_item, make_story
+from needs import missing
 
 import digest
 from digest import build_data, build_stage
@@ -1017,7 +1018,7 @@ def test_search_index_is_built_then_reused(tmp_path: Path) -> None:
     from digest.site.search import pagefind_executable
 
     if pagefind_executable() is None:
-        pytest.skip("pagefind is not installed (pip install 'pagefind[extended]')")
+        missing("pagefind is not installed (pip install 'pagefind[extended]')")
     data = make_data()
     first, out = build(tmp_path, data, search=True)
     assert first.search

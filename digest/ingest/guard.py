@@ -113,8 +113,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         problem = _problem(addresses) if self.check else None
         if problem is not None:
             raise AddressRefused(f"{host} resolves to {problem}, not a public address")
-        last: Exception | None = None
-        for address in addresses:
+        for n, address in enumerate(addresses, 1):
             dial_host, dial_port = self.network.dial(address, port)
             try:
                 return await self.inner.connect_tcp(
@@ -124,10 +123,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                     local_address=local_address,
                     socket_options=socket_options,
                 )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                if n == len(addresses):
+                    raise  # as it is: its chain says why (connection refused, ...)
+        raise httpcore.ConnectError(f"{host}: no address answered")
 
     async def connect_unix_socket(
         self,

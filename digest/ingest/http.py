@@ -69,9 +69,8 @@ def private_allowed(cfg: FetchConfig, req: FetchRequest) -> bool:
     return cfg.allow_private or url_host_problem(req.configured_url or req.url) is not None
 
 
-def _proxied(url: httpx.URL) -> bool:
+def _proxied(url: httpx.URL, proxies: dict[str, str]) -> bool:
     """True when an HTTP(S)_PROXY / ALL_PROXY from the environment applies to this URL."""
-    proxies = urllib.request.getproxies_environment()
     if url.scheme not in proxies and "all" not in proxies:
         return False
     return not urllib.request.proxy_bypass(url.host)
@@ -84,6 +83,9 @@ class _Fetcher:
         self.cfg = cfg
         self.base_dir = base_dir
         self.network = network or Network()
+        # read once: the environment is scanned for *_proxy names (a millisecond a time)
+        self.proxies = urllib.request.getproxies_environment()
+        self.proxied: dict[tuple[str, str], bool] = {}
         self.overall = asyncio.Semaphore(max(1, cfg.concurrency))
         self.hosts: dict[str, asyncio.Semaphore] = {}
         # One client (connection pool) per origin: httpcore's pool does work proportional to
@@ -103,7 +105,9 @@ class _Fetcher:
         Requests that must stay public get pools of their own whose connections are checked
         (a connection opened for an intranet feed is never lent to them).
         """
-        proxied = _proxied(url)
+        proxied = self.proxied.get((url.scheme, url.host))
+        if proxied is None:
+            proxied = self.proxied[url.scheme, url.host] = _proxied(url, self.proxies)
         checked = not private_ok and not proxied
         key = (checked, url.scheme, url.host.lower(), url.port)
         client = self.clients.get(key)

@@ -53,6 +53,7 @@ _CLEAN_CONTENT_TAGS = frozenset(
 )  # fmt: skip
 
 _MAX_PASSES = 5
+_HREF_RE = re.compile(r"href", re.IGNORECASE)
 _MAX_URL_LEN = 4096
 
 _LANG_RE = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}$")
@@ -189,7 +190,9 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     """Clean untrusted HTML with one nh3 allowlist, iterated to a fixed point (bounded)."""
     if not html:
         return ""
-    base = safe_url(base_url) if base_url else ""
+    # Only href values are URLs that survive the allowlist: without one, the base cannot
+    # matter, and the one Cleaner without a base serves (building one per base is costly).
+    base = safe_url(base_url) if base_url and _HREF_RE.search(html) else ""
     if base.startswith("mailto:"):
         base = ""
     cleaner = _cleaner(base or None)

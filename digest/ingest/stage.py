@@ -83,9 +83,9 @@ def run(
     now = utc_now()
     requests: list[FetchRequest] = []
     feeds_by_id: dict[str, FeedConfig] = {}
+    states = store.feed_states()
     for feed in chosen:
-        state = store.feed_state(feed.id)
-        assert state is not None  # sync_feeds made the row
+        state = states[feed.id]  # sync_feeds made the row
         if state.gone:
             summary.skipped.append((feed.id, f"gone; `digest feeds reset {feed.id}` revives it"))
             continue

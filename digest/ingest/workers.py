@@ -137,7 +137,7 @@ class PreparePool:
     """Worker processes preparing fetched bodies, each job within `budget` seconds."""
 
     def __init__(self, size: int, budget: float, work: Callable[[Job], Prepared] = prepare) -> None:
-        self.size = max(1, min(size, _MAX_WORKERS))
+        self.size = max(0, min(size, _MAX_WORKERS))  # 0: no job expected (started on demand)
         self.budget = budget
         self.work = work
         self.workers: list[_Worker] = []
@@ -150,7 +150,7 @@ class PreparePool:
     @staticmethod
     def default_size(jobs: int) -> int:
         """One worker per core, no more than there are jobs."""
-        return max(1, min(jobs, os.cpu_count() or 1, _MAX_WORKERS))
+        return max(0, min(jobs, os.cpu_count() or 1, _MAX_WORKERS))
 
     def _start(self) -> None:
         worker = _Worker(self.work, self.workers)
@@ -171,6 +171,8 @@ class PreparePool:
         self._attach()
         assert self.loop is not None
         future: asyncio.Future[Prepared] = self.loop.create_future()
+        if not self.workers:
+            self._start()
         self.queue.append((job, future))
         self._dispatch()
         return await future

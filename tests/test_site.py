@@ -42,10 +42,13 @@ from digest.store import Store, text_hash
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "base-uri 'none'; form-action 'self'"
+)
 SEARCH_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self' 'wasm-unsafe-eval'"
+    "script-src 'self' 'wasm-unsafe-eval'; base-uri 'none'; form-action 'self'"
 )
 
 # ---------------------------------------------------------------- a tiny DOM over html.parser

@@ -140,7 +140,7 @@ def run_fetch(cfg: Path, state: Path, label: str, env: dict[str, str], limit: fl
             time.sleep(0.02)
         took = time.perf_counter() - start
     text = out_file.read_text(errors="replace")
-    counts = _counts(state) if status is not None else {}
+    counts = _counts(state)  # a killed run's store holds what it committed
     normal = sum(1 for fid, n in counts.items() if fid.startswith("f") and n == 5)
     return Outcome(
         label=label,
@@ -152,7 +152,7 @@ def run_fetch(cfg: Path, state: Path, label: str, env: dict[str, str], limit: fl
         normal_stored=normal,
         many_items=counts.get("many", 0),
         nested_items=counts.get("nested", 0),
-        nested_divs=_nested_divs(state) if status is not None else 0,
+        nested_divs=_nested_divs(state),
         line=(text.strip().splitlines() or ["(no output)"])[0][:160],
     )
 

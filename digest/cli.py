@@ -299,10 +299,15 @@ def feeds_reset(st: State, feed_id: str) -> None:
 
 @feeds.command("import-opml")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Also import feeds on loopback, private or link-local addresses (your own network).",
+)
 @pass_state
-def feeds_import_opml(st: State, file: Path) -> None:
+def feeds_import_opml(st: State, file: Path, allow_private: bool) -> None:
     """Add the feeds of an OPML file to feeds.yaml (comments and order kept)."""
-    result = digest.import_opml(st.ws.config_path, file)
+    result = digest.import_opml(st.ws.config_path, file, allow_private=allow_private)
     for feed in result.added:
         echo(f"added {feed.id}: {feed.url}")
     for what, why in result.skipped:

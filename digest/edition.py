@@ -92,7 +92,10 @@ def site_data(
         site=config.site,
         stories=stories,
         topics=topics,
-        feeds=store.feed_health(config.feeds, start if window_counts else None),
+        # what a public page may show: no address a fetch was refused for (feeds check has it)
+        feeds=[
+            h.public() for h in store.feed_health(config.feeds, start if window_counts else None)
+        ],
         generated_at=now,
         redirects=_live_redirects(store.story_redirects(), {s.id for s in stories}),
     )

@@ -64,6 +64,20 @@ def write_export(
         return write_records(store, out, fmt=fmt, site_lang=config.site.language, since=since)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in a
+# feed's title would run when a researcher opens the CSV): such cells get a leading quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: lists ';'-joined, text that a spreadsheet would run quoted with '."""
+    if isinstance(value, list):
+        value = ";".join(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_records(
     store: Store, out: IO[str], *, fmt: str, site_lang: str, since: datetime | None = None
 ) -> int:
@@ -73,8 +87,7 @@ def write_records(
         writer = csv.DictWriter(out, fieldnames=FIELDS)
         writer.writeheader()
         for rec in records(store, site_lang, since):
-            # Lists become ';'-joined cells so a spreadsheet shows them.
-            writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in rec.items()})
+            writer.writerow({k: csv_cell(v) for k, v in rec.items()})
             count += 1
         return count
     for rec in records(store, site_lang, since):

@@ -25,9 +25,23 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 
 
+# Names Windows keeps for devices, with or without an extension (CON, con.html, LPT1.txt):
+# a mirror of the site on Windows could not hold such a file.
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"COM{n}" for n in range(1, 10)}
+    | {f"LPT{n}" for n in range(1, 10)}
+)
+
+
+def is_windows_reserved(name: str) -> bool:
+    """True for CON, PRN, AUX, NUL, COM1-9 and LPT1-9, in any case, with or without extension."""
+    return name.split(".", 1)[0].strip().upper() in _WINDOWS_RESERVED
+
+
 def is_safe_name(text: str) -> bool:
     """True when text can be a file name as it is, on any file system and in any URL."""
-    return _SAFE_NAME_RE.fullmatch(text) is not None
+    return _SAFE_NAME_RE.fullmatch(text) is not None and not is_windows_reserved(text)
 
 
 def hashed_name(key: str) -> str:
@@ -38,7 +52,7 @@ def hashed_name(key: str) -> str:
 
 
 def file_name_for(key: str) -> str:
-    """The key itself when it is a safe file name, else its hashed_name."""
+    """The key itself when it is a safe file name, else its hashed_name (con: con-<hash>)."""
     return key if is_safe_name(key) else hashed_name(key)
 
 

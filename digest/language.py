@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from typing import Any
 
 from digest.text import plain
@@ -124,6 +125,7 @@ _CJK_WEIGHT = 3
 _CJK = frozenset({"Han", "Kana", "Hangul"})
 
 
+@lru_cache(maxsize=1 << 16)
 def _char_script(ch: str) -> str | None:
     cp = ord(ch)
     for lo, hi, name in _SCRIPT_RANGES:
@@ -132,11 +134,19 @@ def _char_script(ch: str) -> str | None:
     return "Other" if ch.isalpha() else None
 
 
+_ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+
+
 def _script_counts(text: str) -> dict[str, int]:
+    """Letters per script; ASCII letters are Latin, counted in C (most text is mostly ASCII)."""
     counts: dict[str, int] = {}
-    for ch in text:
-        if ch.isascii() and not ch.isalpha():
-            continue
+    latin = len(_ASCII_LETTER_RE.findall(text))
+    if latin:
+        counts["Latin"] = latin
+    if text.isascii():
+        return counts
+    for ch in _NON_ASCII_RE.findall(text):
         script = _char_script(ch)
         if script is not None:
             counts[script] = counts.get(script, 0) + 1

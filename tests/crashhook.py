@@ -27,7 +27,10 @@ from typing import Any
 
 def _pause(what: str) -> None:
     mark = Path(os.environ["DIGEST_CRASH_MARK"])
-    mark.write_text(f"{os.getpid()} {what}\n", encoding="utf-8")
+    # written whole, then renamed: the test reads the mark as soon as it exists
+    part = mark.with_name(mark.name + ".part")
+    part.write_text(f"{os.getpid()} {what}\n", encoding="utf-8")
+    os.replace(part, mark)
     while True:  # until SIGKILL
         time.sleep(60)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 from builders import copy_demo
 from golden_files import GOLDEN, Golden
+from needs import missing
 
 from digest.config import load_config
 from digest.pipeline import run
@@ -91,7 +92,7 @@ def test_demo_site_matches_its_golden_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, golden: Golden
 ) -> None:
     if pagefind_executable() is None:
-        pytest.skip("pagefind is not installed (pip install 'pagefind[extended]')")
+        missing("pagefind is not installed (pip install 'pagefind[extended]')")
     monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "no-models"))  # none installed
     monkeypatch.delenv("DIGEST_CONFIG", raising=False)
     monkeypatch.delenv("DIGEST_STATE", raising=False)

@@ -6,13 +6,9 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from builders import entries, rss, run_digest, write_feeds_config
 from httpserver import LoopbackServer
-from shared_data import FEEDS_REAL
-
-REAL = FEEDS_REAL
-
+from needs import real_feeds
 
 LINK = "https://example.org/"  # the channels' <link>
 CLEANUP = (
@@ -245,9 +241,8 @@ def test_lock_held_exit_3(tmp_path: Path) -> None:
     assert "another digest run holds the lock" in res.stderr
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/feeds-real is absent")
 def test_real_feeds(tmp_path: Path, srv: LoopbackServer) -> None:
-    files = sorted(p for p in REAL.glob("*.xml"))
+    files = real_feeds()
     feeds, names = {}, {}
     for path in files:
         # served as a plain XML type without a charset, as many servers do

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LoopbackServer, RecordedRequest, Response, free_port, self_signed_cert
+from needs import real_feeds
 from shared_data import FEEDS_REAL
 
 from digest.ingest import replies
@@ -585,11 +586,7 @@ def test_handler_sees_recorded_request(srv: LoopbackServer) -> None:
 
 def test_real_feed_files_load_as_local_feeds() -> None:
     folder = FEEDS_REAL
-    if not folder.is_dir():
-        pytest.skip("real feeds folder absent")
-    files = sorted(folder.glob("*.xml"))[:5]
-    if not files:
-        pytest.skip("no real feeds")
+    files = real_feeds(limit=5)
     results = fetch_all([FetchRequest(p.stem, p.name) for p in files], CFG, base_dir=folder)
     for path, res in zip(files, results, strict=True):
         assert res.ok and res.body == path.read_bytes()

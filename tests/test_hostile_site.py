@@ -231,10 +231,17 @@ def test_attack_corpus_through_a_feed_and_the_built_site(
     assert "Summary 7" in text and "Title 10" in text and " atom 3" in text
     for page in pages:
         check_html(page.read_text(encoding="utf-8"), page.relative_to(root).as_posix())
-    xml_files = sorted(root.rglob("*.xml")) + sorted(root.rglob("*.opml"))
-    assert xml_files and list(root.rglob("*.json")), "the site's own feeds are checked too"
+    atom_files = sorted(root.rglob("*.atom"))
+    xml_files = atom_files + sorted(root.rglob("*.xml")) + sorted(root.rglob("*.opml"))
+    # the site's own feeds are checked too: its Atom feeds end in .atom, not .xml
+    assert root / "feeds" / "stories.atom" in atom_files, atom_files
+    assert list(root.rglob("*.json")), "the JSON feeds are checked too"
+    atom_entries = 0
     for path in xml_files:
-        check_xml(path.read_text(encoding="utf-8"), path.relative_to(root).as_posix())
+        text = path.read_text(encoding="utf-8")
+        check_xml(text, path.relative_to(root).as_posix())
+        atom_entries += text.count("<entry") if path.suffix == ".atom" else 0
+    assert atom_entries >= 10, "the Atom entries were there to be checked"
     for path in sorted(root.rglob("*.json")):
         check_json(json.loads(path.read_text(encoding="utf-8")), path.relative_to(root).as_posix())
     # belt and braces: no tag of any output file carries such a URL, whatever the parser saw
@@ -243,7 +250,7 @@ def test_attack_corpus_through_a_feed_and_the_built_site(
         re.IGNORECASE,
     )
     for path in root.rglob("*"):
-        if path.is_file() and path.suffix in (".html", ".xml", ".json", ".opml"):
+        if path.is_file() and path.suffix in (".html", ".xml", ".atom", ".json", ".opml"):
             assert not in_tag.search(path.read_text(encoding="utf-8")), path
 
 

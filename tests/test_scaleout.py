@@ -282,7 +282,8 @@ def cli_project(tmp_path: Path, archive: Path) -> tuple[str, ...]:
     rss_file(tmp_path / "zh.xml", 300)
     config = tmp_path / "feeds.yaml"
     config.write_text(
-        "translation:\n  packages_dir: packages\n"
+        # all 300 items (fetch.max_items keeps 200 by default): more than two 128-item chunks
+        "translation:\n  packages_dir: packages\nfetch: {max_items: 300}\n"
         "feeds:\n  - {id: zh, name: Chinese outlet, url: zh.xml}\n",
         encoding="utf-8",
     )

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import pytest
 from builders import make_item, make_stored_item, make_story
+from needs import missing
 
 import digest
 from digest import build_data, build_stage
@@ -41,10 +42,13 @@ from digest.store import Store, text_hash
 
 T0 = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "base-uri 'none'; form-action 'self'"
+)
 SEARCH_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self' 'wasm-unsafe-eval'"
+    "script-src 'self' 'wasm-unsafe-eval'; base-uri 'none'; form-action 'self'"
 )
 
 # ---------------------------------------------------------------- a tiny DOM over html.parser
@@ -1076,7 +1080,7 @@ def test_search_index_is_built_then_reused(tmp_path: Path) -> None:
     from digest.site.search import pagefind_executable
 
     if pagefind_executable() is None:
-        pytest.skip("pagefind is not installed (pip install 'pagefind[extended]')")
+        missing("pagefind is not installed (pip install 'pagefind[extended]')")
     data = make_data()
     first, out = build(tmp_path, data, search=True)
     assert first.search

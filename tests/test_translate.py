@@ -25,7 +25,7 @@ import ctranslate2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shared_data import FEEDS_REAL
+from needs import real_feed
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -650,9 +650,7 @@ def _real_feed_texts() -> list[str]:
     """Titles and descriptions from the real RFA Mandarin feed, tags stripped."""
     import html
 
-    feed = FEEDS_REAL / "rfa_nuus_mandarin.xml"
-    if not feed.is_file():
-        pytest.skip("real feeds not available")
+    feed = real_feed("rfa_nuus_mandarin.xml")
     raw = feed.read_text(encoding="utf-8", errors="replace")
     found = re.findall(r"<(?:title|description)>(.*?)</(?:title|description)>", raw, re.S)
     texts = []

@@ -2,6 +2,9 @@
 
 Usage: server.py PORT DELAY  -- listens on 127.0.0.2..127.0.0.31:PORT, prints "ready" once
 bound. /feed/N.xml answers a 5-item RSS feed after DELAY seconds; HTTP/1.1 keep-alive.
+Two hostile documents answer the same way: /hostile/nested.xml, one item whose description is
+100,000 nested <div>s, and /hostile/many.xml, 20,000 undated items (bench/hostile); and
+/plain/N.xml as /feed/N.xml without a language (their baseline: the language model loads).
 """
 
 from __future__ import annotations
@@ -31,6 +34,26 @@ def feed_body(host: str, path: str) -> bytes:
     ).encode()
 
 
+def hostile_body(path: str) -> bytes | None:
+    """The hostile documents, or None for any other path."""
+    head = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>H</title>"
+    if path == "/hostile/nested.xml":
+        deep = "&lt;div&gt;" * 100_000
+        item = f"<item><guid>nested</guid><title>Nested</title><description>{deep}</description>"
+        return f"{head}{item}</item></channel></rss>".encode()
+    if path == "/hostile/many.xml":
+        items = "".join(
+            f"<item><guid>m{i}</guid><link>https://many.example/{i}</link>"
+            f"<title>Undated item {i}</title><description>Item {i}.</description></item>"
+            for i in range(20_000)
+        )
+        return f"{head}{items}</channel></rss>".encode()
+    return None
+
+
+_HOSTILE: dict[str, bytes | None] = {}
+
+
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     """Serve requests on one connection until the client closes it."""
     host = writer.get_extra_info("sockname")[0]
@@ -39,7 +62,14 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
             head = await reader.readuntil(b"\r\n\r\n")
             path = head.split(b" ", 2)[1].decode("latin-1")
             await asyncio.sleep(delay)
-            body = feed_body(host, path)
+            if path.startswith("/plain/"):  # as /feed/, without a <language>
+                body = feed_body(host, path).replace(b"<language>en</language>", b"")
+            elif path.startswith("/hostile/"):
+                if path not in _HOSTILE:
+                    _HOSTILE[path] = hostile_body(path)
+                body = _HOSTILE[path] or b"not found"
+            else:
+                body = feed_body(host, path)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; charset=utf-8\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()

@@ -162,6 +162,8 @@ _FETCH_FIELDS = {
     "max_bytes": int_field(1, example="10485760"),
     "concurrency": int_field(1, example="32"),
     "per_host": int_field(1, example="8"),
+    "max_items": int_field(1, example="200"),
+    "allow_private": bool_field(),
 }
 _TRANSLATION_FIELDS = {
     "engine": str_field(choices=("argos", "none"), example="argos"),

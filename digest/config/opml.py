@@ -2,8 +2,10 @@
 
 The OPML file is untrusted: DOCTYPE and ENTITY declarations are refused outright (no entity
 expansion), only http(s) feed URLs are taken (an imported file:// URL or path would let a
-stranger's OPML make the fetcher read local files), and every text is cleaned before it
-reaches the YAML.
+stranger's OPML make the fetcher read local files), URLs whose host is or resolves to a
+loopback, private or otherwise non-public address are refused unless the user allows them (a
+stranger's OPML would otherwise turn the digest into a scanner of its own network), and every
+text is cleaned before it reaches the YAML.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.parsers import expat
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from digest.addresses import url_host_problem
 from digest.atomic import write_atomic
 from digest.config.load import load_config, parse_config
 from digest.errors import ConfigError, InputError, StageError
@@ -33,6 +37,7 @@ from digest.ids import (
     name_from_url,
     readable_feed_id,
 )
+from digest.ingest.guard import Network, lookup_problems
 from digest.records import Config, FeedConfig
 from digest.text import printable
 
@@ -57,6 +62,7 @@ MAX_TAGS = 20
 _NS_SEP = "\x1f"  # expat's namespace separator: a character no XML name contains
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TAG_DROP = re.compile(r"[^\w-]+")
+_PRIVATE_HINT = "--allow-private imports it"
 
 
 @dataclass
@@ -96,11 +102,21 @@ class _Refused(Exception):
 # ---------------------------------------------------------------- import
 
 
-def import_opml(config_path: Path, opml_path: Path) -> OpmlImport:
-    """Add the OPML's feeds to feeds.yaml, keeping its comments and order, skipping duplicates."""
+def import_opml(
+    config_path: Path,
+    opml_path: Path,
+    *,
+    allow_private: bool = False,
+    network: Network | None = None,
+) -> OpmlImport:
+    """Add the OPML's feeds to feeds.yaml, keeping its comments and order, skipping duplicates.
+
+    Feeds whose host is, or resolves to, a non-public address are skipped with the reason
+    unless `allow_private`.
+    """
     config = load_config(config_path)
     data = read_opml(opml_path)
-    result = plan_import(config, data, str(opml_path))
+    result = plan_import(config, data, str(opml_path), allow_private=allow_private, network=network)
     if result.added:
         _append_to_config(config_path, config, result.added)
     return result
@@ -128,19 +144,47 @@ def check_opml_size(data: bytes, name: str) -> bytes:
     return data
 
 
-def plan_import(config: Config, data: bytes, name: str) -> OpmlImport:
+def plan_import(
+    config: Config,
+    data: bytes,
+    name: str,
+    *,
+    allow_private: bool = False,
+    network: Network | None = None,
+) -> OpmlImport:
     """The feeds an OPML document (bytes, named `name` in errors) would add to `config`, with
-    unique ids, and the outlines it would skip, with why; nothing is written."""
+    unique ids, and the outlines it would skip, with why; nothing is written. Feeds whose host
+    is, or resolves to, a non-public address are skipped unless `allow_private`."""
     parsed = _parse_opml(data, name)
-    result = _plan(config, parsed.outlines)
+    resolved: dict[str, str] = {}
+    if not allow_private:
+        urls = [o.attrs.get("xmlUrl", "").strip() for o in parsed.outlines]
+        hosts = [h for u in urls if (h := _http_host(u))]
+        resolved = lookup_problems(hosts, network or Network())
+    result = _plan(config, parsed.outlines, None if allow_private else resolved)
     for title, line in parsed.no_url:
         label = title or f"outline at line {line}"
         result.skipped.append((label, "has no feed URL (xmlUrl): nothing to fetch"))
     return result
 
 
-def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
-    """Decide which outlines become feeds, with unique ids, and why the others are skipped."""
+def _http_host(url: str) -> str | None:
+    """The host of an http(s) URL that names one (not written as an address), else None."""
+    if feed_url_problem(url, allow_local=False) is not None or url_host_problem(url):
+        return None
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _plan(
+    config: Config, outlines: list[_Outline], resolved: Mapping[str, str] | None
+) -> OpmlImport:
+    """Decide which outlines become feeds, with unique ids, and why the others are skipped.
+
+    `resolved`: host -> the non-public address it resolves to; None allows private hosts.
+    """
     base = config.path.parent
     known_urls = {feed_url_key(f.url, base): f.id for f in config.feeds}
     known_ids = {f.id for f in config.feeds}
@@ -159,6 +203,16 @@ def _plan(config: Config, outlines: list[_Outline]) -> OpmlImport:
         if problem:
             result.skipped.append((label, f"the feed URL {problem}"))
             continue
+        if resolved is not None:
+            host = urlsplit(url).hostname or ""
+            private = url_host_problem(url)
+            if private is not None:
+                result.skipped.append((url, f"the feed URL's host {private}; {_PRIVATE_HINT}"))
+                continue
+            if host in resolved:
+                why = f"{host} resolves to {resolved[host]}, not a public address"
+                result.skipped.append((url, f"the feed URL's host {why}; {_PRIVATE_HINT}"))
+                continue
         key = feed_url_key(url)
         if key in known_urls:
             result.skipped.append((url, f"already in feeds.yaml as '{known_urls[key]}'"))

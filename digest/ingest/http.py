@@ -7,6 +7,13 @@ bounded pieces, rather than by httpx: its decoder expands a whole network chunk 
 64 KB read of a gzip bomb becomes about 64 MB), so the size cap could only be checked after
 the damage.
 
+Every hop stays on the public internet unless the feed is the operator's own intranet feed
+(its configured URL is a private address) or `fetch.allow_private` is set: a host written as
+a non-public address is refused here, and names are resolved and checked in the connection
+layer (guard.py), where DNS cannot change its answer between the check and the connection.
+Behind an HTTP(S)_PROXY the proxy resolves names, so only hosts written as addresses are
+judged.
+
 Local feeds (file:// URLs and plain paths) go through the same result type, with the file's
 mtime and size standing in for Last-Modified.
 """
@@ -17,13 +24,17 @@ import asyncio
 import ssl
 import threading
 import time
+import urllib.request
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
+from digest.addresses import host_problem, url_host_problem
+from digest.ingest.guard import AddressRefused, Network, guarded_transport
 from digest.ingest.inflate import Decoder
 from digest.ingest.local import fetch_local, local_path
 from digest.ingest.replies import (
@@ -39,7 +50,9 @@ from digest.ingest.replies import (
 from digest.records import FetchConfig, FetchResult
 from digest.text import message_line
 
-__all__ = ["MAX_REDIRECTS", "fetch_all", "fetch_all_async"]
+__all__ = ["MAX_REDIRECTS", "fetch_all", "fetch_all_async", "private_allowed", "run_async"]
+
+T = TypeVar("T")
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -51,12 +64,28 @@ _MAX_RETRY_AFTER = timedelta(days=365)
 # ---------------------------------------------------------------- HTTP
 
 
+def private_allowed(cfg: FetchConfig, req: FetchRequest) -> bool:
+    """May this request reach non-public addresses? Only by the operator's explicit choice."""
+    return cfg.allow_private or url_host_problem(req.configured_url or req.url) is not None
+
+
+def _proxied(url: httpx.URL, proxies: dict[str, str]) -> bool:
+    """True when an HTTP(S)_PROXY / ALL_PROXY from the environment applies to this URL."""
+    if url.scheme not in proxies and "all" not in proxies:
+        return False
+    return not urllib.request.proxy_bypass(url.host)
+
+
 class _Fetcher:
     """Shared state for one fetch_all call: the client and the concurrency limits."""
 
-    def __init__(self, cfg: FetchConfig, base_dir: Path) -> None:
+    def __init__(self, cfg: FetchConfig, base_dir: Path, network: Network | None = None) -> None:
         self.cfg = cfg
         self.base_dir = base_dir
+        self.network = network or Network()
+        # read once: the environment is scanned for *_proxy names (a millisecond a time)
+        self.proxies = urllib.request.getproxies_environment()
+        self.proxied: dict[tuple[str, str], bool] = {}
         self.overall = asyncio.Semaphore(max(1, cfg.concurrency))
         self.hosts: dict[str, asyncio.Semaphore] = {}
         # One client (connection pool) per origin: httpcore's pool does work proportional to
@@ -64,27 +93,43 @@ class _Fetcher:
         # than the network takes (2.6 s against 1.3 s for 300 feeds on 30 hosts). A pool per
         # origin holds at most per_host connections. One TLS context serves them all
         # (building one loads the CA bundle: tens of milliseconds).
-        self.clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        self.clients: dict[tuple[bool, str, str, int | None], httpx.AsyncClient] = {}
         self._tls: ssl.SSLContext | None = None
         self.timeout = httpx.Timeout(
             connect=cfg.connect_timeout, read=cfg.timeout, write=cfg.timeout, pool=None
         )
 
-    def client_for(self, url: httpx.URL) -> httpx.AsyncClient:
-        """The connection pool for this URL's origin (created on first use)."""
-        key = (url.scheme, url.host.lower(), url.port)
+    def client_for(self, url: httpx.URL, private_ok: bool) -> httpx.AsyncClient:
+        """The connection pool for this URL's origin (created on first use).
+
+        Requests that must stay public get pools of their own whose connections are checked
+        (a connection opened for an intranet feed is never lent to them).
+        """
+        proxied = self.proxied.get((url.scheme, url.host))
+        if proxied is None:
+            proxied = self.proxied[url.scheme, url.host] = _proxied(url, self.proxies)
+        checked = not private_ok and not proxied
+        key = (checked, url.scheme, url.host.lower(), url.port)
         client = self.clients.get(key)
         if client is None:
             if self._tls is None:
                 # what httpx builds for verify=True (SSL_CERT_FILE/DIR honoured)
                 self._tls = httpx.create_ssl_context()
             size = max(1, min(self.cfg.per_host, self.cfg.concurrency))
-            # trust_env stays on so HTTPS_PROXY / NO_PROXY work for users behind a proxy.
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            # Proxied requests keep httpx's own transport, which honours HTTPS_PROXY/NO_PROXY;
+            # the others resolve through self.network, checked unless private is allowed.
+            transport = (
+                None
+                if proxied
+                else guarded_transport(self.network, self._tls, limits, check=checked)
+            )
             client = self.clients[key] = httpx.AsyncClient(
                 timeout=self.timeout,
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                limits=limits,
                 verify=self._tls,
                 follow_redirects=False,
+                transport=transport,
             )
         return client
 
@@ -112,8 +157,10 @@ class _Fetcher:
             res.duration = time.monotonic() - start
             return res
         except Exception as exc:  # never let one feed's surprise end the whole run
+            public = None
             if isinstance(exc, FetchFailed):
                 msg = str(exc)
+                public = exc.public if isinstance(exc, AddressRefused) else None
             elif isinstance(exc, ValueError):  # urlsplit, or a NUL byte in a path
                 why = message_line(str(exc), 80)
                 msg = f"{message_line(req.url)}: not a valid URL or path ({why})"
@@ -123,6 +170,7 @@ class _Fetcher:
                 feed_id=req.feed_id,
                 url=req.url,
                 error=msg,
+                public_error=public,
                 etag=req.etag,
                 last_modified=req.last_modified,
             )
@@ -146,6 +194,8 @@ class _Fetcher:
         active = 0.0
         permanent = True
         url_text = req.url
+        private_ok = private_allowed(cfg, req)
+        hop = 0
         try:
             for hop in range(MAX_REDIRECTS + 1):
                 url = httpx.URL(url_text)
@@ -155,12 +205,15 @@ class _Fetcher:
                         f" (scheme {message_line(url.scheme)!r} is not http or https)"
                     )
                 res.final_url = url_text
+                problem = None if private_ok else host_problem(url.host)
+                if problem is not None:
+                    raise AddressRefused(f"its host {problem}")
                 async with self.host_slot(url), self.overall:
                     start = time.monotonic()
                     deadline = asyncio.timeout(budget)
                     try:
                         async with deadline:
-                            location = await self._one_hop(url, headers, res)
+                            location = await self._one_hop(url, private_ok, headers, res)
                     except TimeoutError:
                         if not deadline.expired():
                             raise
@@ -184,6 +237,14 @@ class _Fetcher:
                 url_text = location
             if res.error is None and hop > 0 and permanent:
                 res.permanent_url = url_text
+        except AddressRefused as exc:
+            where = f"redirected to {message_line(url_text)}, " if hop else ""
+            res.error = (
+                f"{message_line(req.url)}: refused ({where}{exc}); fetch.allow_private: true"
+                " allows it"
+            )
+            res.public_error = exc.public
+            res.body = None
         except FetchFailed as exc:
             res.error = str(exc)
             res.body = None
@@ -200,11 +261,12 @@ class _Fetcher:
         return res
 
     async def _one_hop(
-        self, url: httpx.URL, headers: dict[str, str], res: FetchResult
+        self, url: httpx.URL, private_ok: bool, headers: dict[str, str], res: FetchResult
     ) -> str | None:
         """One request; returns the next URL for a redirect, else None (result filled in)."""
         shown = message_line(str(url))
-        async with self.client_for(url).stream("GET", url, headers=headers) as resp:
+        client = self.client_for(url, private_ok)
+        async with client.stream("GET", url, headers=headers) as resp:
             status = resp.status_code
             res.status = status
             res.headers = _header_dict(resp.headers)
@@ -300,10 +362,11 @@ async def fetch_all_async(
     *,
     base_dir: Path,
     on_result: Callable[[FetchResult], None] | None = None,
+    network: Network | None = None,
 ) -> list[FetchResult]:
     """Fetch every request concurrently; results in request order. Never raises for one feed."""
     results: list[FetchResult | None] = [None] * len(requests)
-    fetcher = _Fetcher(cfg, base_dir)
+    fetcher = _Fetcher(cfg, base_dir, network)
 
     async def run(i: int, req: FetchRequest) -> tuple[int, FetchResult]:
         return i, await fetcher.fetch(req)
@@ -323,27 +386,18 @@ async def fetch_all_async(
     return [r for r in results if r is not None]
 
 
-def fetch_all(
-    requests: Sequence[FetchRequest],
-    cfg: FetchConfig,
-    *,
-    base_dir: Path,
-    on_result: Callable[[FetchResult], None] | None = None,
-) -> list[FetchResult]:
-    """Fetch every request concurrently; results in request order. Never raises for one feed."""
+def run_async(job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion, in a thread of its own when a loop already runs here."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(fetch_all_async(requests, cfg, base_dir=base_dir, on_result=on_result))
-    # Called from inside an event loop: run ours in a thread rather than fail.
-    box: list[list[FetchResult]] = []
+        return asyncio.run(job())
+    box: list[T] = []
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
-            box.append(
-                asyncio.run(fetch_all_async(requests, cfg, base_dir=base_dir, on_result=on_result))
-            )
+            box.append(asyncio.run(job()))
         except BaseException as exc:
             errors.append(exc)
 
@@ -353,3 +407,19 @@ def fetch_all(
     if errors:
         raise errors[0]
     return box[0]
+
+
+def fetch_all(
+    requests: Sequence[FetchRequest],
+    cfg: FetchConfig,
+    *,
+    base_dir: Path,
+    on_result: Callable[[FetchResult], None] | None = None,
+    network: Network | None = None,
+) -> list[FetchResult]:
+    """Fetch every request concurrently; results in request order. Never raises for one feed."""
+    return run_async(
+        lambda: fetch_all_async(
+            requests, cfg, base_dir=base_dir, on_result=on_result, network=network
+        )
+    )

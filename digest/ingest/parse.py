@@ -6,6 +6,7 @@ import codecs
 import contextlib
 import html as htmllib
 import io
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from digest.ingest.newest import newest_entries, newest_first
 from digest.ingest.normalize import clean_text, plausible_date
 from digest.ingest.sanitize import safe_url
 from digest.records import ParsedFeed, RawEntry
@@ -36,13 +38,21 @@ _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"<channel")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
 
+# feedparser asks xml.sax for these readers first: ours gives it text in runs (saxdriver.py).
+feedparser.api.PREFERRED_XML_PARSERS = ["digest.ingest.saxdriver"]
+
 
 def parse_feed(
-    body: bytes, headers: Mapping[str, str], url: str, *, now: datetime | None = None
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    *,
+    now: datetime | None = None,
+    max_items: int | None = None,
 ) -> ParsedFeed:
-    """Parse a fetched body; never raises (feedparser itself raises on some inputs)."""
+    """Parse a fetched body, keeping its `max_items` newest entries; never raises."""
     try:
-        return _parse(body, headers, url, now or datetime.now(UTC))
+        return _parse(body, headers, url, now or datetime.now(UTC), max_items)
     except Exception as exc:  # the contract is "never raises": report instead
         return _failed(f"could not parse the feed ({_describe(exc)})")
 
@@ -58,17 +68,28 @@ def _describe(exc: object) -> str:
     return text[:_MESSAGE_MAX]
 
 
-def _parse(body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> ParsedFeed:
+def _parse(
+    body: bytes, headers: Mapping[str, str], url: str, now: datetime, max_items: int | None
+) -> ParsedFeed:
     if not body or not body.strip():
         return _failed("empty response body")
     body, charset, note = _prepare(body, headers)
+    left_out = 0
+    if max_items is not None:
+        # feedparser's time and memory grow with the entries: hand it the newest only
+        body, left_out = newest_entries(body, max_items)
     feed_headers = {"content-type": "application/xml" + (f"; charset={charset}" if charset else "")}
     # No Content-Location on purpose: feedparser would resolve every <guid> against it,
     # turning a UUID guid into a made-up URL. Links are resolved here instead, and
     # relative URLs inside HTML by sanitize.
     # Bytes must go in as a stream: feedparser treats bytes it is handed directly as a
     # possible file name and would read a local file if the body named one.
-    result = feedparser.parse(io.BytesIO(body), response_headers=feed_headers)
+    result = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=feed_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
 
     version = str(result.get("version") or "")
     bozo_exc = result.get("bozo_exception") if result.get("bozo") else None
@@ -81,6 +102,18 @@ def _parse(body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> 
             entries.append(_entry(raw, url, now))
         except Exception:  # one hostile entry must not cost the others
             continue
+    if max_items is not None and len(entries) > max_items:  # entries the scan did not see
+        stamps = [e.published.timestamp() if e.published else math.inf for e in entries]
+        kept = newest_first(stamps, max_items)
+        left_out += len(entries) - len(kept)
+        entries = [entries[i] for i in kept]
+    if left_out:
+        total = len(entries) + left_out
+        note = "; ".join(
+            w
+            for w in (note, f"kept the newest {len(entries)} of {total} entries (fetch.max_items)")
+            if w
+        )
 
     problem = _describe(bozo_exc) if bozo_exc else None
     if problem and entries and _is_malformed(bozo_exc):

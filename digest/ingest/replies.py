@@ -45,6 +45,9 @@ class FetchRequest:
     url: str  # http(s) URL, file:// URL, or a local path (absolute or relative)
     etag: str | None = None
     last_modified: str | None = None
+    # The URL in feeds.yaml (url may be a remembered permanent redirect): when its host is
+    # itself a private address, the operator chose an intranet feed and it may stay there.
+    configured_url: str | None = None
 
 
 def user_agent() -> str:

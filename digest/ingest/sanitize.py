@@ -53,6 +53,7 @@ _CLEAN_CONTENT_TAGS = frozenset(
 )  # fmt: skip
 
 _MAX_PASSES = 5
+_HREF_RE = re.compile(r"href", re.IGNORECASE)
 _MAX_URL_LEN = 4096
 
 _LANG_RE = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}$")
@@ -102,17 +103,102 @@ def _make_cleaner(relative: nh3.UrlRelative) -> nh3.Cleaner:
     )
 
 
+# ---------------------------------------------------------------- bounded markup
+
+#: Deepest element nesting handed to nh3. html5ever scans its stack of open elements for
+#: most start tags, so n nested elements cost n² (80k `<div>`s took 17 s); real articles
+#: rarely nest 30 deep.
+MAX_DEPTH = 100
+#: Most tags handed to nh3 from one field (an article has hundreds).
+MAX_TAGS = 20_000
+#: Longest tag: html5ever checks each attribute against the ones before it (quadratic in a
+#: tag with thousands of attributes); a real tag is at most a long URL.
+MAX_TAG_LEN = 8_192
+
+#: Most attribute separators in one tag: html5ever checks each attribute name against the
+#: ones before it.
+MAX_TAG_ATTRIBUTES = 256
+
+_TAG_SCAN_RE = re.compile(rf"<(/?)([A-Za-z][^\t\n\f\r />]*)([^>]{{0,{MAX_TAG_LEN}}})(>?)")
+_ATTRIBUTE_SEP_RE = re.compile(r"[\t\n\f\r /]+")
+# No nesting: void elements, and those a sibling closes (a run of `<p>`s or `<li>`s stays flat).
+_FLAT_TAGS = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
+        "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+        "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody",
+        "tfoot", "colgroup", "caption", "rb", "rt", "rp", "rtc",
+    }
+)  # fmt: skip
+# Formatting elements outlive the elements that close them (html5ever reopens them for the
+# text that follows), so those left open count against the depth as well.
+_FORMATTING_TAGS = frozenset(
+    {
+        "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike",
+        "strong", "tt", "u",
+    }
+)  # fmt: skip
+
+
+def bounded_markup(html: str) -> str:
+    """HTML whose work for nh3 is near-linear: cut where it would nest deeper than MAX_DEPTH
+    or pass MAX_TAGS tags; a tag too long or with too many attributes becomes a space."""
+    if len(html) <= MAX_TAG_ATTRIBUTES and html.count("<") <= MAX_DEPTH:
+        return html  # too short to reach any bound
+    stack: list[str] = []
+    lingering: dict[str, int] = {}  # formatting elements opened and not closed, by name
+    open_formatting = 0
+    pieces: list[str] = []
+    kept = pos = tags = 0
+    while (match := _TAG_SCAN_RE.search(html, pos)) is not None:
+        closing, name, rest, end = match.groups()
+        tags += 1
+        if tags > MAX_TAGS:
+            return "".join(pieces) + html[kept : match.start()]
+        pos = match.end()
+        if (not end and len(rest) == MAX_TAG_LEN) or (
+            len(rest) > MAX_TAG_ATTRIBUTES
+            and len(_ATTRIBUTE_SEP_RE.findall(rest)) > MAX_TAG_ATTRIBUTES
+        ):
+            # A space, not nothing: the text on either side must not join into a new tag.
+            close = html.find(">", pos)
+            pos = len(html) if close < 0 else close + 1
+            pieces += (html[kept : match.start()], " ")
+            kept = pos
+            continue
+        name = name.lower()
+        if closing:
+            if lingering.get(name):
+                lingering[name] -= 1
+                open_formatting -= 1
+            if name in stack:
+                while stack.pop() != name:
+                    pass
+            continue
+        if name in _FLAT_TAGS:
+            continue
+        if name in _FORMATTING_TAGS:
+            lingering[name] = lingering.get(name, 0) + 1
+            open_formatting += 1
+        stack.append(name)
+        if len(stack) > MAX_DEPTH or open_formatting > MAX_DEPTH:
+            return "".join(pieces) + html[kept : match.start()]
+    return "".join(pieces) + html[kept:] if pieces else html
+
+
 def sanitize_html(html: str, base_url: str | None = None) -> str:
     """Clean untrusted HTML with one nh3 allowlist, iterated to a fixed point (bounded)."""
     if not html:
         return ""
-    base = safe_url(base_url) if base_url else ""
+    # Only href values are URLs that survive the allowlist: without one, the base cannot
+    # matter, and the one Cleaner without a base serves (building one per base is costly).
+    base = safe_url(base_url) if base_url and _HREF_RE.search(html) else ""
     if base.startswith("mailto:"):
         base = ""
     cleaner = _cleaner(base or None)
     # Control characters and lone surrogates are invalid in HTML and XML (the site's Atom
     # feed would break on them).
-    out = cleaner.clean(drop_unsafe(html))
+    out = cleaner.clean(bounded_markup(drop_unsafe(html)))
     # nh3 alone is not idempotent (a link around a table is re-nested on a second pass,
     # `<p><ul>` with nh3's default tags): clean until the output stops changing.
     for _ in range(_MAX_PASSES):
@@ -223,6 +309,6 @@ def html_to_text(html: str) -> str:
     """Visible text of an HTML fragment (block elements become spaces), entities decoded."""
     if not html:
         return ""
-    skeleton = _TEXT_CLEANER.clean(drop_unsafe(html))
+    skeleton = _TEXT_CLEANER.clean(bounded_markup(drop_unsafe(html)))
     text = htmllib.unescape(_TAG_RE.sub(" ", skeleton))
     return _WS_RE.sub(" ", text).strip()

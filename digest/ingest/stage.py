@@ -1,20 +1,20 @@
-"""The fetch stage: due feeds fetched, parsed, normalized and stored, one feed at a time."""
+"""The fetch stage: due feeds fetched, parsed and normalized in worker processes, and stored."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.errors import InputError
-from digest.ingest.http import fetch_all
-from digest.ingest.normalize import normalize_entry
-from digest.ingest.parse import parse_feed
+from digest.ingest.guard import Network
+from digest.ingest.http import fetch_all_async, run_async
 from digest.ingest.replies import FetchRequest
+from digest.ingest.workers import Job, Prepared, PreparePool
 from digest.progress import QUIET, Progress
-from digest.records import Config, FeedConfig, FetchResult, Item, ParsedFeed
+from digest.records import Config, FeedConfig, FetchResult
 from digest.store import Store, utc_now
 from digest.text import one_line
 from digest.wording import plural
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=15)
 BACKOFF_MAX = timedelta(hours=24)
+# Parsing and cleaning one body gets fetch.timeout, but never less than this: a loaded
+# machine (or the first use of the language model) must not fail a sound feed.
+MIN_PREPARE_BUDGET = 10.0
 
 
 @dataclass
@@ -87,6 +90,7 @@ def run(
     force: bool = False,
     feed_ids: Sequence[str] = (),
     progress: Progress = QUIET,
+    network: Network | None = None,
 ) -> FetchSummary:
     """Fetch due feeds, parse and store their items; one broken feed never stops the others."""
     summary = FetchSummary()
@@ -99,9 +103,9 @@ def run(
     now = utc_now()
     requests: list[FetchRequest] = []
     feeds_by_id: dict[str, FeedConfig] = {}
+    states = store.feed_states()
     for feed in chosen:
-        state = store.feed_state(feed.id)
-        assert state is not None  # sync_feeds made the row
+        state = states[feed.id]  # sync_feeds made the row
         if state.gone:
             summary.skipped.append((feed.id, f"gone; `digest feeds reset {feed.id}` revives it"))
             continue
@@ -117,45 +121,77 @@ def run(
                 url=state.effective_url or feed.url,
                 etag=None if force else state.etag,
                 last_modified=None if force else state.last_modified,
+                configured_url=feed.url,
             )
         )
     summary.attempted = len(requests)
-    progress.start("fetch", len(requests))
     cutoff = retention_cutoff(config, now)
+    # Workers start before anything else (forked while this process has no other thread).
+    budget = max(config.fetch.timeout, MIN_PREPARE_BUDGET)
+    with PreparePool(PreparePool.default_size(len(requests)), budget) as pool:
+        progress.start("fetch", len(requests))
+        run_async(
+            lambda: _fetch_and_store(
+                config, store, requests, feeds_by_id, pool, summary, cutoff, progress, network
+            )
+        )
+    progress.close()
+    return summary
 
-    # Parsing and cleaning run in a worker thread while the event loop keeps the network
-    # busy; storing stays on this thread (the store's connection lives here), in config order,
-    # each feed as soon as every feed before it is in: which feed first brings an article
-    # (its id, its first source) must not depend on network timing.
+
+async def _fetch_and_store(
+    config: Config,
+    store: Store,
+    requests: list[FetchRequest],
+    feeds_by_id: dict[str, FeedConfig],
+    pool: PreparePool,
+    summary: FetchSummary,
+    cutoff: datetime | None,
+    progress: Progress,
+    network: Network | None,
+) -> None:
+    """Fetch every request; bodies are prepared in the workers while the network works."""
+    # Storing stays on this thread (the store's connection lives here), in config order, each
+    # feed as soon as every feed before it is in: which feed first brings an article (its
+    # id, its first source) must not depend on network timing.
     order = {r.feed_id: n for n, r in enumerate(requests)}
-    waiting: dict[int, tuple[FetchResult, Future[_Prepared] | None]] = {}
+    ready: dict[int, tuple[FetchResult, Prepared | None]] = {}
     next_up = 0
+    tasks: list[asyncio.Task[None]] = []
 
-    def drain(block: bool) -> None:
+    def drain() -> None:
         nonlocal next_up
-        while next_up in waiting:
-            result, job = waiting[next_up]
-            if job is not None and not (block or job.done()):
-                return
-            del waiting[next_up]
-            prepared = job.result() if job is not None else None
+        while next_up in ready:
+            result, prepared = ready.pop(next_up)
             _store_fetch(store, feeds_by_id[result.feed_id], result, prepared, summary, cutoff)
             next_up += 1
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-parse") as pool:
+    async def prepare_then_store(n: int, result: FetchResult, job: Job) -> None:
+        ready[n] = (result, await pool.run(job))
+        drain()
 
-        def handle(result: FetchResult) -> None:
-            progress.advance(note=result.feed_id)
-            job = None
-            if result.ok and not result.not_modified and result.body is not None:
-                job = pool.submit(_prepare, feeds_by_id[result.feed_id], result, utc_now())
-            waiting[order[result.feed_id]] = (result, job)
-            drain(block=False)
+    def handle(result: FetchResult) -> None:
+        progress.advance(note=result.feed_id)
+        n = order[result.feed_id]
+        if result.ok and not result.not_modified and result.body is not None:
+            job = Job(
+                feed=feeds_by_id[result.feed_id],
+                body=result.body,
+                headers=result.headers,
+                url=result.final_url or result.url,
+                now=utc_now(),
+                max_items=config.fetch.max_items,
+            )
+            tasks.append(asyncio.create_task(prepare_then_store(n, result, job)))
+            return
+        ready[n] = (result, None)
+        drain()
 
-        fetch_all(requests, config.fetch, base_dir=config.path.parent, on_result=handle)
-        drain(block=True)
-    progress.close()
-    return summary
+    await fetch_all_async(
+        requests, config.fetch, base_dir=config.path.parent, on_result=handle, network=network
+    )
+    await asyncio.gather(*tasks)
+    drain()
 
 
 def retention_cutoff(config: Config, now: datetime) -> datetime | None:
@@ -164,32 +200,11 @@ def retention_cutoff(config: Config, now: datetime) -> datetime | None:
     return now - timedelta(days=days) if days else None
 
 
-@dataclass
-class _Prepared:
-    """A fetched body parsed and cleaned, ready to store."""
-
-    parsed: ParsedFeed
-    items: list[Item]
-
-
-def _prepare(feed: FeedConfig, result: FetchResult, now: datetime) -> _Prepared:
-    """Parse and normalize one body (pure: runs in the worker thread)."""
-    assert result.body is not None
-    parsed = parse_feed(result.body, result.headers, result.final_url or result.url)
-    items = [
-        item
-        for entry in parsed.entries
-        if (item := normalize_entry(entry, feed, parsed, now)) is not None
-    ]
-    parsed.entries = []  # the items carry everything now; drop the raw copies early
-    return _Prepared(parsed, items)
-
-
 def _store_fetch(
     store: Store,
     feed: FeedConfig,
     result: FetchResult,
-    prepared: _Prepared | None,
+    prepared: Prepared | None,
     summary: FetchSummary,
     cutoff: datetime | None,
 ) -> None:
@@ -208,6 +223,14 @@ def _store_fetch(
             )
         summary.failed.append((feed.id, result.error or "failed"))
         return
+    if prepared is not None and prepared.parsed is None:  # out of time, or its worker died
+        result.error = f"{result.final_url or result.url}: {prepared.failure or 'not parsed'}"
+        with store.transaction():
+            store.record_fetch(
+                result, at=now, failed=True, next_fetch=backoff_until(failures, now, None)
+            )
+        summary.failed.append((feed.id, result.error))
+        return
     if prepared is None:  # 304, or an unchanged local file
         with store.transaction():
             store.record_fetch(result, at=now, failed=False, next_fetch=None)
@@ -215,6 +238,7 @@ def _store_fetch(
         summary.not_modified += 1
         return
     parsed = prepared.parsed
+    assert parsed is not None  # a failure was handled above
     if parsed.error and not prepared.items:
         result.error = f"{result.final_url or result.url}: {parsed.error}"
         with store.transaction():

@@ -24,7 +24,7 @@ __all__ = ["ArchiveEntry", "archive_files"]
 
 _ARCHIVE_CSP = (
     '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-    "style-src 'unsafe-inline'; img-src 'self' data:\">"
+    "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'\">"
 )
 
 

@@ -47,6 +47,10 @@ class FetchConfig:
     max_bytes: int = 10 * 1024 * 1024
     concurrency: int = 32
     per_host: int = 8
+    max_items: int = 200  # the newest entries kept from one fetched document
+    # Redirects (and names) leading to loopback/private/link-local addresses are refused
+    # unless true; a feed whose configured URL is itself such an address is always allowed.
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ class FetchResult:
     last_modified: str | None = None
     duration: float = 0.0
     error: str | None = None  # one line naming the URL and what went wrong
+    # What the public pages may say instead of `error` (None: the error itself); set when the
+    # error names an address the fetch was refused, which only the operator may see.
+    public_error: str | None = None
     not_modified: bool = False  # 304: nothing to parse
     gone: bool = False  # 410
     retry_after: datetime | None = None  # from Retry-After on 429/503

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from digest.records.config import SiteConfig
@@ -53,7 +53,8 @@ class FeedHealth:
     last_attempt: datetime | None = None
     last_success: datetime | None = None
     last_status: int | None = None
-    last_error: str | None = None
+    last_error: str | None = None  # for the operator (`feeds check`): may name addresses
+    public_error: str | None = None  # what public pages may say: never a refused address
     consecutive_failures: int = 0
     gone: bool = False
     next_fetch: datetime | None = None
@@ -64,6 +65,10 @@ class FeedHealth:
     kind: str | None = None  # exile media, state media, NGO ...
     region: str | None = None
     last_new: datetime | None = None  # when it last delivered a report new to the store
+
+    def public(self) -> FeedHealth:
+        """A copy safe to publish: the operator-only error replaced by its public wording."""
+        return replace(self, last_error=self.public_error)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from digest.errors import ConfigError, StageError
-from digest.ids import is_safe_name
+from digest.ids import is_safe_name, is_windows_reserved
 from digest.records import SiteData
 from digest.render import as_utc, iso_utc, templates_root
 from digest.site.fingerprint import MANIFEST_VERSION
@@ -151,7 +151,10 @@ def _static_files(templates_dir: Path | None) -> dict[str, bytes]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.is_file() and is_safe_name(path.name.replace(".", "_")):
+            name_ok = is_safe_name(path.name.replace(".", "_")) and not is_windows_reserved(
+                path.name
+            )
+            if path.is_file() and name_ok:
                 found[path.name] = path
     files: dict[str, bytes] = {}
     for name, path in sorted(found.items()):

@@ -33,11 +33,16 @@ TOPIC_PAGE_STORIES = 200
 # A source's page lists this many of the window's stories with its reports (newest first).
 SOURCE_PAGE_STORIES = 100
 
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+# base-uri and form-action do not fall back to default-src: without them an injected <base>
+# could repoint every relative link, and a form could post anywhere.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "base-uri 'none'; form-action 'self'"
+)
 # Only the search page runs pagefind's WebAssembly.
 SEARCH_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self' 'wasm-unsafe-eval'"
+    "script-src 'self' 'wasm-unsafe-eval'; base-uri 'none'; form-action 'self'"
 )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from digest.errors import InputError
 
@@ -55,6 +55,18 @@ class SiteHandler(SimpleHTTPRequestHandler):
         if self.prefix != "/" and path.startswith(self.prefix):
             path = "/" + path[len(self.prefix) :]
         return super().translate_path(path)
+
+    def send_head(self) -> Any:
+        """No dotfile (.digest-manifest.json) is served: 404, as for a missing file."""
+        path = unquote(urlsplit(self.path).path)
+        if any(part.startswith(".") for part in path.replace("\\", "/").split("/")):
+            self.send_error(404)
+            return None
+        return super().send_head()
+
+    def list_directory(self, path: Any) -> None:
+        """Directories are never listed: 404, as for a missing file."""
+        self.send_error(404)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Missing files get the site's own 404 page when it has one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from digest.records import FeedConfig, FeedHealth, FetchResult
 from digest.store.base import StoreBase, from_db, to_db
@@ -32,8 +33,10 @@ class FeedQueries(StoreBase):
     def sync_feeds(self, feeds: Sequence[FeedConfig]) -> None:
         """Make sure every configured feed has a row; a changed URL forgets the old redirect."""
         with self.transaction() as db:
+            # one read of every row, and writes only for what changed (every run starts here)
+            rows = {r["id"]: r for r in db.execute("SELECT id, url, name FROM feeds")}
             for feed in feeds:
-                row = db.execute("SELECT url FROM feeds WHERE id = ?", (feed.id,)).fetchone()
+                row = rows.get(feed.id)
                 if row is None:
                     db.execute(
                         "INSERT INTO feeds (id, url, name) VALUES (?, ?, ?)",
@@ -47,24 +50,17 @@ class FeedQueries(StoreBase):
                         " next_fetch = NULL WHERE id = ?",
                         (feed.url, feed.name, feed.id),
                     )
-                else:
+                elif row["name"] != feed.name:
                     db.execute("UPDATE feeds SET name = ? WHERE id = ?", (feed.name, feed.id))
 
     def feed_state(self, feed_id: str) -> FeedState | None:
         """The stored state of one feed."""
         row = self.conn.execute("SELECT * FROM feeds WHERE id = ?", (feed_id,)).fetchone()
-        if row is None:
-            return None
-        return FeedState(
-            id=row["id"],
-            url=row["url"],
-            effective_url=row["effective_url"],
-            etag=row["etag"],
-            last_modified=row["last_modified"],
-            consecutive_failures=row["consecutive_failures"],
-            gone=bool(row["gone"]),
-            next_fetch=from_db(row["next_fetch"]),
-        )
+        return None if row is None else _state(row)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        """The stored state of every feed, by id (one query)."""
+        return {row["id"]: _state(row) for row in self.conn.execute("SELECT * FROM feeds")}
 
     def record_fetch(
         self,
@@ -100,12 +96,14 @@ class FeedQueries(StoreBase):
         if failed:
             db.execute(
                 "UPDATE feeds SET last_attempt = ?, last_status = ?, last_error = ?,"
+                " last_error_public = ?,"
                 " consecutive_failures = consecutive_failures + 1, gone = MAX(gone, ?),"
                 " next_fetch = ? WHERE id = ?",
                 (
                     to_db(at),
                     result.status,
                     result.error,
+                    result.public_error,
                     int(result.gone),
                     to_db(next_fetch),
                     result.feed_id,
@@ -114,7 +112,8 @@ class FeedQueries(StoreBase):
             return
         db.execute(
             "UPDATE feeds SET last_attempt = ?, last_success = ?, last_status = ?,"
-            " last_error = NULL, consecutive_failures = 0, next_fetch = ?,"
+            " last_error = NULL, last_error_public = NULL, consecutive_failures = 0,"
+            " next_fetch = ?,"
             " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
             " title = COALESCE(?, title),"
             " effective_url = COALESCE(?, effective_url) WHERE id = ?",
@@ -186,6 +185,7 @@ class FeedQueries(StoreBase):
                 h.last_success = from_db(row["last_success"])
                 h.last_status = row["last_status"]
                 h.last_error = row["last_error"]
+                h.public_error = row["last_error_public"] or row["last_error"]
                 h.consecutive_failures = row["consecutive_failures"]
                 h.gone = bool(row["gone"])
                 h.next_fetch = from_db(row["next_fetch"])
@@ -201,3 +201,17 @@ class FeedQueries(StoreBase):
             " AND g.not_modified = 0) AND f.warning IS NOT NULL"
         )
         return {r["feed_id"]: r["warning"] for r in rows}
+
+
+def _state(row: Any) -> FeedState:
+    """A feeds row as a FeedState."""
+    return FeedState(
+        id=row["id"],
+        url=row["url"],
+        effective_url=row["effective_url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        consecutive_failures=row["consecutive_failures"],
+        gone=bool(row["gone"]),
+        next_fetch=from_db(row["next_fetch"]),
+    )

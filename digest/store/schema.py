@@ -268,4 +268,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE newsletter_issues ADD COLUMN content TEXT;
     """,
+    # 11: what the public pages may say of a feed's last error (a refused fetch's address is
+    # for the operator only); NULL: the error itself
+    """
+    ALTER TABLE feeds ADD COLUMN last_error_public TEXT;
+    """,
 )

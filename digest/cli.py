@@ -90,8 +90,13 @@ def cli(ctx: click.Context, config: Path | None, state: Path | None, verbose: bo
     type=click.Path(path_type=Path, allow_dash=True),
     help="take the feeds of this OPML file (a feed reader's export; - reads stdin) instead",
 )
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="With --opml: also take feeds on loopback, private or link-local addresses.",
+)
 @pass_state
-def init(st: State, folder: Path | None, opml: Path | None) -> None:
+def init(st: State, folder: Path | None, opml: Path | None, allow_private: bool) -> None:
     """Write a starter feeds.yaml in DIR: the real outlet list, every setting at its default.
 
     Without DIR it writes --config (./feeds.yaml). It never overwrites a file.
@@ -100,7 +105,7 @@ def init(st: State, folder: Path | None, opml: Path | None) -> None:
     source: Path | BinaryIO | None = opml
     if opml is not None and str(opml) == "-":
         source = sys.stdin.buffer
-    result = digest.init_digest(target, opml=source)
+    result = digest.init_digest(target, opml=source, allow_private=allow_private)
     exe = Path(sys.argv[0])
     for line in result.lines(str(exe.resolve()) if exe.name == "digest" else "digest"):
         echo(line)

@@ -309,8 +309,10 @@ def test_a_refused_fetch_is_told_to_the_operator_and_never_published(
         data_bytes = path.read_bytes()
         assert b"internal-admin-panel" not in data_bytes, path
         assert b"2130706433" not in data_bytes, path
+    # The public sources page says the feed is not updating, never why (issue 16).
     sources = (site / "sources.html").read_text(encoding="utf-8")
-    assert "outside the public internet" in sources
+    assert "Not updating: no successful fetch yet" in sources
+    assert "refused" not in sources
 
 
 # ---------------------------------------------------------------- bounded sanitizing

@@ -230,7 +230,13 @@ def test_a_digest_from_an_empty_folder(tmp_path: Path, srv: LoopbackServer) -> N
     env = {"ARGOS_PACKAGES_DIR": str(tmp_path / "argos")}
     home = tmp_path / "mydigest"
 
-    init = run_digest("init", str(home), "--opml", "-", cwd=tmp_path, env=env, stdin=opml)
+    # Loopback feeds are the operator's own network: refused by default, taken when asked.
+    refused = run_digest("init", str(home), "--opml", "-", cwd=tmp_path, env=env, stdin=opml)
+    assert refused.returncode == 1 and "loopback" in refused.stderr, refused.stderr
+    assert "--allow-private" in refused.stderr and not home.exists()
+    init = run_digest(
+        "init", str(home), "--opml", "-", "--allow-private", cwd=tmp_path, env=env, stdin=opml
+    )
     assert init.returncode == 0, init.stderr
     assert "2 feeds of 2 outlets" in init.stdout
     model = run_digest("models", "install-file", str(archive), cwd=home, env=env)

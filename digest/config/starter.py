@@ -120,9 +120,12 @@ class InitResult:
         return out
 
 
-def init_digest(path: Path, *, opml: Path | BinaryIO | None = None) -> InitResult:
+def init_digest(
+    path: Path, *, opml: Path | BinaryIO | None = None, allow_private: bool = False
+) -> InitResult:
     """Write the starter config at `path` (never over an existing file); with `opml` (a file,
-    or a stream such as stdin), its feeds replace the starter's outlet list, the rest stays."""
+    or a stream such as stdin), its feeds replace the starter's outlet list, the rest stays;
+    feeds on non-public addresses are taken only with `allow_private`."""
     path = Path(path)
     if path.exists() or path.is_symlink():
         raise InputError(
@@ -137,7 +140,7 @@ def init_digest(path: Path, *, opml: Path | BinaryIO | None = None) -> InitResul
         else:
             name = "the OPML on standard input"
             data = check_opml_size(opml.read(MAX_OPML_BYTES + 1), name)
-        text, imported = _with_opml_feeds(text, path, data, name)
+        text, imported = _with_opml_feeds(text, path, data, name, allow_private)
     config = _validated(text, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +188,9 @@ def _validated(text: str, path: Path) -> Config:
         ) from exc
 
 
-def _with_opml_feeds(text: str, path: Path, data: bytes, name: str) -> tuple[str, OpmlImport]:
+def _with_opml_feeds(
+    text: str, path: Path, data: bytes, name: str, allow_private: bool
+) -> tuple[str, OpmlImport]:
     """The starter's text with its `feeds:` list replaced by the OPML's feeds."""
     match = _FEEDS_LINE.search(text)
     if match is None:
@@ -193,8 +198,15 @@ def _with_opml_feeds(text: str, path: Path, data: bytes, name: str) -> tuple[str
     rest = _TOP_KEY.search(text, match.end())
     tail = text[rest.start() :] if rest else ""
     empty = parse_config(text[: match.start()] + tail, path)
-    result = plan_import(empty, data, name)
+    result = plan_import(empty, data, name, allow_private=allow_private)
     if not result.added:
+        if result.skipped:
+            what, why = result.skipped[0]
+            more = f" (and {len(result.skipped) - 1} more)" if len(result.skipped) > 1 else ""
+            raise InputError(
+                f"{name}: no feed to take: skipped {what}: {why}{more}",
+                "fix the OPML, or run digest init without --opml for the starter's outlet list",
+            )
         raise InputError(
             f"{name}: no feed to take (no outline with an http(s) feed URL)",
             "export the subscriptions from your feed reader as OPML, or run digest init"

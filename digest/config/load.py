@@ -187,7 +187,8 @@ _NEWSLETTER_FIELDS = {
     "smtp": lambda *_: None,  # a section of its own, read by _newsletter
 }
 _TOPIC_FIELDS = {
-    "keywords": str_list_field(non_empty=True, nullable=False, example="[censor, 审查]")
+    "keywords": str_list_field(non_empty=True, nullable=False, example="[censor, 审查]"),
+    "description": str_field(nullable=True, example='"Blocking, deleting and banning speech"'),
 }
 
 
@@ -295,7 +296,14 @@ def _topics(ctx: Context, root: CommentedMap) -> tuple[TopicConfig, ...]:
             msg = f"has the same slug '{slug}' as topic {other!r} (line {other_line})"
             raise ctx.error(line, keypath, msg, "rename or merge one of the two topics")
         slugs[slug] = (name, line)
-        topics.append(TopicConfig(name=name, slug=slug, keywords=values["keywords"]))
+        topics.append(
+            TopicConfig(
+                name=name,
+                slug=slug,
+                keywords=values["keywords"],
+                description=values.get("description") or "",
+            )
+        )
     return tuple(topics)
 
 

@@ -61,8 +61,9 @@ from digest.stories.sketch import (
     smooth_idf,
     with_kth,
 )
+from digest.stories.topicids import settle
 from digest.stories.topics import KEY_TERMS
-from digest.stories.vectors import EmbedSummary, item_vectors
+from digest.stories.vectors import EmbedSummary, item_vectors, topic_vectors
 from digest.translate.embed import Embedder, make_embedder
 
 __all__ = ["ClusterSummary", "run"]
@@ -150,6 +151,7 @@ class _Run:
     embedder: Embedder | None
     progress: Progress
     embed: EmbedSummary = field(default_factory=EmbedSummary)
+    _topic_vectors: dict[str, np.ndarray] | None = None
 
     def docs(self, items: Sequence[StoredItem]) -> dict[str, ClusterDoc]:
         """The items as documents to cluster, with vectors (embedding what is new)."""
@@ -172,10 +174,40 @@ class _Run:
         e = self.embedder
         return e is not None and e.covers(item.lang) and e.covers(site)
 
-    def label_doc(self, item: StoredItem, terms: Sequence[str] | None) -> LabelDoc:
+    def label_doc(
+        self, item: StoredItem, terms: Sequence[str] | None, vector: np.ndarray | None = None
+    ) -> LabelDoc:
         """The item as labelling sees it."""
-        doc = _doc(item, self.config.site.language)
+        doc = _doc(item, self.config.site.language, vector)
         return label_doc(doc, item, terms, comparable=self.comparable(item))
+
+    def topic_vectors(self) -> dict[str, np.ndarray]:
+        """The taxonomy's topics as vectors (embedded once, cached in the store)."""
+        if self._topic_vectors is None:
+            self._topic_vectors = topic_vectors(self.config.topics, self.embedder, self.store)
+        return self._topic_vectors
+
+    def settle_topics(
+        self, found: Mapping[str, StoryLabels], previous: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Give newly discovered groups their ids (an earlier topic's when they hold most of
+        its stories), in place, and record them."""
+        records = self.store.topic_records()
+        names = {t.name for t in self.config.topics}
+        groups: dict[str, list[str]] = defaultdict(list)
+        for sid, lab in found.items():
+            if lab.discovered:
+                for t in lab.topics:
+                    if t not in records and t not in names:
+                        groups[t].append(sid)
+        if not groups:
+            return
+        before = {sid: t for sid, ts in previous.items() for t in ts if t in records}
+        ids = settle(groups, before, records.keys())
+        for lab in found.values():
+            if lab.discovered:
+                lab.topics = [ids.get(t, t) for t in lab.topics]
+        self.store.save_discovered_topics({ids[k]: k for k in groups}, self.now)
 
     def label_context(self) -> str:
         """What every story's labels depend on besides its reports."""
@@ -270,7 +302,10 @@ def _whole_window(run: _Run, *, rebuild: bool) -> ClusterSummary:
     previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
     changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
     discover = config.stories.discover_topics
-    found = relabel(label_docs, changed, previous, config.topics, site_lang, discover=discover)
+    found = relabel(
+        label_docs, changed, previous, config.topics, site_lang, discover=discover,
+        topic_vectors=run.topic_vectors(),
+    )  # fmt: skip
     labels = {
         sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
         for sid in found
@@ -283,6 +318,8 @@ def _whole_window(run: _Run, *, rebuild: bool) -> ClusterSummary:
     topics = [found[s].topics if s in found else previous.get(s, []) for s in stories]
     summary.discovered_topics = len({t for ts in topics for t in ts} - names)
     with store.transaction():
+        run.settle_topics(found, previous)
+        labels = {sid: (headline, found[sid].topics) for sid, (headline, _) in labels.items()}
         store.save_stories({sid: stories[sid] for sid in found}, labels, now)
         store.save_story_extras(
             {sid: lab.key_terms for sid, lab in found.items()},
@@ -553,8 +590,12 @@ def _label_some(
     site_lang = config.site.language
     grouped = _window_members(store, story_ids, since, site_lang)
     known = {**store.features_of([it.id for ms in grouped.values() for it in ms]), **rows}
+    docs = run.docs([it for members in grouped.values() for it in members])
     label_docs = {
-        sid: [run.label_doc(it, known[it.id][3] if it.id in known else None) for it in members]
+        sid: [
+            run.label_doc(it, known[it.id][3] if it.id in known else None, docs[it.id].vector)
+            for it in members
+        ]
         for sid, members in grouped.items()
     }
     terms = {t for docs in label_docs.values() for d in docs for t in (d.terms or ())}
@@ -563,7 +604,10 @@ def _label_some(
     overall = defaultdict(lambda: 1, overall)
     average = counts.key_tokens / window_stories if window_stories else 0.0
     previous = store.story_topics(grouped) if config.stories.discover_topics else {}
-    found = label_changed(label_docs, overall, average, previous, config.topics, site_lang)
+    found = label_changed(
+        label_docs, overall, average, previous, config.topics, site_lang,
+        topic_vectors=run.topic_vectors(),
+    )  # fmt: skip
     _save_labels(run, grouped, found)
     return store.unfiled_stories(since.timestamp()) <= share
 
@@ -578,13 +622,19 @@ def _label_all(run: _Run) -> None:
     for it in items:
         if it.story:
             grouped[it.story].append(it)
+    docs = run.docs(items)
     label_docs = {
-        sid: [run.label_doc(it, rows[it.id][3] if it.id in rows else None) for it in members]
+        sid: [
+            run.label_doc(it, rows[it.id][3] if it.id in rows else None, docs[it.id].vector)
+            for it in members
+        ]
         for sid, members in grouped.items()
     }
     found = label_stories(
-        label_docs, config.topics, site_lang, discover=config.stories.discover_topics
-    )
+        label_docs, config.topics, site_lang, discover=config.stories.discover_topics,
+        topic_vectors=run.topic_vectors(),
+    )  # fmt: skip
+    run.settle_topics(found, {sid: topics for sid, (_, topics) in store.story_labels().items()})
     _save_labels(run, grouped, found)
 
 

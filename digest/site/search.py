@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import logging
 import os
 import shutil
 import subprocess
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 

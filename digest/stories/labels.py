@@ -175,6 +175,8 @@ def label_stories(
     ]
     taken = {t.name for t in taxonomy}
     for n, top in zip(sorted(members), class_key_terms(named, top=3), strict=True):
+        if not top:
+            continue  # no word to name it by (Tibetan alone): not a topic a reader can use
         docs = [d for k in members[n] for d in stories[missed[k]]]
         name = topic_name(_display(top, docs), taken)
         for k in members[n]:

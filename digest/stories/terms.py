@@ -217,6 +217,8 @@ def _pattern(term: str) -> re.Pattern[str]:
     body = r"\s+".join(words)
     if _HAN.search(term):
         return re.compile(body)
+    if term.isascii():  # "BBC" in 英国BBC中文网 is a whole word: only Latin letters join it
+        return re.compile(rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])", re.IGNORECASE)
     return re.compile(rf"(?<![\w\u200c]){body}(?![\w\u200c])", re.IGNORECASE)
 
 

@@ -149,11 +149,12 @@ def discover_topics(
 
 
 # Share of the joint space's weight given to the words (the rest to the vectors).
-WORDS_SHARE = 0.5
+WORDS_SHARE = 0.75
 # A group is a topic only when its members sit closer to it than to the next group: the mean
 # simplified silhouette of its members reaches this, and it holds at least MIN_GROUP documents.
 MIN_COHERENCE = 0.05
 MIN_GROUP = 3
+MIN_MEMBER_COSINE = 0.1  # a member's cosine to its group's centroid
 
 
 def _joint_space(
@@ -205,11 +206,14 @@ def _coherent(space: np.ndarray, labels: list[int]) -> list[int]:
         for g in groups
         if (found == g).sum() >= MIN_GROUP and float(silhouette[found == g].mean()) >= MIN_COHERENCE
     }
+    # A document hardly nearer its group than to anything (nothing in common with it: a
+    # story in a language no other shares, with no vector) is left out, not forced in.
+    fits = (1.0 - own) >= MIN_MEMBER_COSINE
     renumber: dict[int, int] = {}
     for g in labels:
         if g in keep:
             renumber.setdefault(g, len(renumber))
-    return [renumber.get(g, -1) for g in labels]
+    return [renumber.get(g, -1) if ok else -1 for g, ok in zip(labels, fits, strict=True)]
 
 
 def _latent_space(token_lists: Sequence[list[str]]) -> np.ndarray | None:

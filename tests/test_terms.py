@@ -195,7 +195,7 @@ def test_label_stories_names_discovered_topics_by_distinctive_headline_words() -
     }
     stories = {}
     for k in range(60):
-        theme, words = list(themes.items())[k % 3]
+        _, words = list(themes.items())[k % 3]
         picked = [words[(k + j) % len(words)] for j in range(4)]
         title = f"{picked[0].title()} {picked[1]} news"
         stories[f"s{k:02d}"] = [LabelDoc(f"{title}. " + " ".join(picked), "en", title=title)]

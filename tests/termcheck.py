@@ -10,7 +10,9 @@ from functools import lru_cache
 
 from digest.stories.terms import NAME_JOIN
 from digest.stories.words import (
+    CHINESE_SURNAMES,
     FIELD_WORDS,
+    PERSON_TITLES,
     is_number_word,
     jieba_dictionary,
     simplified,
@@ -41,6 +43,16 @@ def _stopwords(word: str, langs: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _introduced_name(word: str, texts: Sequence[str]) -> bool:
+    """A person's name the dictionary lacks: a surname and one or two characters, written
+    right after a word that introduces a person (律师李明远)."""
+    if not 2 <= len(word) <= 3 or word[0] not in CHINESE_SURNAMES:
+        return False
+    titles = "|".join(PERSON_TITLES)
+    pattern = re.compile(f"(?:{titles}){re.escape(word)}")
+    return any(pattern.search(simplified(t)) for t in texts)
+
+
 def term_problems(term: str, texts: Sequence[str], langs: Sequence[str] = ("en",)) -> list[str]:
     """What is wrong with a shown term (empty when it is a whole word or name of the texts,
     written in `langs`)."""
@@ -56,7 +68,7 @@ def term_problems(term: str, texts: Sequence[str], langs: Sequence[str] = ("en",
         if key in _stopwords(word, langs) and len(words) == 1:
             problems.append(f"{term!r}: {word!r} is a stopword")
         if HAN.search(word):
-            if key not in dictionary():
+            if key not in dictionary() and not _introduced_name(key, texts):
                 problems.append(f"{term!r}: {word!r} is not a word of jieba's dictionary")
             continue
         if len(word) < 2:

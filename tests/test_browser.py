@@ -287,6 +287,7 @@ def test_a_quoted_name_matches_as_a_phrase(browser: object, site: Site) -> None:
         assert hrefs == [story], (query, hrefs)
     hrefs, marks, _ = search_for(page, site, '"Li Mingyuan"')
     assert marks and {m.casefold() for m in marks} <= {"li", "mingyuan", "li mingyuan"}, marks
+    page.screenshot(path=str(ARTIFACTS / "search-en-name.png"), full_page=True)
     # Stemmed English: "detained" finds the report that says "detain"; a word's start finds
     # the longer word ("archiv" finds "archive"), never a shorter one.
     hrefs, _, _ = search_for(page, site, "detained")

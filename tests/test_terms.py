@@ -57,6 +57,9 @@ def test_chinese_terms_are_dictionary_words_never_fragments() -> None:
     for fragment in ("体账", "信被", "习近", "近平", "利亚", "62", "个", "了", "在"):
         assert fragment not in terms
     assert not any(is_number_word(t) for t in terms)
+    # A person the dictionary does not know stays whole after a word that introduces him.
+    assert term_tokens("维权律师李明远被判四年", "zh") == ["维权", "律师", "李明远", "被判"]
+    assert term_tokens("记者张展被判刑，一张照片", "zh") == ["张展", "判刑", "一张", "照片"]
     # Stopwords ("can", "we") and number words (十万, 第一, 两个) are not terms.
     assert term_tokens("我们可以翻墙，十万网民第一次两个", "zh") == ["翻墙", "网民"]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from digest.language import language_name
 from digest.records import StoredItem, TopicConfig
-from digest.stories.features import ClusterDoc
+from digest.stories.features import ClusterDoc, features
 from digest.stories.filing import file_by_meaning, mean_vector
 from digest.stories.terms import surface_forms
 from digest.stories.topics import (
@@ -154,7 +154,9 @@ def label_stories(
     if not discover:
         return labels
     position = {s: k for k, s in enumerate(ids)}
-    tokens = [display[position[s]] for s in missed]
+    # Topics are found with the similarity tokens (character n-grams of Chinese find topics
+    # in headlines better than jieba's words), and named with words only.
+    tokens = [[t for d in stories[s] for t in features(d.text, d.lang)] for s in missed]
     vectors = [mean_vector([d.vector for d in stories[s]]) for s in missed]
     numbers = discover_topics(tokens, vectors)
     members: dict[int, list[int]] = defaultdict(list)

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from digest.stories.words import (
+    CHINESE_SURNAMES,
+    PERSON_TITLES,
     chinese_dictionary_words,
     is_number_word,
     simplified,
@@ -174,7 +176,7 @@ def _unspaced(word: str, lang: str) -> list[str]:
     if _HAN.search(word):
         run = simplified(word).casefold()
         zh_stops = term_stopwords("zh")
-        for w in chinese_dictionary_words(run):
+        for w in _with_names(chinese_dictionary_words(run)):
             if len(w) < 2 or w in zh_stops or is_number_word(w):
                 continue
             if w.isascii() and not _keep(w, "en"):
@@ -186,6 +188,32 @@ def _unspaced(word: str, lang: str) -> list[str]:
         syllables = re.split("[\u0f0b\u0f0c]", word)
         return [s for s in syllables if s and s not in bo_stops and not is_number_word(s)]
     return []
+
+
+# Characters that follow a name rather than end it (张展 被判刑, 王某 在 北京).
+_AFTER_NAME = frozenset("被在因说和与的等称已将于向对为是也都又遭获曾从把让给")
+
+
+def _with_names(words: list[str]) -> list[str]:
+    """Dictionary words with a person's name put back together: a surname after a word that
+    introduces a person (律师 李 明远 -> 律师 李明远), with the one or two characters after it."""
+    out: list[str] = []
+    k = 0
+    while k < len(words):
+        word = words[k]
+        introduced = bool(out) and out[-1].endswith(PERSON_TITLES)
+        if introduced and len(word) == 1 and word in CHINESE_SURNAMES and k + 1 < len(words):
+            given = words[k + 1]
+            third = words[k + 2] if k + 2 < len(words) else ""
+            if len(given) == 1 and len(third) == 1 and third not in _AFTER_NAME:
+                given += third
+            if 1 <= len(given) <= 2 and all(_HAN.match(ch) for ch in given):
+                out.append(word + given)
+                k += 1 + (1 if len(given) == len(words[k + 1]) else 2)
+                continue
+        out.append(word)
+        k += 1
+    return out
 
 
 def term_words(term: str) -> list[str]:

@@ -27,6 +27,8 @@ __all__ = [
     "stem",
     "stopwords",
     "term_stopwords",
+    "CHINESE_SURNAMES",
+    "PERSON_TITLES",
 ]
 
 # Snowball algorithms by language code (PyStemmer's names).
@@ -157,6 +159,21 @@ def stopwords(lang: str) -> frozenset[str]:
     if base in ("en", ""):
         words |= _ENGLISH_EXTRA
     return frozenset(w.casefold() for w in words)
+
+
+# Common Chinese surnames and the words that introduce a person in news (律师李明远): a surname
+# after one of these starts a name that jieba's dictionary does not know and would cut
+# (李 / 明远).
+CHINESE_SURNAMES = frozenset(
+    "李王张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋"
+    "蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万"
+    "段雷钱汤尹黎易常武乔贺赖龚文艾习胡温朴游郁"
+)
+PERSON_TITLES = (
+    "律师", "记者", "人士", "博主", "作家", "教授", "学者", "牧师", "主席", "总统", "总理",
+    "部长", "书记", "网民", "网友", "学生", "艺术家", "公民", "法官", "警官", "维权者",
+    "异见者", "活动家", "导演", "歌手", "演员", "画家", "诗人", "医生", "工程师", "商人",
+)  # fmt: skip
 
 
 @lru_cache(maxsize=64)

@@ -19,7 +19,9 @@ from typing import Any
 from digest.language import opencc_available, to_simplified
 
 __all__ = [
+    "CHINESE_SURNAMES",
     "FIELD_WORDS",
+    "PERSON_TITLES",
     "chinese_dictionary_words",
     "chinese_words",
     "is_number_word",
@@ -27,8 +29,6 @@ __all__ = [
     "stem",
     "stopwords",
     "term_stopwords",
-    "CHINESE_SURNAMES",
-    "PERSON_TITLES",
 ]
 
 # Snowball algorithms by language code (PyStemmer's names).

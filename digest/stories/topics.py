@@ -149,7 +149,7 @@ def discover_topics(
 
 
 # Share of the joint space's weight given to the words (the rest to the vectors).
-WORDS_SHARE = 0.75
+WORDS_SHARE = 0.5
 # A group is a topic only when its members sit closer to it than to the next group: the mean
 # simplified silhouette of its members reaches this, and it holds at least MIN_GROUP documents.
 MIN_COHERENCE = 0.05

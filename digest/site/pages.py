@@ -182,8 +182,9 @@ class PageWriter:
             for item in visible_items(story):
                 view = self.ctx.item_view(item)
                 for text in (view.title, view.summary, view.original_title, view.original_summary):
-                    if text is not None and text.value and text.value not in texts:
-                        texts.append(text.value)
+                    value = text.value if text is not None else ""
+                    if value and value not in texts and value != story.headline:
+                        texts.append(value)
             headline = self.card(story).headline.value
             docs.append(SearchDoc(self.ctx.story_href(story), headline, tuple(texts)))
         return docs

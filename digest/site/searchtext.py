@@ -31,7 +31,8 @@ SEARCH_FORMAT = "words-3"  # bumped when what is indexed changes: the index is b
 # Han characters with the CJK punctuation around them: one run, cut by jieba.
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_PUNCT = "\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-_HAN_RUN = re.compile(f"[{_HAN}{_CJK_PUNCT}]+")
+_QUOTES = "\u2018\u2019\u201c\u201d"  # curly quotes inside Chinese text belong to its run
+_HAN_RUN = re.compile(f"[{_HAN}{_CJK_PUNCT}][{_HAN}{_CJK_PUNCT}{_QUOTES}]*")
 _HAN_CHAR = re.compile(f"[{_HAN}]")
 _TSHEG = re.compile("([\u0f0b\u0f0c])(?=[\u0f40-\u0fbc])")
 

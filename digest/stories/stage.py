@@ -153,11 +153,18 @@ class _Run:
     embed: EmbedSummary = field(default_factory=EmbedSummary)
     _topic_vectors: dict[str, np.ndarray] | None = None
 
-    def docs(self, items: Sequence[StoredItem]) -> dict[str, ClusterDoc]:
-        """The items as documents to cluster, with vectors (embedding what is new)."""
+    def docs(self, items: Sequence[StoredItem], *, count: bool = True) -> dict[str, ClusterDoc]:
+        """The items as documents to cluster, with vectors (embedding what is new).
+
+        `count`: add what was embedded to the run's summary (not when labelling reads back
+        vectors the clustering step already counted).
+        """
         vectors, summary = item_vectors(
             self.config, self.store, items, self.embedder, progress=self.progress
         )
+        if not count:
+            site_lang = self.config.site.language
+            return {it.id: _doc(it, site_lang, vectors.get(it.id)) for it in items}
         self.embed.model = summary.model
         self.embed.embedded += summary.embedded
         self.embed.cached += summary.cached
@@ -590,7 +597,7 @@ def _label_some(
     site_lang = config.site.language
     grouped = _window_members(store, story_ids, since, site_lang)
     known = {**store.features_of([it.id for ms in grouped.values() for it in ms]), **rows}
-    docs = run.docs([it for members in grouped.values() for it in members])
+    docs = run.docs([it for members in grouped.values() for it in members], count=False)
     label_docs = {
         sid: [
             run.label_doc(it, known[it.id][3] if it.id in known else None, docs[it.id].vector)
@@ -622,7 +629,7 @@ def _label_all(run: _Run) -> None:
     for it in items:
         if it.story:
             grouped[it.story].append(it)
-    docs = run.docs(items)
+    docs = run.docs(items, count=False)
     label_docs = {
         sid: [
             run.label_doc(it, rows[it.id][3] if it.id in rows else None, docs[it.id].vector)

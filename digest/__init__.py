@@ -44,6 +44,10 @@ _API = {
     "serve_site": ("digest.site.serve", "serve_site"),
     "hide": ("digest.curation", "hide"),
     "unhide": ("digest.curation", "unhide"),
+    "list_topics": ("digest.topicedit", "list_topics"),
+    "name_topic": ("digest.topicedit", "name_topic"),
+    "hide_topic": ("digest.topicedit", "hide_topic"),
+    "merge_topics": ("digest.topicedit", "merge_topics"),
     "feed_report": ("digest.ingest.health", "feed_report"),
     "reset_feed": ("digest.ingest.health", "reset_feed"),
     "import_opml": ("digest.config.opml", "import_opml"),
@@ -66,12 +70,16 @@ __all__ = [
     "feed_report",
     "fetch_stage",
     "hide",
+    "hide_topic",
     "import_opml",
     "init_digest",
     "install_file",
     "install_from_index",
+    "list_topics",
     "load_config",
+    "merge_topics",
     "models_report",
+    "name_topic",
     "newsletter_stage",
     "reset_feed",
     "run",
@@ -116,6 +124,7 @@ if TYPE_CHECKING:
     from digest.store import Store
     from digest.stories.file import run_cluster_file as cluster_file
     from digest.stories.stage import run as cluster_stage
+    from digest.topicedit import hide_topic, list_topics, merge_topics, name_topic
     from digest.translate.packages import install_file, install_from_index
     from digest.translate.report import models_report
     from digest.translate.stage import run as translate_stage

@@ -399,6 +399,57 @@ def unhide(st: State, target_id: str, no_build: bool, out: Path | None) -> None:
 # ---------------------------------------------------------------- entry point
 
 
+@cli.group()
+def topics() -> None:
+    """The editor's say over discovered topics: list, name, hide, merge."""
+
+
+@topics.command("list")
+@pass_state
+def topics_list(st: State) -> None:
+    """Taxonomy and discovered topics with their ids, sizes and sample headlines."""
+    rows = digest.list_topics(st.config(), st.ws)
+    if not rows:
+        echo("no topics yet: run `digest cluster` first")
+    for row in rows:
+        for line in row.lines():
+            echo(line)
+
+
+@topics.command("name")
+@click.argument("topic_id", metavar="ID")
+@click.argument("text", metavar="TEXT")
+@pass_state
+def topics_name(st: State, topic_id: str, text: str) -> None:
+    """Show discovered topic ID as TEXT ("" goes back to its automatic name)."""
+    echo(digest.name_topic(st.config(), st.ws, topic_id, text))
+
+
+@topics.command("hide")
+@click.argument("topic_id", metavar="ID")
+@pass_state
+def topics_hide(st: State, topic_id: str) -> None:
+    """Hide discovered topic ID everywhere (its stories stay, without it)."""
+    echo(digest.hide_topic(st.config(), st.ws, topic_id))
+
+
+@topics.command("unhide")
+@click.argument("topic_id", metavar="ID")
+@pass_state
+def topics_unhide(st: State, topic_id: str) -> None:
+    """Show a hidden discovered topic again."""
+    echo(digest.hide_topic(st.config(), st.ws, topic_id, hidden=False))
+
+
+@topics.command("merge")
+@click.argument("source", metavar="A")
+@click.argument("target", metavar="B")
+@pass_state
+def topics_merge(st: State, source: str, target: str) -> None:
+    """Show the stories of discovered topic A under topic B (a taxonomy name or an id)."""
+    echo(digest.merge_topics(st.config(), st.ws, source, target))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI; DigestError becomes `error:` and `hint:` lines and its exit status."""
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])

@@ -16,6 +16,7 @@ from digest.records import Config, SiteData, StoredItem, Story, TopicView
 from digest.store import Store, utc_now
 from digest.stories.ids import assign_story_ids
 from digest.stories.rank import pick_headline, story_score
+from digest.stories.topicids import is_discovered_id, resolve_topics
 
 __all__ = ["ARCHIVE_DAYS", "build_data", "site_data"]
 
@@ -35,6 +36,9 @@ def site_data(
     key_terms = store.story_key_terms()
     coverage = store.story_coverage()
     related = store.story_related()
+    records = store.topic_records()
+    taxonomy = {t.name for t in config.topics}
+    topic_keys: dict[str, str] = {}  # shown name -> taxonomy name or discovered id
     names = {f.id: f.outlet_name for f in config.feeds}
     site = config.site.language.split("-")[0].lower()
     grouped: dict[str, list[StoredItem]] = defaultdict(list)
@@ -46,7 +50,11 @@ def site_data(
     stories: list[Story] = []
     for sid, members in grouped.items():
         members.sort(key=_BY_TIME)
-        headline, story_topics = labels.get(sid, (members[0].display_title, []))
+        headline, stored_topics = labels.get(sid, (members[0].display_title, []))
+        shown = resolve_topics(stored_topics, records, taxonomy)
+        for name, key in shown:
+            topic_keys.setdefault(name, key)
+        story_topics = [name for name, _ in shown]
         terms = list(key_terms.get(sid, []))
         if sid in taken_down:
             # Labels are made again only by the next cluster run: until then nothing a story
@@ -87,7 +95,7 @@ def site_data(
         TopicView(name=t.name, slug=t.slug, stories=[s for s in stories if t.name in s.topics])
         for t in config.topics
     ]
-    topics.extend(_discovered_topic_views(config, stories))
+    topics.extend(_discovered_topic_views(config, stories, topic_keys))
     return SiteData(
         site=config.site,
         stories=stories,
@@ -119,8 +127,11 @@ def _labels_without_hidden(
     return headline, [t for t in terms if t.casefold() in text]
 
 
-def _discovered_topic_views(config: Config, stories: Sequence[Story]) -> list[TopicView]:
-    """Topics found by clustering (not in the taxonomy), by size; slugs start with 'auto-'."""
+def _discovered_topic_views(
+    config: Config, stories: Sequence[Story], keys: Mapping[str, str]
+) -> list[TopicView]:
+    """Topics found by clustering (not in the taxonomy), by size; the slug is the topic's id
+    (kept across reclustering and renaming), or 'auto-' and the name for an old stored name."""
     known = {t.name for t in config.topics}
     named: dict[str, list[Story]] = defaultdict(list)
     for story in stories:
@@ -129,7 +140,8 @@ def _discovered_topic_views(config: Config, stories: Sequence[Story]) -> list[To
                 named[name].append(story)
     views, slugs = [], {t.slug for t in config.topics}
     for name, members in sorted(named.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        slug = base = "auto-" + slugify(name)
+        key = keys.get(name, "")
+        slug = base = key if is_discovered_id(key) else "auto-" + slugify(name)
         n = 2
         while slug in slugs:
             slug, n = f"{base}-{n}", n + 1

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from digest.records import Config, StoredItem
 from digest.store import Store, to_db
+from digest.stories.topicids import resolve_topics
 from digest.workspace import Workspace
 
 FIELDS = (
@@ -29,8 +30,9 @@ FIELDS = (
 )
 
 
-def item_record(item: StoredItem) -> dict[str, Any]:
-    """The export record of one item, in the design doc's field order."""
+def item_record(item: StoredItem, topics: list[str] | None = None) -> dict[str, Any]:
+    """The export record of one item, in the design doc's field order (`topics`: its story's
+    topics as published, when resolved by the caller)."""
     return {
         "id": item.id,
         "feed": list(item.feeds),
@@ -43,7 +45,7 @@ def item_record(item: StoredItem) -> dict[str, Any]:
         "summary_translated": item.summary_translated,
         "translation": item.translation,
         "story": item.story,
-        "topics": list(item.topics),
+        "topics": list(item.topics) if topics is None else topics,
         "hidden": item.hidden,
     }
 
@@ -51,9 +53,12 @@ def item_record(item: StoredItem) -> dict[str, Any]:
 def records(
     store: Store, site_lang: str, since: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Every item's record, oldest first."""
+    """Every item's record, oldest first; topics named as published (discovered ids named,
+    merges followed, hidden topics left out)."""
+    names = store.topic_records()
     for item in reversed(store.items(since=since, site_lang=site_lang)):
-        yield item_record(item)
+        shown = [name for name, _ in resolve_topics(item.topics, names, ())]
+        yield item_record(item, shown)
 
 
 def write_export(

@@ -10,6 +10,7 @@ the playwright and pagefind[extended] packages; skipped with the reason when one
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,33 @@ HOSTILE_ENTRY = Entry(
 )
 
 
+# Names that tempt a search into matching fragments: "Li" and "Ming" in other stories, so a
+# search for "Li Mingyuan" must not fall back to them.
+NAME_ENTRIES = [
+    Entry(
+        guid="names-1",
+        link="https://names.example/1",
+        title="Police detain blogger Li Mingyuan over posts about the lockdown",
+        description="Li Mingyuan, who wrote about quarantine camps, was taken from his home.",
+        published="Mon, 01 Jun 2026 09:00:00 GMT",
+    ),
+    Entry(
+        guid="names-2",
+        link="https://names.example/2",
+        title="Lawyer Li Wei barred from leaving the country",
+        description="Li Wei had represented families of detained activists.",
+        published="Mon, 01 Jun 2026 10:00:00 GMT",
+    ),
+    Entry(
+        guid="names-3",
+        link="https://names.example/3",
+        title="Ming-era archive goes offline after a court order",
+        description="The Ming archive held scans of old maps; readers lost access on Friday.",
+        published="Mon, 01 Jun 2026 11:00:00 GMT",
+    ),
+]
+
+
 @dataclass
 class Site:
     """The served site and what the browser saw."""
@@ -79,6 +107,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config_path = copy_demo(work)
     hostile = rss("Hostile (test)", [HOSTILE_ENTRY], lang="en", link="https://evil.example/")
     (work / "feeds" / "hostile.xml").write_bytes(hostile)
+    names = rss("Names (test)", NAME_ENTRIES, lang="en", link="https://names.example/")
+    (work / "feeds" / "names.xml").write_bytes(names)
     config_text = config_path.read_text("utf-8")
     # The 404 page's links start at base_url's path: serve the site at the server's root.
     config_text = config_text.replace(
@@ -87,6 +117,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config_text += (
         "  - id: hostile\n    name: Hostile <b>outlet</b>\n    url: feeds/hostile.xml\n"
         "    language: en\n"
+        "  - id: names\n    name: Names desk\n    url: feeds/names.xml\n    language: en\n"
         # A newsletter: its archive is on the site and in the navigation.
         'newsletter: {from: "Digest <digest@example.org>", to: readers@example.org}\n'
     )
@@ -210,6 +241,78 @@ def test_search_finds_english_and_chinese_terms(browser: object, site: Site) -> 
     assert set(tags) <= {"MARK"}
     assert site.errors == []
     assert [u for u in site.requests if not u.startswith(site.base)] == []
+    page.context.close()
+
+
+def search_for(page: object, site: Site, query: str) -> tuple[list[str], list[str], str]:
+    """(result hrefs, marked texts, status line) of one search on the search page."""
+    page.goto(site.base + "search.html")  # type: ignore[attr-defined]
+    page.fill("#search-q", query)  # type: ignore[attr-defined]
+    page.press("#search-q", "Enter")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => /match/.test(document.getElementById('search-status').textContent)",
+        timeout=15_000,
+    )
+    hrefs = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#search-results li a", "els => els.map(e => e.href)"
+    )
+    marks = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#search-results mark", "els => els.map(e => e.textContent)"
+    )
+    return hrefs, marks, page.inner_text("#search-status")  # type: ignore[attr-defined]
+
+
+def test_chinese_search_matches_whole_words(browser: object, site: Site) -> None:
+    assert not any("微软" in p.read_text("utf-8") for p in (site.root / "stories").glob("*.html"))
+    page = open_page(browser, site)
+    # 微软 (Microsoft) is in no story: its first character, in 微博 and 微信, is no match.
+    hrefs, _, status = search_for(page, site, "微软")
+    assert hrefs == [] and status.startswith("No story matches"), (hrefs, status)
+    # 微信 finds the WeChat stories and marks 微信 only, never the 微 of 微博.
+    hrefs, marks, _ = search_for(page, site, "微信")
+    assert site.base + story_with(site, "蜡烛表情") in hrefs
+    assert marks and all(m.startswith("微信") for m in marks), marks
+    page.screenshot(path=str(ARTIFACTS / "search-zh-wechat.png"), full_page=True)
+    # A query typed without spaces is cut into the index's words: both must occur.
+    hrefs, marks, _ = search_for(page, site, "微博账号")
+    assert hrefs == [site.base + story_with(site, "广东网警开设微博账号")], hrefs
+    assert site.errors == []
+    page.context.close()
+
+
+def test_a_quoted_name_matches_as_a_phrase(browser: object, site: Site) -> None:
+    page = open_page(browser, site)
+    story = site.base + story_with(site, "Li Mingyuan")
+    for query in ('"Li Mingyuan"', "Li Mingyuan", "mingyuan"):
+        hrefs, marks, _ = search_for(page, site, query)
+        assert hrefs == [story], (query, hrefs)
+    hrefs, marks, _ = search_for(page, site, '"Li Mingyuan"')
+    assert marks and {m.casefold() for m in marks} <= {"li", "mingyuan", "li mingyuan"}, marks
+    page.screenshot(path=str(ARTIFACTS / "search-en-name.png"), full_page=True)
+    # Stemmed English: "detained" finds the report that says "detain"; a word's start finds
+    # the longer word ("archiv" finds "archive"), never a shorter one.
+    hrefs, _, _ = search_for(page, site, "detained")
+    assert story in hrefs
+    hrefs, _, _ = search_for(page, site, "archiv")
+    assert site.base + story_with(site, "Ming-era archive") in hrefs
+    page.context.close()
+
+
+def test_snippets_come_from_the_story_never_from_page_chrome(browser: object, site: Site) -> None:
+    page = open_page(browser, site)
+    chrome = ("Coverage gap", "Key terms", "UTC", "Story id", "Read at the source", "Related")
+    for query in ("surveillance", "censorship", "微信", "Firewall"):
+        hrefs, _, _ = search_for(page, site, query)
+        assert hrefs, query
+        excerpts = page.eval_on_selector_all(
+            "#search-results .result-excerpt", "els => els.map(e => e.textContent)"
+        )
+        for text in excerpts:
+            assert not any(word in text for word in chrome), (query, text)
+    # Spaces the index put between Chinese words are not shown.
+    search_for(page, site, "微信")
+    excerpt = page.inner_text("#search-results .result-excerpt")
+    assert "微信大批用户" in excerpt and not re.search("[\u4e00-\u9fff] [\u4e00-\u9fff]", excerpt)
     page.context.close()
 
 

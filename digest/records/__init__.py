@@ -23,7 +23,7 @@ from digest.records.config import (
     TranslationConfig,
 )
 from digest.records.items import FetchResult, Item, ParsedFeed, RawEntry, StoredItem
-from digest.records.stories import FeedHealth, SiteData, Story, Text, TopicView
+from digest.records.stories import FeedHealth, SiteData, Story, Text, TopicRecord, TopicView
 
 __all__ = [
     "Config",
@@ -44,6 +44,7 @@ __all__ = [
     "Story",
     "Text",
     "TopicConfig",
+    "TopicRecord",
     "TopicView",
     "TranslationConfig",
 ]

@@ -93,11 +93,14 @@ class NewsletterConfig:
 
 @dataclass(frozen=True)
 class TopicConfig:
-    """One taxonomy topic: its name (the YAML key), URL slug and keywords in any language."""
+    """One taxonomy topic: its name (the YAML key), URL slug, keywords in any language and
+    an optional description (what the topic covers, in any language: stories the keywords
+    miss are filed by meaning against it and the keywords)."""
 
     name: str
     slug: str
     keywords: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from digest.records.config import SiteConfig
 from digest.records.items import StoredItem
 
-__all__ = ["FeedHealth", "SiteData", "Story", "Text", "TopicView"]
+__all__ = ["FeedHealth", "SiteData", "Story", "Text", "TopicRecord", "TopicView"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,22 @@ class FeedHealth:
     def public(self) -> FeedHealth:
         """A copy safe to publish: the operator-only error replaced by its public wording."""
         return replace(self, last_error=self.public_error)
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    """A discovered topic as the store keeps it: its id and what the editor said of it."""
+
+    id: str  # 'auto-' and 6 hex digits: its URL, kept across reclustering
+    auto_name: str  # from its most distinctive words
+    name: str | None = None  # the editor's name (`digest topics name`)
+    hidden: bool = False  # `digest topics hide`
+    merged_into: str | None = None  # `digest topics merge`: a topic id or taxonomy name
+
+    @property
+    def display_name(self) -> str:
+        """The editor's name, else the automatic one."""
+        return self.name or self.auto_name
 
 
 @dataclass

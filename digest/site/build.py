@@ -97,8 +97,10 @@ def build_site(
         reuse_index = old.get("search") == key
         exe = executable
 
+        docs = [] if reuse_index else result.search_docs
+
         def after_fill(version: Path, prev: Path | None) -> tuple[int, int]:
-            return publish_index(exe, version, prev, reuse=reuse_index)
+            return publish_index(exe, version, prev, reuse=reuse_index, docs=docs)
 
     # Compact, so the C encoder does it: the manifest has an entry per page.
     text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))

@@ -18,6 +18,7 @@ from digest.errors import ConfigError, StageError
 from digest.records import SiteData, Story
 from digest.render import make_environment
 from digest.site.fingerprint import base_key, page_hash, story_signature
+from digest.site.searchtext import SearchDoc
 from digest.site.sources import source_groups
 from digest.site.syndication import feed_paths, opml_feeds, output_feeds
 from digest.site.views import DayLink, SiteContext, StoryCard, TopicSection, visible_items
@@ -55,6 +56,7 @@ class Rendered:
     fingerprints: dict[str, str] = field(default_factory=dict)
     pages: int = 0
     rendered: int = 0  # story pages rendered (the others were unchanged)
+    search_docs: list[SearchDoc] = field(default_factory=list)  # what the index reads
 
 
 def render_pages(
@@ -75,6 +77,8 @@ def render_pages(
     writer.day_pages()
     writer.source_pages()
     writer.fixed_pages()
+    if search:
+        writer.result.search_docs = writer.search_docs()
     writer.result.files.update(
         output_feeds(data, writer.ctx, writer.window, writer.known, writer.card)
     )
@@ -184,6 +188,22 @@ class PageWriter:
                 href, "site/story.html", card=view, story=view.story, items=items, related=related
             )
             self.result.rendered += 1
+
+    def search_docs(self) -> list[SearchDoc]:
+        """What the search index reads of each story page: its headline and visible reports
+        (original and translation), nothing else."""
+        docs = []
+        for story in self.stories:
+            texts: list[str] = []
+            for item in visible_items(story):
+                view = self.ctx.item_view(item)
+                for text in (view.title, view.summary, view.original_title, view.original_summary):
+                    value = text.value if text is not None else ""
+                    if value and value not in texts and value != story.headline:
+                        texts.append(value)
+            headline = self.card(story).headline.value
+            docs.append(SearchDoc(self.ctx.story_href(story), headline, tuple(texts)))
+        return docs
 
     def redirect_pages(self) -> None:
         """An old story id (the clustering merged or split it) keeps its page, pointing onwards."""

@@ -1,33 +1,44 @@
-"""The static search index: pagefind, run over the story pages of a freshly filled site version.
+"""The static search index: pagefind, run over one small page per story (searchtext.py).
 
-Pagefind chooses its word segmenter from each page's `<html lang>`, and keeps one index per
-language. Our pages are in the site language but quote originals in Chinese, so the index is
-built as Chinese (`--force-language zh`): its segmenter splits Chinese text into words and still
-indexes English words whole. The cost is English stemming ("arrests" does not find "arrested";
-the search box matches word prefixes, so "arrest" finds both).
+Each story is indexed from a page of its own holding only its headline and the titles and
+summaries of its visible reports, so a result's snippet never shows page chrome. The index is
+built as English (`--force-language en`: English words are stemmed, "arrests" finds
+"arrested"), with Chinese already cut into words by jieba and the Chinese vocabulary written
+beside the index (zh-words.json), which the search page uses to cut a Chinese query the same
+way. Pagefind's own Chinese mode (`--force-language zh`) cut at the index and again, differently,
+in the browser, matched single characters (微软 found 微博) and left English unstemmed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from digest.errors import StageError
 from digest.site.publish import fsync_dir, link_if_same, write_file
+from digest.site.searchtext import SEARCH_FORMAT, SearchDoc, chinese_vocabulary, search_page
 
-__all__ = ["SEARCH_DIR", "SEARCH_LANGUAGE", "index_key", "pagefind_executable", "publish_index"]
+__all__ = [
+    "SEARCH_DIR",
+    "SEARCH_LANGUAGE",
+    "VOCABULARY",
+    "index_key",
+    "pagefind_executable",
+    "publish_index",
+]
 
 log = logging.getLogger(__name__)
 
 SEARCH_DIR = "pagefind"  # where the index lives in the site
-SEARCH_LANGUAGE = "zh"  # see the module docstring
-INDEXED_GLOB = "stories/*.html"  # story pages carry data-pagefind-body; nothing else is indexed
+SEARCH_LANGUAGE = "en"  # see the module docstring
+VOCABULARY = "zh-words.json"  # the index's Chinese words, beside pagefind.js
 _TIMEOUT = 600  # seconds; a 20k-page site indexes in well under a minute here
 
 
@@ -53,16 +64,22 @@ def index_key(executable: Path, pages: Iterable[tuple[str, str]]) -> str:
         h.update(f"{executable}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
     except OSError:
         h.update(str(executable).encode())
-    h.update(f"{SEARCH_LANGUAGE}\0{INDEXED_GLOB}\0".encode())
+    h.update(f"{SEARCH_LANGUAGE}\0{SEARCH_FORMAT}\0".encode())
     for rel, fingerprint in sorted(pages):
         h.update(f"{rel}\0{fingerprint}\0".encode())
     return h.hexdigest()
 
 
 def publish_index(
-    executable: Path, version: Path, previous: Path | None, *, reuse: bool
+    executable: Path,
+    version: Path,
+    previous: Path | None,
+    *,
+    reuse: bool,
+    docs: Sequence[SearchDoc] = (),
 ) -> tuple[int, int]:
-    """Put the index into `version/pagefind`: linked from `previous` when `reuse`, else built.
+    """Put the index of `docs` into `version/pagefind`: linked from `previous` when `reuse`,
+    else built.
 
     Built files whose bytes equal the previous version's are hard-linked too, so a small change
     rewrites only the index chunks it touches. Returns (files written, files linked).
@@ -72,12 +89,23 @@ def publish_index(
     if reuse and old is not None and old.is_dir():
         return 0, _link_tree(old, target)
     tmp = version.parent / f".{version.name}.search"
+    pages = version.parent / f".{version.name}.search-pages"
     shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(pages, ignore_errors=True)
     try:
-        _run_pagefind(executable, version, tmp)
+        for doc in docs:
+            # The page's path is the story page's: pagefind's result URL is the story's.
+            path = pages / doc.href
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(search_page(doc, SEARCH_LANGUAGE), encoding="utf-8")
+        pages.mkdir(parents=True, exist_ok=True)
+        _run_pagefind(executable, pages, tmp)
+        words = json.dumps(chinese_vocabulary(docs), ensure_ascii=False, separators=(",", ":"))
+        (tmp / VOCABULARY).write_text(words + "\n", encoding="utf-8")
         return _move_tree(tmp, target, old)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(pages, ignore_errors=True)
 
 
 def _run_pagefind(executable: Path, site: Path, output: Path) -> None:
@@ -85,8 +113,6 @@ def _run_pagefind(executable: Path, site: Path, output: Path) -> None:
         str(executable),
         "--site",
         str(site),
-        "--glob",
-        INDEXED_GLOB,
         "--output-path",
         str(output),
         "--force-language",

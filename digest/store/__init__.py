@@ -1,7 +1,7 @@
 """All SQL lives in this package. The Store composes one mixin of queries per kind of data:
 feeds, items, translations, labels (stories and topics), curation (takedowns, redirects),
-sketches (incremental clustering), embeddings (the vector cache) and mail (newsletter
-issues); schema.py holds the migrations.
+sketches (incremental clustering), embeddings (the vector cache), mail (newsletter
+issues) and topics (discovered topics and the editor's say); schema.py holds the migrations.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from digest.store.labels import LabelQueries
 from digest.store.mail import NewsletterQueries
 from digest.store.schema import MIGRATIONS
 from digest.store.sketches import SketchQueries
+from digest.store.topics import TopicQueries
 from digest.store.translations import TranslationQueries, TranslationTask
 
 __all__ = [
@@ -42,6 +43,7 @@ class Store(
     SketchQueries,
     EmbeddingQueries,
     NewsletterQueries,
+    TopicQueries,
 ):
     """The SQLite database of one digest state directory."""
 

@@ -273,4 +273,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE feeds ADD COLUMN last_error_public TEXT;
     """,
+    # 12: discovered topics keep an id (and their URL) across reclustering; the editor names,
+    # hides and merges them (digest topics ...); stories.topics holds these ids for them
+    """
+    CREATE TABLE topics (
+        id TEXT PRIMARY KEY,               -- 'auto-' and 6 hex digits
+        auto_name TEXT NOT NULL,           -- the name discovery gave it, from its words
+        name TEXT,                         -- the editor's name (NULL: auto_name)
+        hidden INTEGER NOT NULL DEFAULT 0, -- shown nowhere, its stories without it
+        merged_into TEXT,                  -- its stories are shown under this topic (id or name)
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )

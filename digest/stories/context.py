@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,9 +13,10 @@ from digest.progress import Progress
 from digest.records import Config, StoredItem
 from digest.store import Store
 from digest.stories.features import ClusterDoc
-from digest.stories.labels import LabelDoc, label_doc
+from digest.stories.labels import LabelDoc, StoryLabels, label_doc
 from digest.stories.names import rare_names
-from digest.stories.vectors import EmbedSummary, item_vectors
+from digest.stories.topicids import settle
+from digest.stories.vectors import EmbedSummary, item_vectors, topic_vectors
 from digest.translate.embed import Embedder
 
 __all__ = ["ClusterRun", "doc_of", "label_context", "window_members"]
@@ -32,18 +33,25 @@ class ClusterRun:
     embedder: Embedder | None
     progress: Progress
     embed: EmbedSummary = field(default_factory=EmbedSummary)
+    _topic_vectors: dict[str, np.ndarray] | None = None
 
-    def docs(self, items: Sequence[StoredItem]) -> dict[str, ClusterDoc]:
-        """The items as documents to cluster, with vectors (embedding what is new)."""
+    def docs(self, items: Sequence[StoredItem], *, count: bool = True) -> dict[str, ClusterDoc]:
+        """The items as documents to cluster, with vectors (embedding what is new).
+
+        `count`: add what was embedded to the run's summary (not when labelling reads back
+        vectors the clustering step already counted).
+        """
         vectors, summary = item_vectors(
             self.config, self.store, items, self.embedder, progress=self.progress
         )
+        site_lang = self.config.site.language
+        if not count:
+            return {it.id: doc_of(it, site_lang, vectors.get(it.id)) for it in items}
         self.embed.model = summary.model
         self.embed.embedded += summary.embedded
         self.embed.cached += summary.cached
         self.embed.items += summary.items
         self.embed.unreadable.update(summary.unreadable)
-        site_lang = self.config.site.language
         return {it.id: doc_of(it, site_lang, vectors.get(it.id)) for it in items}
 
     def comparable(self, item: StoredItem) -> bool:
@@ -54,10 +62,40 @@ class ClusterRun:
         e = self.embedder
         return e is not None and e.covers(item.lang) and e.covers(site)
 
-    def label_doc(self, item: StoredItem, terms: Sequence[str] | None) -> LabelDoc:
+    def label_doc(
+        self, item: StoredItem, terms: Sequence[str] | None, vector: np.ndarray | None = None
+    ) -> LabelDoc:
         """The item as labelling sees it."""
-        doc = doc_of(item, self.config.site.language)
+        doc = doc_of(item, self.config.site.language, vector)
         return label_doc(doc, item, terms, comparable=self.comparable(item))
+
+    def topic_vectors(self) -> dict[str, np.ndarray]:
+        """The taxonomy's topics as vectors (embedded once, cached in the store)."""
+        if self._topic_vectors is None:
+            self._topic_vectors = topic_vectors(self.config.topics, self.embedder, self.store)
+        return self._topic_vectors
+
+    def settle_topics(
+        self, found: Mapping[str, StoryLabels], previous: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Give newly discovered groups their ids (an earlier topic's when they hold most of
+        its stories), in place, and record them."""
+        records = self.store.topic_records()
+        names = {t.name for t in self.config.topics}
+        groups: dict[str, list[str]] = defaultdict(list)
+        for sid, lab in found.items():
+            if lab.discovered:
+                for t in lab.topics:
+                    if t not in records and t not in names:
+                        groups[t].append(sid)
+        if not groups:
+            return
+        before = {sid: t for sid, ts in previous.items() for t in ts if t in records}
+        ids = settle(groups, before, records.keys())
+        for lab in found.values():
+            if lab.discovered:
+                lab.topics = [ids.get(t, t) for t in lab.topics]
+        self.store.save_discovered_topics({ids[k]: k for k in groups}, self.now)
 
     def label_context(self) -> str:
         """What every story's labels depend on besides its reports."""

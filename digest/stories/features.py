@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from digest.stories.terms import terms_version
 from digest.stories.words import chinese_words, simplified, stem, stopwords
 
 __all__ = [
@@ -170,7 +171,7 @@ _PROBES = (
 @lru_cache(maxsize=1)
 def tokenizer_version() -> str:
     """A fingerprint of what the tokeniser makes of sample texts: changes when it changes."""
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(terms_version().encode())  # stored key-term tokens too
     for text, lang in _PROBES:
         for code in (lang, "und"):
             digest.update("\x1f".join(features(text, code)).encode() + b"\0")

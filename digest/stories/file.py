@@ -21,7 +21,7 @@ from digest.stories.features import ClusterDoc
 from digest.stories.labels import LabelDoc, label_stories
 from digest.stories.names import rare_names
 from digest.stories.pairs import center_for
-from digest.stories.vectors import EMBED_BATCH, combine_vectors
+from digest.stories.vectors import EMBED_BATCH, combine_vectors, topic_vectors
 from digest.times import parse_time
 from digest.translate.embed import Embedder, embedding_text, make_embedder
 from digest.wording import plural
@@ -181,6 +181,8 @@ def cluster_file(
                     texts=(by_id[i].title, by_id[i].text),
                     source_lang=by_id[i].lang,
                     comparable=comparable(by_id[i]),
+                    title=by_id[i].title,
+                    vector=vectors.get(i),
                 )
                 for i in ids
             ]
@@ -189,6 +191,7 @@ def cluster_file(
         topics,
         site_language,
         discover=discover,
+        topic_vectors=topic_vectors(topics, embedder, store),
     )
     story_of = {item: sid for sid, ids in stories.items() for item in ids}
     lines = [

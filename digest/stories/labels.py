@@ -8,9 +8,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
+import numpy as np
+
 from digest.language import language_name
 from digest.records import StoredItem, TopicConfig
 from digest.stories.features import ClusterDoc, features
+from digest.stories.filing import file_by_meaning, mean_vector
+from digest.stories.terms import surface_forms
 from digest.stories.topics import (
     class_key_terms,
     discover_topics,
@@ -48,6 +52,8 @@ class LabelDoc:
     # Could the digest have matched it with reports in the site language (a vector from a
     # model that reads both languages, or a translation)? Only then may a gap be claimed.
     comparable: bool = True
+    title: str = ""  # the headline of `text` (topic names prefer words of headlines)
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def label_doc(
@@ -67,6 +73,8 @@ def label_doc(
         source_lang=item.lang,
         visible=not item.hidden,
         comparable=comparable,
+        title=item.display_title,
+        vector=doc.vector,
     )
 
 
@@ -90,6 +98,27 @@ class StoryLabels:
     key_terms: list[str] = field(default_factory=list)
     discovered: bool = False  # topics come from discovery, not the taxonomy
     coverage: Coverage = field(default_factory=Coverage)
+    by_meaning: bool = False  # filed under a taxonomy topic by the embedder, not keywords
+
+
+# Topic vectors: taxonomy topic name -> its texts' centred, normalised vectors (filing.py).
+TopicVectors = Mapping[str, np.ndarray]
+
+
+def _display(terms: Sequence[str], docs: Sequence[LabelDoc]) -> list[str]:
+    """Terms as the reports write them (case, script)."""
+    return surface_forms(terms, [d.text for d in docs])
+
+
+def _file(
+    docs: Sequence[LabelDoc], taxonomy: Sequence[TopicConfig], vectors: TopicVectors | None
+) -> tuple[list[str], bool]:
+    """Taxonomy topics of a story: by keywords, else by meaning; (topics, by meaning)."""
+    found = match_topics([t for d in docs for t in (d.texts or (d.text,))], taxonomy)
+    if found or not vectors:
+        return found, False
+    topic = file_by_meaning(mean_vector([d.vector for d in docs]), vectors)
+    return ([topic], True) if topic is not None else ([], False)
 
 
 def label_stories(
@@ -98,12 +127,15 @@ def label_stories(
     site_language: str = "en",
     *,
     discover: bool = True,
+    topic_vectors: TopicVectors | None = None,
 ) -> dict[str, StoryLabels]:
     """Key terms (class-based TF-IDF) and topics of each story; deterministic.
 
-    A story is filed under every taxonomy topic whose keywords occur in any of its texts.
-    The stories the taxonomy misses are clustered into discovered topics (their number chosen
-    automatically, see digest.stories.topics), each named after its top key terms.
+    A story is filed under every taxonomy topic whose keywords occur in any of its texts;
+    missed, under the taxonomy topic its meaning fits (`topic_vectors`, see filing.py), if
+    any. The stories left are clustered into discovered topics (their number chosen
+    automatically, only coherent groups kept, see digest.stories.topics), each named after
+    the words that set it apart, headline words first.
     """
     ids = sorted(stories)
     display = [[t for d in stories[s] for t in _terms(d)] for s in ids]
@@ -111,25 +143,44 @@ def label_stories(
     labels: dict[str, StoryLabels] = {}
     missed: list[str] = []
     for s, story_terms in zip(ids, terms, strict=True):
-        texts = [t for d in stories[s] for t in (d.texts or (d.text,))]
-        found = match_topics(texts, taxonomy)
+        found, by_meaning = _file(stories[s], taxonomy, topic_vectors)
         cover = coverage(stories[s], site_language)
-        labels[s] = StoryLabels(topics=found, key_terms=story_terms, coverage=cover)
+        shown = _display(story_terms, stories[s])
+        labels[s] = StoryLabels(
+            topics=found, key_terms=shown, coverage=cover, by_meaning=by_meaning
+        )
         if not found:
             missed.append(s)
+    if not discover:
+        return labels
+    position = {s: k for k, s in enumerate(ids)}
+    # Topics are found with the similarity tokens (character n-grams of Chinese find topics
+    # in headlines better than jieba's words), and named with words only.
     tokens = [[t for d in stories[s] for t in features(d.text, d.lang)] for s in missed]
-    numbers = discover_topics(tokens) if discover else [-1] * len(tokens)
+    vectors = [mean_vector([d.vector for d in stories[s]]) for s in missed]
+    numbers = discover_topics(tokens, vectors)
     members: dict[int, list[int]] = defaultdict(list)
     for k, number in enumerate(numbers):
         if number >= 0:
             members[number].append(k)
-    position = {s: k for k, s in enumerate(ids)}
-    topic_terms = class_key_terms(
-        [[t for k in members[n] for t in display[position[missed[k]]]] for n in sorted(members)]
-    )
+    # Headline words count twice: a topic is named by what its headlines say.
+    named = [
+        [
+            t
+            for k in members[n]
+            for t in [
+                *display[position[missed[k]]],
+                *(w for d in stories[missed[k]] for w in key_term_tokens(d.title, d.lang)),
+            ]
+        ]
+        for n in sorted(members)
+    ]
     taken = {t.name for t in taxonomy}
-    for n, top in zip(sorted(members), topic_terms, strict=True):
-        name = topic_name(top, taken)
+    for n, top in zip(sorted(members), class_key_terms(named, top=3), strict=True):
+        if not top:
+            continue  # no word to name it by (Tibetan alone): not a topic a reader can use
+        docs = [d for k in members[n] for d in stories[missed[k]]]
+        name = topic_name(_display(top, docs), taken)
         for k in members[n]:
             labels[missed[k]].topics = [name]
             labels[missed[k]].discovered = True
@@ -161,6 +212,7 @@ def relabel(
     site_language: str = "en",
     *,
     discover: bool = True,
+    topic_vectors: TopicVectors | None = None,
 ) -> dict[str, StoryLabels]:
     """Labels of the changed stories, or of all of them (label_stories) when too many changed.
 
@@ -171,18 +223,24 @@ def relabel(
     """
     share = RELABEL_ALL_SHARE * len(stories)
     if len(changed) > share:
-        return label_stories(stories, taxonomy, site_language, discover=discover)
+        return label_stories(
+            stories, taxonomy, site_language, discover=discover, topic_vectors=topic_vectors
+        )
     ids = sorted(stories)
     display = {s: [t for d in stories[s] for t in _terms(d)] for s in ids}
     overall = Counter(chain.from_iterable(display.values()))
     average = sum(map(len, display.values())) / len(ids) if ids else 0.0
     wanted = {s: stories[s] for s in ids if s in changed}
-    labels = label_changed(wanted, overall, average, previous, taxonomy, site_language)
+    labels = label_changed(
+        wanted, overall, average, previous, taxonomy, site_language, topic_vectors=topic_vectors
+    )
     unfiled = sum(1 for lab in labels.values() if not lab.topics) + sum(
         1 for s in ids if s not in labels and not previous.get(s)
     )
     if unfiled > share:
-        return label_stories(stories, taxonomy, site_language, discover=discover)
+        return label_stories(
+            stories, taxonomy, site_language, discover=discover, topic_vectors=topic_vectors
+        )
     return labels
 
 
@@ -193,6 +251,8 @@ def label_changed(
     previous: Mapping[str, Sequence[str]],
     taxonomy: Sequence[TopicConfig],
     site_language: str = "en",
+    *,
+    topic_vectors: TopicVectors | None = None,
 ) -> dict[str, StoryLabels]:
     """Labels of some stories, with key-term weights from counts over all of them.
 
@@ -205,14 +265,15 @@ def label_changed(
     for s in sorted(stories):
         docs = stories[s]
         terms = rank_terms([t for d in docs for t in _terms(d)], overall, average)
-        found = match_topics([t for d in docs for t in (d.texts or (d.text,))], taxonomy)
+        found, by_meaning = _file(docs, taxonomy, topic_vectors)
         kept = [t for t in previous.get(s, ()) if t not in names]
         discovered = not found and bool(kept)
         labels[s] = StoryLabels(
             topics=found or kept,
-            key_terms=terms,
+            key_terms=_display(terms, docs),
             discovered=discovered,
             coverage=coverage(docs, site_language),
+            by_meaning=by_meaning,
         )
     return labels
 

@@ -31,9 +31,13 @@ _WORDFREQ_LANGS = frozenset(
 def _zipf(word: str, lang: str) -> float:
     try:
         from wordfreq import zipf_frequency
-    except ImportError:  # without the table no word is known to be rare
+
+        return float(zipf_frequency(word, lang))
+    except ImportError:
+        # Without the table no word is known to be rare; wordfreq's Japanese and Korean
+        # tables need MeCab, imported only at the first look-up (a title detected as
+        # Japanese crashed cluster-file on THUCNews).
         return 8.0
-    return float(zipf_frequency(word, lang))
 
 
 def _table_lang(lang: str) -> str | None:

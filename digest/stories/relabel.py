@@ -40,8 +40,12 @@ def label_some(
     site_lang = config.site.language
     grouped = window_members(store, story_ids, since, site_lang)
     known = {**store.features_of([it.id for ms in grouped.values() for it in ms]), **rows}
+    docs = run.docs([it for members in grouped.values() for it in members], count=False)
     label_docs = {
-        sid: [run.label_doc(it, known[it.id][3] if it.id in known else None) for it in members]
+        sid: [
+            run.label_doc(it, known[it.id][3] if it.id in known else None, docs[it.id].vector)
+            for it in members
+        ]
         for sid, members in grouped.items()
     }
     terms = {t for docs in label_docs.values() for d in docs for t in (d.terms or ())}
@@ -50,7 +54,10 @@ def label_some(
     overall = defaultdict(lambda: 1, overall)
     average = key_tokens / window_stories if window_stories else 0.0
     previous = store.story_topics(grouped) if config.stories.discover_topics else {}
-    found = label_changed(label_docs, overall, average, previous, config.topics, site_lang)
+    found = label_changed(
+        label_docs, overall, average, previous, config.topics, site_lang,
+        topic_vectors=run.topic_vectors(),
+    )  # fmt: skip
     save_labels(run, grouped, found)
     return store.unfiled_stories(since.timestamp()) <= share
 
@@ -65,13 +72,19 @@ def label_all(run: ClusterRun) -> None:
     for it in items:
         if it.story:
             grouped[it.story].append(it)
+    docs = run.docs(items, count=False)
     label_docs = {
-        sid: [run.label_doc(it, rows[it.id][3] if it.id in rows else None) for it in members]
+        sid: [
+            run.label_doc(it, rows[it.id][3] if it.id in rows else None, docs[it.id].vector)
+            for it in members
+        ]
         for sid, members in grouped.items()
     }
     found = label_stories(
-        label_docs, config.topics, site_lang, discover=config.stories.discover_topics
-    )
+        label_docs, config.topics, site_lang, discover=config.stories.discover_topics,
+        topic_vectors=run.topic_vectors(),
+    )  # fmt: skip
+    run.settle_topics(found, {sid: topics for sid, (_, topics) in store.story_labels().items()})
     save_labels(run, grouped, found)
 
 

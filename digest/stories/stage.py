@@ -197,7 +197,10 @@ def _whole_window(run: ClusterRun, *, rebuild: bool) -> ClusterSummary:
     previous = {sid: topics for sid, (_, topics) in store.story_labels().items()}
     changed = {sid for sid, h in prints.items() if stored.get(sid) != h}
     discover = config.stories.discover_topics
-    found = relabel(label_docs, changed, previous, config.topics, site_lang, discover=discover)
+    found = relabel(
+        label_docs, changed, previous, config.topics, site_lang, discover=discover,
+        topic_vectors=run.topic_vectors(),
+    )  # fmt: skip
     labels = {
         sid: (pick_headline([by_id[i] for i in stories[sid]], site_lang), found[sid].topics)
         for sid in found
@@ -210,6 +213,8 @@ def _whole_window(run: ClusterRun, *, rebuild: bool) -> ClusterSummary:
     topics = [found[s].topics if s in found else previous.get(s, []) for s in stories]
     summary.discovered_topics = len({t for ts in topics for t in ts} - names)
     with store.transaction():
+        run.settle_topics(found, previous)
+        labels = {sid: (headline, found[sid].topics) for sid, (headline, _) in labels.items()}
         store.save_stories({sid: stories[sid] for sid in found}, labels, now)
         store.save_story_extras(
             {sid: lab.key_terms for sid, lab in found.items()},

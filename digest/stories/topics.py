@@ -25,7 +25,8 @@ from itertools import chain
 import numpy as np
 
 from digest.records import TopicConfig
-from digest.stories.features import CONTINUOUS_CHAR, LETTER, features, normalize_text
+from digest.stories.features import CONTINUOUS_CHAR, HAN_CHAR, LETTER, normalize_text
+from digest.stories.terms import displayable, term_tokens, term_words
 
 __all__ = [
     "KEY_TERMS",
@@ -51,16 +52,18 @@ SEED = 0  # every random step is seeded: same input, same topics
 
 
 def key_term_tokens(text: str, lang: str) -> list[str]:
-    """Tokens for key terms: as for clustering, but unstemmed so they read as written."""
-    # Any code other than English turns plural folding off ("news" stays "news").
-    return features(text, "und" if lang.split("-")[0].lower() in ("en", "") else lang)
+    """Tokens for key terms and topic names: whole words (digest.stories.terms), never the
+    character n-grams that score similarity."""
+    return term_tokens(text, lang)
 
 
-def _displayable(term: str) -> bool:
-    if term.isdigit():
-        return False
-    # A single CJK character is rarely a word on its own; 2-3-grams are.
-    return len(term) >= 2
+def _overlaps(term: str, kept: str) -> bool:
+    """Does a term repeat one already chosen (a word of a chosen name, a Chinese word inside
+    a longer chosen one)?"""
+    a, b = set(term_words(term)), set(term_words(kept))
+    if a <= b or b <= a:
+        return True
+    return bool(HAN_CHAR.search(term)) and (term in kept or kept in term)
 
 
 def class_key_terms(
@@ -95,12 +98,11 @@ def rank_terms(
     scored = sorted(
         (-(tf / size) * math.log(1.0 + average / overall[term]), term)
         for term, tf in c.items()
-        if _displayable(term)
+        if displayable(term)
     )
     chosen: list[str] = []
     for _, term in scored:
-        # Character n-grams overlap: "清朗行" adds nothing after "清朗" or "朗行动".
-        if any(term in kept or kept in term for kept in chosen):
+        if any(_overlaps(term, kept) for kept in chosen):
             continue
         chosen.append(term)
         if len(chosen) == top:
@@ -119,20 +121,99 @@ def topic_name(terms: Sequence[str], taken: set[str]) -> str:
     return name
 
 
-def discover_topics(token_lists: Sequence[list[str]]) -> list[int]:
-    """A topic number (0..k-1) per document, k chosen by stability; -1s when too few docs."""
+def discover_topics(
+    token_lists: Sequence[list[str]], vectors: Sequence[np.ndarray | None] | None = None
+) -> list[int]:
+    """A topic number (0..k-1) per document, k chosen by stability; -1 for a document left
+    out (too few documents, nothing to go by, or its group is not coherent).
+
+    `vectors`: each document's multilingual vector (None where it has none): the latent
+    space joins them to the words' LSA, half and half, so topics come from meaning too.
+    """
     n = len(token_lists)
-    with_text = [i for i, t in enumerate(token_lists) if t]
+    have = [v is not None for v in vectors] if vectors is not None else [False] * n
+    usable = [i for i in range(n) if token_lists[i] or have[i]]
     labels = [-1] * n
-    if len(with_text) < MIN_TOPIC_DOCS:
+    if len(usable) < MIN_TOPIC_DOCS:
         return labels
-    space = _latent_space([token_lists[i] for i in with_text])
+    space = _joint_space(
+        [token_lists[i] for i in usable],
+        [vectors[i] for i in usable] if vectors is not None and any(have) else None,
+    )
     if space is None:
         return labels
-    found = _kmeans_auto(space)
-    for i, label in zip(with_text, found, strict=True):
+    found = _coherent(space, _kmeans_auto(space))
+    for i, label in zip(usable, found, strict=True):
         labels[i] = label
     return labels
+
+
+# Share of the joint space's weight given to the words (the rest to the vectors).
+WORDS_SHARE = 0.5
+# A group is a topic only when its members sit closer to it than to the next group: the mean
+# simplified silhouette of its members reaches this, and it holds at least MIN_GROUP documents.
+MIN_COHERENCE = 0.05
+MIN_GROUP = 3
+MIN_MEMBER_COSINE = 0.1  # a member's cosine to its group's centroid
+
+
+def _joint_space(
+    token_lists: Sequence[list[str]], vectors: Sequence[np.ndarray | None] | None
+) -> np.ndarray | None:
+    """Unit rows: the words' LSA and the documents' vectors side by side (either alone when
+    the other is missing)."""
+    words = _latent_space(token_lists)
+    if vectors is None:
+        return words
+    dim = next(len(v) for v in vectors if v is not None)
+    meaning = np.zeros((len(vectors), dim), dtype=np.float64)
+    for k, v in enumerate(vectors):
+        if v is not None:
+            meaning[k] = v
+    meaning = _unit_rows(meaning)
+    if words is None:
+        return meaning
+    joined = np.hstack([words * math.sqrt(WORDS_SHARE), meaning * math.sqrt(1 - WORDS_SHARE)])
+    return _unit_rows(joined)
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 1e-12, norms, 1.0)
+
+
+def _coherent(space: np.ndarray, labels: list[int]) -> list[int]:
+    """The labels of coherent groups, renumbered in order; -1 for the members of the rest.
+
+    Coherence is the simplified silhouette: for each member, (b - a) / max(a, b) with a its
+    cosine distance to its own group's centroid and b to the nearest other centroid.
+    """
+    found = np.asarray(labels)
+    groups = sorted(set(labels))
+    if len(groups) < 2:
+        return labels
+    centroids = _unit_rows(np.vstack([space[found == g].mean(axis=0) for g in groups]))
+    distance = 1.0 - space @ centroids.T  # n x k cosine distances
+    column = {g: c for c, g in enumerate(groups)}
+    own = np.array([distance[i, column[g]] for i, g in enumerate(labels)])
+    masked = distance.copy()
+    for i, g in enumerate(labels):
+        masked[i, column[g]] = np.inf
+    other = masked.min(axis=1)
+    silhouette = (other - own) / np.maximum(np.maximum(own, other), 1e-12)
+    keep = {
+        g
+        for g in groups
+        if (found == g).sum() >= MIN_GROUP and float(silhouette[found == g].mean()) >= MIN_COHERENCE
+    }
+    # A document hardly nearer its group than to anything (nothing in common with it: a
+    # story in a language no other shares, with no vector) is left out, not forced in.
+    fits = (1.0 - own) >= MIN_MEMBER_COSINE
+    renumber: dict[int, int] = {}
+    for g in labels:
+        if g in keep:
+            renumber.setdefault(g, len(renumber))
+    return [renumber.get(g, -1) if ok else -1 for g, ok in zip(labels, fits, strict=True)]
 
 
 def _latent_space(token_lists: Sequence[list[str]]) -> np.ndarray | None:

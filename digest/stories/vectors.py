@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digest.progress import QUIET, Progress
-from digest.records import Config, StoredItem
+from digest.records import Config, StoredItem, TopicConfig
 from digest.store import Store, text_hash, utc_now
+from digest.stories.filing import topic_texts
 from digest.stories.pairs import center_for
 from digest.translate.batches import EMBED, Batch, Executor
 from digest.translate.embed import Embedder, embedding_text
@@ -31,6 +32,7 @@ __all__ = [
     "combine_vectors",
     "item_texts",
     "item_vectors",
+    "topic_vectors",
 ]
 
 # Texts per embedding batch: one model call, one transaction of the writer.
@@ -162,3 +164,26 @@ def _embed(
             runner.close()
         progress.close()
     return out
+
+
+def topic_vectors(
+    topics: Sequence[TopicConfig], embedder: Embedder | None, store: Store | None = None
+) -> dict[str, np.ndarray]:
+    """Taxonomy topic name -> its texts' centred, normalised vectors (cached in the store)."""
+    if embedder is None or not topics:
+        return {}
+    texts = {t.name: topic_texts(t) for t in topics}
+    by_hash = {text_hash(x): x for xs in texts.values() for x in xs}
+    found = store.cached_vectors(embedder.name, by_hash) if store is not None else {}
+    missing = sorted(h for h in by_hash if h not in found)
+    if missing:
+        fresh = dict(zip(missing, embedder.embed([by_hash[h] for h in missing]), strict=True))
+        if store is not None:
+            store.save_vectors(embedder.name, fresh, utc_now())
+        found.update(fresh)
+    center = center_for(embedder.name, embedder.dim)
+    return {
+        name: np.vstack([combine_vectors([found[text_hash(x)]], center) for x in xs])
+        for name, xs in texts.items()
+        if xs
+    }

@@ -23,7 +23,7 @@ from digest.records.config import (
     TranslationConfig,
 )
 from digest.records.items import FetchResult, Item, ParsedFeed, RawEntry, StoredItem
-from digest.records.stories import FeedHealth, SiteData, Story, Text, TopicView
+from digest.records.stories import FeedHealth, SiteData, Story, SummaryLine, Text, TopicView
 
 __all__ = [
     "Config",
@@ -42,6 +42,7 @@ __all__ = [
     "StoredItem",
     "StoriesConfig",
     "Story",
+    "SummaryLine",
     "Text",
     "TopicConfig",
     "TopicView",

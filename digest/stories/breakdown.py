@@ -105,7 +105,7 @@ def reach(
             (kind_days if seen else kind_blind).setdefault(f.kind, set()).update(days[f.id])
     return Reach(
         site=site,
-        kinds=tuple(sorted({f.kind for f in enabled if f.kind})),
+        kinds=tuple(sorted({f.kind for f in enabled if f.kind}, key=lambda k: (k.casefold(), k))),
         languages=tuple(sorted(language_days)),
         feed_kinds={f.id: f.kind for f in enabled if f.kind},
         kind_days={k: frozenset(v) for k, v in kind_days.items()},

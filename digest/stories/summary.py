@@ -49,6 +49,8 @@ TITLE_WEIGHT = 0.85
 # Maximal marginal relevance: a candidate's centrality less this times its likeness to the
 # closest sentence already chosen.
 REDUNDANCY = 0.6
+# A little less for a second sentence of a report already quoted: more voices, same facts.
+SAME_REPORT = 0.15
 # Centred multilingual-e5 cosine of two renderings of one sentence: 0.9 (unrelated news
 # sentences 0.1-0.35); word overlap (cosine of token sets) of near-copies: over 0.6.
 REPEAT_VECTOR = 0.7
@@ -169,6 +171,8 @@ def summarize(
             if k in chosen or any(repeat[k, j] for j in chosen):
                 continue
             score = relevance[k] - REDUNDANCY * max((sim[k, j] for j in chosen), default=0.0)
+            if any(found[j].item_id == found[k].item_id for j in chosen):
+                score -= SAME_REPORT
             if score > best_score + 1e-12:
                 best, best_score = k, score
         if best < 0 or (best_score <= 0.0 and len(chosen) >= MIN_REPORTS):

@@ -18,8 +18,7 @@ import numpy as np
 from builders import REAL_NOW, ConceptEmbedder, make_stored_item, make_story
 from test_newsletter import config as newsletter_config
 
-from digest import build_data, build_stage
-from digest import cluster_stage as cluster_stage
+from digest import build_data, build_stage, cluster_stage
 from digest.newsletter.issue import SECTION_LIMIT, TOP_STORIES, plan_issue, render_issue
 from digest.newsletter.snapshot import content_from_json, content_to_json, without_hidden
 from digest.records import Config, FeedConfig, Item, SiteConfig, StoredItem, StoriesConfig
@@ -376,7 +375,7 @@ def test_no_coverage_claim_where_matching_was_impossible() -> None:
     both = breakdown([en, bo], [], where)
     assert both.missing_kinds == [] and both.missing_languages == []
     assert {what for what, _ in both.unchecked} == {"state media", "NGO"}
-    assert all("bo reports cannot be compared" in why for _, why in both.unchecked)
+    assert all("Tibetan reports cannot be compared" in why for _, why in both.unchecked)
     # The English report alone: state media were read (and compared) that day; the NGO
     # was not read; Tibetan-language media cannot be compared (no model reads them).
     alone = breakdown([en], [], where)

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from digest.language import language_name
 from digest.records import FeedConfig, StoredItem
 
 __all__ = [
@@ -158,7 +159,8 @@ def breakdown(
         {_base(i.lang) for i in visible if not _comparable(i, where.comparable)} - {where.site}
     )
     if blind:
-        why = f"its {', '.join(blind)} reports cannot be compared with others here"
+        names = ", ".join(language_name(x) for x in blind)
+        why = f"its {names} reports cannot be compared with others here"
         unchecked = [(k, why) for k in other_kinds] + [(x, why) for x in other_langs]
         return Breakdown(ranked, [], [], unchecked)
     span = set(days)

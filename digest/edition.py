@@ -12,11 +12,13 @@ from datetime import datetime
 from operator import attrgetter
 
 from digest.ids import slugify
-from digest.records import Config, SiteData, StoredItem, Story, TopicView
+from digest.records import Config, SiteData, StoredItem, Story, SummaryLine, TopicView
 from digest.store import Store, utc_now
+from digest.stories.breakdown import breakdown, only_kind, only_language, reach
 from digest.stories.ids import assign_story_ids
 from digest.stories.rank import pick_headline, story_score
 from digest.stories.topicids import is_discovered_id, resolve_topics
+from digest.stories.vectors import VECTOR_LANGS
 
 __all__ = ["ARCHIVE_DAYS", "build_data", "site_data"]
 
@@ -39,6 +41,7 @@ def site_data(
     records = store.topic_records()
     taxonomy = {t.name for t in config.topics}
     topic_keys: dict[str, str] = {}  # shown name -> taxonomy name or discovered id
+    summaries = store.story_summaries()
     names = {f.id: f.outlet_name for f in config.feeds}
     site = config.site.language.split("-")[0].lower()
     grouped: dict[str, list[StoredItem]] = defaultdict(list)
@@ -47,6 +50,14 @@ def site_data(
         # Items not clustered yet (build before cluster) stand as stories of their own.
         sid = it.story or next(iter(assign_story_ids([[it.id]], {})))
         (taken_down if it.hidden else grouped)[sid].append(it)
+    # Who could have reported what, and when the digest was reading them (coverage claims).
+    where = reach(
+        config.feeds,
+        items,
+        store.fetched_days(start),
+        store.cluster_state().get(VECTOR_LANGS, "").split(),
+        config.site.language,
+    )
     stories: list[Story] = []
     for sid, members in grouped.items():
         members.sort(key=_BY_TIME)
@@ -69,6 +80,7 @@ def site_data(
         # An undated report's time is when it was first seen: it must not make a story fresh.
         dated = [m.published for m in members if not m.date_is_fallback]
         age_hours = max((now - (dated[-1] if dated else last)).total_seconds() / 3600, 0.0)
+        cover = breakdown(members, taken_down.get(sid, ()), where)
         stories.append(
             Story(
                 id=sid,
@@ -84,6 +96,13 @@ def site_data(
                 key_terms=terms,
                 coverage_note=note,
                 related=[other for other, _ in related.get(sid, [])],
+                summary=_summary_lines(summaries.get(sid, ()), members),
+                kinds=cover.kinds,
+                missing_kinds=cover.missing_kinds,
+                missing_languages=cover.missing_languages,
+                unchecked=cover.unchecked,
+                only_kind=only_kind(cover.kinds, cover.missing_kinds, where),
+                only_language=only_language(languages, cover.missing_languages, where),
             )
         )
     # A story told only by undated reports never ranks above one with a dated report.
@@ -107,6 +126,33 @@ def site_data(
         generated_at=now,
         redirects=_live_redirects(store.story_redirects(), {s.id for s in stories}),
     )
+
+
+def _summary_lines(
+    stored: Sequence[Mapping[str, object]], visible: Sequence[StoredItem]
+) -> list[SummaryLine]:
+    """The stored "what happened" sentences still shown verbatim by a visible report.
+
+    A sentence of a report hidden since, or no longer in its report's text (edited, or
+    translated again), is left out until the next cluster run chooses again.
+    """
+    by_id = {i.id: i for i in visible}
+    out: list[SummaryLine] = []
+    for line in stored:
+        item = by_id.get(str(line.get("item")))
+        text, mt = str(line.get("text") or ""), bool(line.get("mt"))
+        if item is None or not text:
+            continue
+        title = line.get("part") == "title"
+        if mt:
+            source = item.title_translated if title else item.summary_translated
+            if item.translation != "translated":
+                source = None
+        else:
+            source = item.title if title else item.summary
+        if source and text in source:
+            out.append((item.id, text, str(line.get("lang") or item.lang), mt))
+    return out
 
 
 def _undated(story: Story) -> bool:

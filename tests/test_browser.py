@@ -20,11 +20,17 @@ from urllib.parse import urlsplit
 import pytest
 from builders import Entry, copy_demo, rss
 from needs import missing
+from test_newsletter import config as newsletter_config
+from test_newsletter import sample_stories
+from test_storypages import QINGLANG, ZH_SUMMARY_EN, qinglang_items
 
 from digest.config import load_config
+from digest.newsletter.issue import plan_issue, render_issue
 from digest.pipeline import run
+from digest.records import Story
 from digest.site.search import pagefind_executable
 from digest.site.serve import make_server
+from digest.translate.sentences import split_sentences
 from digest.workspace import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -425,4 +431,80 @@ def test_about_page_and_front_page_header_read_plainly(browser: object, site: Si
         clip={"x": 0, "y": 0, "width": 1024, "height": box["y"]},
     )
     assert site.errors == []
+    page.context.close()
+
+
+def _no_overflow(page: object, width: int) -> None:
+    widths = page.evaluate(  # type: ignore[attr-defined]
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1] == width, widths
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_story_brief_reads_first_on_a_multi_outlet_multi_language_story(
+    browser: object, site: Site, width: int
+) -> None:
+    """The Qinglang story (six outlets, English and Chinese): what happened, the coverage and
+    the timeline come before the full reports, fit the width, and every quote links to its
+    report on the page."""
+    page = open_page(browser, site, width=width)
+    page.goto(site.base + story_with(site, "62,400"))
+    _no_overflow(page, width)
+    order = page.evaluate(
+        "['what-happened-title', 'coverage-title', 'timeline-title']"
+        ".map(id => document.getElementById(id).getBoundingClientRect().top)"
+    )
+    first_report = page.locator("li.item").first.bounding_box()
+    assert first_report is not None and order == sorted(order) and order[-1] < first_report["y"]
+    if width == 1280:
+        assert order[0] < 900  # "What happened" is on the first screen
+    quotes = page.locator(".summary-lines li")
+    assert 2 <= quotes.count() <= 3
+    for k in range(quotes.count()):
+        anchor = quotes.nth(k).locator("a.cite").get_attribute("href") or ""
+        quote = quotes.nth(k).locator("q").inner_text()
+        report = page.locator(f"li.item{anchor}")
+        assert report.count() == 1 and quote in report.inner_text()
+    days = page.locator(".timeline-day").all_inner_texts()
+    assert days == ["2026-05-28", "2026-05-29"]
+    assert page.locator(".timeline-rows li").count() == page.locator("li.item").count()
+    page.screenshot(path=str(ARTIFACTS / f"story-{width}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"story-{width}-top.png"))  # what shows first
+    page.emulate_media(media="print")
+    assert page.locator("header nav").is_hidden() and page.locator(".coverage").is_visible()
+    assert site.errors == []
+    page.context.close()
+
+
+def test_newsletter_labels_machine_translation_per_item(browser: object, site: Site) -> None:
+    """An issue whose top story quotes a translated report and whose second story has a
+    translated headline and summary: each translation is labelled where it stands."""
+
+    items = qinglang_items()
+    lines = [
+        ("i-cdt", split_sentences(QINGLANG[0][3])[0], "en", False),
+        ("i-rthk", split_sentences(QINGLANG[1][3])[1], "en", False),
+        ("i-rfa-zh", split_sentences(ZH_SUMMARY_EN)[0], "en", True),
+    ]
+    top = Story(
+        id="s-qinglang", headline=QINGLANG[1][2], items=items, topics=["censorship"],
+        outlets=["China Digital Times", "RTHK", "Global Voices", "Radio Free Asia"],
+        languages=["en", "zh"], first_published=items[0].published,
+        last_published=items[-1].published, summary=lines,
+    )  # fmt: skip
+    when = items[0].published
+    content = plan_issue(
+        [top, *sample_stories()], newsletter_config(), issue_id="2026-05-29", number=7,
+        date=when, since=None, until=when,
+    )  # fmt: skip
+    html, _ = render_issue(content)
+    page = open_page(browser, site, width=700)
+    page.set_content(html)
+    text = page.inner_text("body")
+    assert f"{content.total} stories" in text
+    assert text.count("(machine translation from zh)") == 1  # the quoted translation
+    assert "Machine translation from zh; the original:" in text  # a translated headline
+    assert "Summary: machine translation from zh" in text  # and its summary
+    page.screenshot(path=str(ARTIFACTS / "newsletter.png"), full_page=True)
     page.context.close()

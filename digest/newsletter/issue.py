@@ -21,6 +21,7 @@ __all__ = [
     "ARCHIVE_DIR",
     "IssueContent",
     "IssueReport",
+    "IssueSentence",
     "IssueStory",
     "TopicBlock",
     "issue_subject",
@@ -53,6 +54,17 @@ class IssueReport:
 
 
 @dataclass(frozen=True)
+class IssueSentence:
+    """One "what happened" sentence of a top story, verbatim from one report."""
+
+    text: Text
+    report: str  # the report's id (a takedown of it removes the sentence)
+    outlets: list[str]
+    url: str  # the report on the story page
+    translated_from: str | None = None  # the source language when a machine translation
+
+
+@dataclass(frozen=True)
 class IssueStory:
     """One story as the newsletter shows it."""
 
@@ -70,6 +82,11 @@ class IssueStory:
     date_known: bool = True  # False: no report carried a date (`time` is when first seen)
     lead: str | None = None  # the item whose title and summary the story shows
     covered: list[IssueReport] = field(default_factory=list)  # its visible reports
+    # Machine translation, said per item: the source language of a translated headline or
+    # summary (None: written so by the outlet).
+    headline_from: str | None = None
+    summary_from: str | None = None
+    sentences: list[IssueSentence] = field(default_factory=list)  # top stories: what happened
 
 
 @dataclass(frozen=True)
@@ -101,9 +118,14 @@ class IssueContent:
     gaps: list[IssueStory]
     topics: list[TopicBlock]
     more: list[IssueStory]  # neither top nor filed under a topic
-    total: int
+    total: int  # stories this issue shows (the header's count)
     gap_limit: int = GAP_LIMIT
     more_extra: int = 0  # further unfiled stories left to the site
+
+    @property
+    def on_site(self) -> int:
+        """Stories of the period left to the site (counted, not shown)."""
+        return sum(t.extra for t in self.topics) + self.more_extra
 
     @property
     def story_ids(self) -> list[str]:
@@ -142,7 +164,10 @@ def plan_issue(
     site_lang = lang_tag(site.language)
     site_dir = text_direction(site_lang)
     outlets = {f.id: f.outlet_name for f in config.feeds}
-    views = [_story_view(s, site.base_url, site_lang, site_dir, outlets) for s in stories]
+    views = [
+        _story_view(s, site.base_url, site_lang, site_dir, outlets, brief=k < TOP_STORIES)
+        for k, s in enumerate(stories)
+    ]
     top, rest = views[:TOP_STORIES], views[TOP_STORIES:]
     order = [t.name for t in config.topics]
     blocks: dict[str, list[IssueStory]] = {name: [] for name in order}
@@ -180,7 +205,7 @@ def plan_issue(
         topics=topic_blocks,
         more=more[:SECTION_LIMIT],
         more_extra=max(len(more) - SECTION_LIMIT, 0),
-        total=len(views),
+        total=len(shown),
     )
 
 
@@ -195,30 +220,58 @@ def issue_subject(title: str, date: datetime, top: Sequence[IssueStory]) -> str:
 
 
 def _story_view(
-    story: Story, base_url: str, site_lang: str, site_dir: str, outlets: dict[str, str]
+    story: Story,
+    base_url: str,
+    site_lang: str,
+    site_dir: str,
+    outlets: dict[str, str],
+    *,
+    brief: bool = False,
 ) -> IssueStory:
     visible = [i for i in story.items if not i.hidden]
     dated = [i.published for i in visible if not i.date_is_fallback]
     lead = _lead_item(story, visible)
     headline = Text(one_line(story.headline, 300), site_lang, site_dir)
     original = None
+    headline_from = summary_from = None
     if lead is not None and lead.title == story.headline:
         lang = lang_tag(lead.lang)
         headline = Text(headline.value, lang, text_direction(lang))
     elif lead is not None and lead.title_translated and lead.title.strip():
         lang = lang_tag(lead.lang)
         original = Text(one_line(lead.title, 300), lang, text_direction(lang))
+        headline_from = lang
     summary = None
     if lead is not None:
         line = one_line(lead.display_summary, SUMMARY_CHARS)
         if line and lead.summary_translated:
             summary = Text(line, site_lang, site_dir)
+            summary_from = lang_tag(lead.lang)
         elif line:
             lang = lang_tag(lead.lang)
             summary = Text(line, lang, text_direction(lang))
+    url = f"{base_url}stories/{story_file_name(story.id)}.html"
+    by_id = {i.id: i for i in visible}
+    sentences = []
+    for item_id, text, lang, translated in story.summary if brief else ():
+        item = by_id.get(item_id)
+        if item is None:
+            continue
+        tag = lang_tag(lang)
+        sentences.append(
+            IssueSentence(
+                text=Text(text, tag, text_direction(tag)),
+                report=item_id,
+                outlets=[
+                    one_line(o, 80) for o in dict.fromkeys(outlets.get(f, f) for f in item.feeds)
+                ],
+                url=f"{url}#{file_name_for(item_id)}",
+                translated_from=lang_tag(item.lang) if translated else None,
+            )
+        )
     return IssueStory(
         id=story.id,
-        url=f"{base_url}stories/{story_file_name(story.id)}.html",
+        url=url,
         headline=headline,
         original=original,
         summary=summary,
@@ -234,6 +287,9 @@ def _story_view(
             IssueReport(i.id, list(dict.fromkeys(outlets.get(f, f) for f in i.feeds)), i.lang)
             for i in visible
         ],
+        headline_from=headline_from,
+        summary_from=summary_from,
+        sentences=sentences,
     )
 
 

@@ -14,7 +14,14 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from digest.newsletter.issue import IssueContent, IssueReport, IssueStory, TopicBlock, issue_subject
+from digest.newsletter.issue import (
+    IssueContent,
+    IssueReport,
+    IssueSentence,
+    IssueStory,
+    TopicBlock,
+    issue_subject,
+)
 from digest.records import Text
 
 __all__ = ["SNAPSHOT_VERSION", "content_from_json", "content_to_json", "without_hidden"]
@@ -65,15 +72,17 @@ def without_hidden(
         covered = [r for r in story.covered if r.id not in hidden_ids]
         if story.id in hidden_ids or story.lead in hidden_ids or not covered:
             return None
-        shown = " ".join(
-            " ".join(t.value.split()) for t in (story.headline, story.original, story.summary) if t
-        ).casefold()
+        # A sentence quoted from a hidden report goes with it.
+        sentences = [line for line in story.sentences if line.report not in hidden_ids]
+        texts = [story.headline, story.original, story.summary, *(x.text for x in sentences)]
+        shown = " ".join(" ".join(t.value.split()) for t in texts if t).casefold()
         if any(t in shown for t in titles):
             return None
         if len(covered) == len(story.covered):
             return story
         return replace(
             story,
+            sentences=sentences,
             covered=covered,
             reports=len(covered),
             outlets=list(dict.fromkeys(o for r in covered for o in r.outlets)),
@@ -108,6 +117,10 @@ def _story(record: dict[str, Any]) -> IssueStory:
             record[key] = Text(**record[key])
     record["time"] = datetime.fromisoformat(record["time"])
     record["covered"] = [IssueReport(**r) for r in record.get("covered", [])]
+    record["sentences"] = [
+        IssueSentence(**{**line, "text": Text(**line["text"])})
+        for line in record.get("sentences", [])
+    ]
     return IssueStory(**record)
 
 

@@ -23,7 +23,15 @@ from digest.records.config import (
     TranslationConfig,
 )
 from digest.records.items import FetchResult, Item, ParsedFeed, RawEntry, StoredItem
-from digest.records.stories import FeedHealth, SiteData, Story, Text, TopicRecord, TopicView
+from digest.records.stories import (
+    FeedHealth,
+    SiteData,
+    Story,
+    SummaryLine,
+    Text,
+    TopicRecord,
+    TopicView,
+)
 
 __all__ = [
     "Config",
@@ -42,6 +50,7 @@ __all__ = [
     "StoredItem",
     "StoriesConfig",
     "Story",
+    "SummaryLine",
     "Text",
     "TopicConfig",
     "TopicRecord",

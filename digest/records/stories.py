@@ -8,7 +8,19 @@ from datetime import datetime
 from digest.records.config import SiteConfig
 from digest.records.items import StoredItem
 
-__all__ = ["FeedHealth", "SiteData", "Story", "Text", "TopicRecord", "TopicView"]
+__all__ = [
+    "FeedHealth",
+    "SiteData",
+    "Story",
+    "SummaryLine",
+    "Text",
+    "TopicRecord",
+    "TopicView",
+]
+
+# A "what happened" sentence: (report id, its text verbatim, the text's language, True when
+# it is a machine translation). Plain tuples, so a story's signature stays a fast marshal.
+SummaryLine = tuple[str, str, str, bool]
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,15 @@ class Story:
     key_terms: list[str] = field(default_factory=list)
     coverage_note: str | None = None  # why no coverage claim can be made
     related: list[str] = field(default_factory=list)  # nearest other stories (ids), best first
+    summary: list[SummaryLine] = field(default_factory=list)  # what happened, display order
+    # Coverage breakdown (digest.stories.breakdown): reports per outlet kind ("" = none given),
+    # kinds and languages known not to have reported it, and what could not be checked (why).
+    kinds: list[tuple[str, int]] = field(default_factory=list)
+    missing_kinds: list[str] = field(default_factory=list)
+    missing_languages: list[str] = field(default_factory=list)
+    unchecked: list[tuple[str, str]] = field(default_factory=list)
+    only_kind: str = ""  # the one kind that reported it, checkably (front-page filters)
+    only_language: str = ""  # the one language it was reported in, checkably
 
 
 @dataclass

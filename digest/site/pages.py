@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 import jinja2
 
 from digest.errors import ConfigError, StageError
+from digest.ids import slugify
 from digest.records import SiteData, Story
 from digest.render import make_environment
+from digest.site.briefing import kind_label, language_label, story_brief
 from digest.site.fingerprint import base_key, page_hash, story_signature
 from digest.site.searchtext import SearchDoc
 from digest.site.sources import source_groups
@@ -47,6 +49,15 @@ SEARCH_CSP = (
 )
 
 
+@dataclass(frozen=True)
+class FilterLink:
+    """A static filter page of the front page: what it keeps, where, how many stories."""
+
+    label: str
+    href: str
+    count: int
+
+
 @dataclass
 class Rendered:
     """The rendered files, the pages reused from the previous version, and fingerprints."""
@@ -72,6 +83,7 @@ def render_pages(
     writer = PageWriter(data, templates_dir, cache, previous, search, newsletter)
     writer.story_pages()
     writer.redirect_pages()
+    writer.filter_pages()
     writer.front_page()
     writer.topic_pages()
     writer.day_pages()
@@ -121,6 +133,8 @@ class PageWriter:
         self.window = [s for s in data.stories if s.id in self.known]
         self.day_links: list[DayLink] = []
         self._days: dict[str, list[Story]] = {}
+        self.filters: list[FilterLink] = []
+        self.feed_kinds = {f.id: f.kind for f in data.feeds if f.kind}
 
     # ------------------------------------------------------------ helpers
 
@@ -184,8 +198,15 @@ class PageWriter:
                 continue
             view = self.card(story)
             items = [self.ctx.item_view(item) for item in visible_items(story)]
+            brief = story_brief(view.story, items, self.feed_kinds, self.ctx.outlet_names)
             self.render(
-                href, "site/story.html", card=view, story=view.story, items=items, related=related
+                href,
+                "site/story.html",
+                card=view,
+                story=view.story,
+                items=items,
+                related=related,
+                brief=brief,
             )
             self.result.rendered += 1
 
@@ -217,6 +238,34 @@ class PageWriter:
             target = PurePosixPath(new_href).name
             self.render(old_href, "site/redirect.html", target=target, old_id=old_id)
 
+    def filter_pages(self) -> None:
+        """Static filters of the window (no JavaScript): the stories reported only by one kind
+        of outlet, or only in one language, where that can be said (digest.stories.breakdown)."""
+        kinds: dict[str, list[Story]] = {}
+        languages: dict[str, list[Story]] = {}
+        for story in self.window:
+            if story.only_kind:
+                kinds.setdefault(story.only_kind, []).append(story)
+            if story.only_language:
+                languages.setdefault(story.only_language, []).append(story)
+        wanted = [
+            *(
+                (f"Reported only by {kind_label(k)}", f"kind-{slugify(k) or 'other'}", ss)
+                for k, ss in sorted(kinds.items())
+            ),
+            *(
+                (f"Only in {language_label(x)}", f"lang-{slugify(x) or 'other'}", ss)
+                for x, ss in sorted(languages.items())
+            ),
+        ]
+        for label, name, stories in wanted:
+            href = f"filters/{name}.html"
+            self.filters.append(FilterLink(label, href, len(stories)))
+            if self.unchanged(href, label, self.listed(stories)):
+                continue
+            cards = [self.card(s) for s in stories]
+            self.render(href, "site/filter.html", label=label, cards=cards)
+
     def front_page(self) -> None:
         """The ranked window, a few stories per topic, and the recent days."""
         sections = []
@@ -238,6 +287,7 @@ class PageWriter:
             sections=sections,
             recent_days=self.day_links[:7],
             updated=self.data.updated_at,
+            filters=self.filters,
         )
 
     def topic_pages(self) -> None:

@@ -94,6 +94,22 @@ class CurationQueries(StoreBase):
             out[r["id"]] = (record.get("gap"), record.get("note"))
         return out
 
+    def save_story_summaries(self, summaries: Mapping[str, Sequence[Mapping[str, object]]]) -> None:
+        """Store each story's "what happened" sentences (an empty list: it has none)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE stories SET summary = ? WHERE id = ?",
+                [
+                    (json.dumps(list(lines), ensure_ascii=False) if lines else None, sid)
+                    for sid, lines in summaries.items()
+                ],
+            )
+
+    def story_summaries(self) -> dict[str, list[dict[str, object]]]:
+        """story id -> its "what happened" sentences, for stories that have some."""
+        rows = self.conn.execute("SELECT id, summary FROM stories WHERE summary IS NOT NULL")
+        return {r["id"]: json.loads(r["summary"]) for r in rows}
+
     def save_related(self, related: Mapping[str, Sequence[tuple[str, float]]]) -> None:
         """Store each story's nearest other stories (id, cosine), best first."""
         with self.transaction() as db:

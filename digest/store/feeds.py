@@ -193,6 +193,18 @@ class FeedQueries(StoreBase):
             health.append(h)
         return health
 
+    def fetched_days(self, since: datetime | None = None) -> dict[str, set[str]]:
+        """feed id -> the UTC days (YYYY-MM-DD) it was fetched without an error (since then)."""
+        rows = self.conn.execute(
+            "SELECT feed_id, substr(at, 1, 10) AS day FROM fetch_log"
+            " WHERE error IS NULL AND at >= ? GROUP BY feed_id, day",
+            (to_db(since) or "",),
+        )
+        out: dict[str, set[str]] = {}
+        for r in rows:
+            out.setdefault(r["feed_id"], set()).add(r["day"])
+        return out
+
     def parse_warnings(self) -> dict[str, str]:
         """feed id -> the warning of its last parsed body (truncated XML, charset), if any."""
         rows = self.conn.execute(

@@ -286,4 +286,13 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 13: story pages an editor can brief from (issue 18): each story's "what happened"
+    # sentences (JSON: item, part, text, lang, mt), made when it is labelled; every story is
+    # labelled again once so that each gets them, and the window counted again once so that
+    # the cluster state names the languages the embedder compares (vector_langs)
+    """
+    ALTER TABLE stories ADD COLUMN summary TEXT;
+    UPDATE stories SET label_hash = NULL;
+    DELETE FROM cluster_state;
+    """,
 )

@@ -15,8 +15,9 @@ from digest.store import Store
 from digest.stories.features import ClusterDoc
 from digest.stories.labels import LabelDoc, StoryLabels, label_doc
 from digest.stories.names import rare_names
+from digest.stories.summary import candidates, summarize, summary_record
 from digest.stories.topicids import settle
-from digest.stories.vectors import EmbedSummary, item_vectors, topic_vectors
+from digest.stories.vectors import EmbedSummary, item_vectors, text_vectors, topic_vectors
 from digest.translate.embed import Embedder
 
 __all__ = ["ClusterRun", "doc_of", "label_context", "window_members"]
@@ -34,6 +35,7 @@ class ClusterRun:
     progress: Progress
     embed: EmbedSummary = field(default_factory=EmbedSummary)
     _topic_vectors: dict[str, np.ndarray] | None = None
+    sentences: EmbedSummary = field(default_factory=EmbedSummary)  # for "what happened"
 
     def docs(self, items: Sequence[StoredItem], *, count: bool = True) -> dict[str, ClusterDoc]:
         """The items as documents to cluster, with vectors (embedding what is new).
@@ -96,6 +98,32 @@ class ClusterRun:
             if lab.discovered:
                 lab.topics = [ids.get(t, t) for t in lab.topics]
         self.store.save_discovered_topics({ids[k]: k for k in groups}, self.now)
+
+    def summaries(
+        self, members: Mapping[str, Sequence[StoredItem]], headlines: Mapping[str, str]
+    ) -> dict[str, list[dict[str, object]]]:
+        """story id -> its "what happened" sentences as stored (digest.stories.summary), for
+        these stories; their sentences are embedded once per text and model (cached)."""
+        site_lang = self.config.site.language
+        found = {
+            sid: candidates(items, site_lang, headlines.get(sid, ""))
+            for sid, items in members.items()
+        }
+        vectors = {}
+        e = self.embedder
+        if e is not None and any(found.values()):
+            texts = [c.text for cs in found.values() for c in cs if e.covers(c.lang)]
+            vectors = text_vectors(
+                self.config, self.store, texts, e, progress=self.progress, summary=self.sentences
+            )
+        return {sid: summary_record(summarize(cs, vectors)) for sid, cs in found.items()}
+
+    def vector_languages(self, items: Sequence[StoredItem]) -> set[str]:
+        """The (base) languages of these reports the embedder gives comparable vectors."""
+        e, site = self.embedder, self.config.site.language
+        if e is None or not e.covers(site):
+            return set()
+        return {it.lang.split("-")[0].lower() for it in items if e.covers(it.lang)}
 
     def label_context(self) -> str:
         """What every story's labels depend on besides its reports."""

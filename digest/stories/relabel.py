@@ -106,4 +106,7 @@ def save_labels(
         run.now,
         coverage={sid: (lab.coverage.gap, lab.coverage.note) for sid, lab in found.items()},
     )
+    store.save_story_summaries(
+        run.summaries({sid: members[sid] for sid in found}, {s: h for s, (h, _) in labels.items()})
+    )
     store.save_label_hashes({sid: label_fingerprint(members[sid], context) for sid in found})

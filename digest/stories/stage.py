@@ -52,7 +52,7 @@ from digest.stories.sketch import (
     with_kth,
 )
 from digest.stories.topics import KEY_TERMS
-from digest.stories.vectors import EmbedSummary
+from digest.stories.vectors import VECTOR_LANGS, EmbedSummary
 from digest.translate.embed import Embedder, make_embedder
 from digest.wording import plural
 
@@ -77,6 +77,7 @@ class ClusterSummary:
     redirects: int = 0  # story ids merged away, now redirecting
     discovered_topics: int = 0
     embed: EmbedSummary = field(default_factory=EmbedSummary)
+    sentences: int = 0  # sentences embedded for the stories' "what happened"
 
     def line(self) -> str:
         """One line for cron mail."""
@@ -97,6 +98,8 @@ class ClusterSummary:
             text += f"; {plural(self.embed.embedded, 'text')} embedded ({self.embed.cached} cached)"
             for lang, n in sorted(self.embed.unreadable.items()):
                 text += f", {n} in {lang} matched by words only"
+            if self.sentences:
+                text += f"; {plural(self.sentences, 'summary sentence')} embedded"
         return text
 
 
@@ -127,6 +130,7 @@ def run(
         else:
             summary = _from_sketches(run, state)
     summary.embed = run.embed
+    summary.sentences = run.sentences.embedded
     return summary
 
 
@@ -212,6 +216,10 @@ def _whole_window(run: ClusterRun, *, rebuild: bool) -> ClusterSummary:
     names = {t.name for t in config.topics}
     topics = [found[s].topics if s in found else previous.get(s, []) for s in stories]
     summary.discovered_topics = len({t for ts in topics for t in ts} - names)
+    briefs = run.summaries(
+        {sid: [by_id[i] for i in stories[sid]] for sid in found},
+        {sid: labels[sid][0] for sid in found},
+    )
     with store.transaction():
         run.settle_topics(found, previous)
         labels = {sid: (headline, found[sid].topics) for sid, (headline, _) in labels.items()}
@@ -222,6 +230,7 @@ def _whole_window(run: ClusterRun, *, rebuild: bool) -> ClusterSummary:
             now,
             coverage={sid: (lab.coverage.gap, lab.coverage.note) for sid, lab in found.items()},
         )
+        store.save_story_summaries(briefs)
         store.save_label_hashes({sid: prints[sid] for sid in found})
         store.save_item_features(computed)
         _count_window(run, by_id, docs, rows, stories, kth)
@@ -260,12 +269,15 @@ def _count_window(
     ]
     every = build_sketches(entries, vocab)
     store.save_sketches(list(every.split(every.story_ids).values()))
-    store.save_cluster_state(_state(run, counted, sum(key.values())))
+    languages = run.vector_languages(list(items.values()))
+    store.save_cluster_state(_state(run, counted, sum(key.values()), languages))
     ids, matrix = store.window_centroids(since.timestamp())
     store.save_related(nearest_stories(ids, matrix))
 
 
-def _state(run: ClusterRun, docs: Mapping[bool, int], key: int) -> dict[str, str]:
+def _state(
+    run: ClusterRun, docs: Mapping[bool, int], key: int, languages: Collection[str]
+) -> dict[str, str]:
     config, since, embedder = run.config, run.since, run.embedder
     return {
         "version": INDEX_VERSION,
@@ -276,6 +288,8 @@ def _state(run: ClusterRun, docs: Mapping[bool, int], key: int) -> dict[str, str
         "docs0": str(docs[False]),
         "docs1": str(docs[True]),
         "key_tokens": str(key),
+        # Languages whose reports have vectors that compare across languages (coverage claims).
+        VECTOR_LANGS: " ".join(sorted(languages)),
     }
 
 
@@ -392,9 +406,11 @@ def _from_sketches(run: ClusterRun, state: Mapping[str, str]) -> ClusterSummary:
         # Stories wholly out of the window can never be joined again.
         store.drop_sketches_before(since_s)
         _relate(store, {s.story_id for s in sketches}, since_s)
+        languages = set(state.get(VECTOR_LANGS, "").split()) | run.vector_languages(fresh_items)
         store.save_cluster_state(
             {**state, "since": to_db(since) or "", "docs0": str(counts.docs[False]),
-             "docs1": str(counts.docs[True]), "key_tokens": str(counts.key_tokens)}
+             "docs1": str(counts.docs[True]), "key_tokens": str(counts.key_tokens),
+             VECTOR_LANGS: " ".join(sorted(languages))}
         )  # fmt: skip
         summary.stories, summary.multi_outlet = store.sketch_summary(since_s)
         wanted = set(placed) | resketch | set(store.unlabelled_stories(since_s))

@@ -28,15 +28,20 @@ from digest.wording import plural
 
 __all__ = [
     "EMBED_BATCH",
+    "VECTOR_LANGS",
     "EmbedSummary",
     "combine_vectors",
     "item_texts",
     "item_vectors",
+    "text_vectors",
     "topic_vectors",
 ]
 
 # Texts per embedding batch: one model call, one transaction of the writer.
 EMBED_BATCH = 32
+# The cluster state's key for the (base) languages whose reports have vectors comparable
+# across languages, space-separated: what the edition may claim coverage gaps for.
+VECTOR_LANGS = "vector_langs"
 
 
 @dataclass
@@ -102,12 +107,10 @@ def item_vectors(
     for it in items:
         if not texts_of[it.id]:
             summary.unreadable[it.lang] += 1
-    by_hash = {text_hash(t): t for texts in texts_of.values() for t in texts}
-    found = store.cached_vectors(embedder.name, by_hash)
-    summary.cached = len(found)
-    missing = sorted(h for h in by_hash if h not in found)
-    if missing:
-        found.update(_embed(config, store, embedder, missing, by_hash, executor, progress, summary))
+    found = _vectors_by_hash(
+        config, store, [t for ts in texts_of.values() for t in ts], embedder, executor,
+        progress, summary,
+    )  # fmt: skip
     center = center_for(embedder.name, embedder.dim)
     out: dict[str, np.ndarray] = {}
     for item_id, texts in texts_of.items():
@@ -116,6 +119,49 @@ def item_vectors(
             out[item_id] = combine_vectors(vecs, center)
     summary.items = len(out)
     return out, summary
+
+
+def text_vectors(
+    config: Config,
+    store: Store,
+    texts: Sequence[str],
+    embedder: Embedder,
+    *,
+    executor: Executor | None = None,
+    progress: Progress = QUIET,
+    summary: EmbedSummary | None = None,
+) -> dict[str, np.ndarray]:
+    """text -> centred, normalised vector (as combine_vectors gives one text), embedding only
+    texts the store has no vector of for this model (the cache item vectors use too)."""
+    found = _vectors_by_hash(
+        config, store, texts, embedder, executor, progress, summary or EmbedSummary()
+    )
+    center = center_for(embedder.name, embedder.dim)
+    out = {}
+    for text in texts:
+        vector = found.get(text_hash(text))
+        if vector is not None and text not in out:
+            out[text] = combine_vectors([vector], center)
+    return out
+
+
+def _vectors_by_hash(
+    config: Config,
+    store: Store,
+    texts: Sequence[str],
+    embedder: Embedder,
+    executor: Executor | None,
+    progress: Progress,
+    summary: EmbedSummary,
+) -> dict[str, np.ndarray]:
+    """text hash -> the model's vector, from the cache, embedding what is missing."""
+    by_hash = {text_hash(t): t for t in texts}
+    found = store.cached_vectors(embedder.name, by_hash)
+    summary.cached += len(found)
+    missing = sorted(h for h in by_hash if h not in found)
+    if missing:
+        found.update(_embed(config, store, embedder, missing, by_hash, executor, progress, summary))
+    return found
 
 
 def combine_vectors(vectors: Sequence[np.ndarray], center: np.ndarray) -> np.ndarray:

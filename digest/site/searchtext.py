@@ -15,6 +15,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from digest.stories.words import chinese_dictionary_words, simplified
 
@@ -53,7 +54,10 @@ def index_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def _han_words(run: str) -> list[str]:
+# Each run is cut twice per build (its page, then the vocabulary) and titles recur across
+# stories: jieba is most of the index's build time, so a run is cut once.
+@lru_cache(maxsize=1 << 16)
+def _han_words(run: str) -> tuple[str, ...]:
     """The words of a run of Han characters and CJK punctuation, in its own characters."""
     converted = simplified(run)
     if len(converted) != len(run):  # no span mapping: cut the run as it is
@@ -64,7 +68,7 @@ def _han_words(run: str) -> list[str]:
         pos += len(word)
     if pos < len(run):
         out.append(run[pos:])
-    return [w for w in out if w.strip()]
+    return tuple(w for w in out if w.strip())
 
 
 def chinese_vocabulary(docs: Iterable[SearchDoc]) -> list[str]:

@@ -1086,9 +1086,12 @@ def test_search_index_is_built_then_reused(tmp_path: Path) -> None:
     assert first.search
     assert (out / "pagefind/pagefind.js").is_file()
     entry = json.loads((out / "pagefind/pagefind-entry.json").read_text("utf-8"))
-    # Indexed as Chinese (see digest/search.py), story pages only.
-    assert list(entry["languages"]) == ["zh"]
-    assert entry["languages"]["zh"]["page_count"] == 5
+    # Indexed as English with Chinese cut into words (digest/site/searchtext.py), one small
+    # page per story; a lone surrogate in a report's text did not stop it.
+    assert list(entry["languages"]) == ["en"]
+    assert entry["languages"]["en"]["page_count"] == 5
+    vocabulary = json.loads((out / "pagefind/zh-words.json").read_text("utf-8"))
+    assert vocabulary and all(isinstance(w, str) and w.strip() for w in vocabulary)
     search_page = parse(out / "search.html")
     assert [s.attrs["src"] for s in search_page.find_all("script")] == ["static/search.js"]
     before = site_files(out)

@@ -97,7 +97,8 @@ def publish_index(
             # The page's path is the story page's: pagefind's result URL is the story's.
             path = pages / doc.href
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(search_page(doc, SEARCH_LANGUAGE), encoding="utf-8")
+            # As every page: a lone surrogate of hostile feed text must not abort the build.
+            path.write_bytes(search_page(doc, SEARCH_LANGUAGE).encode("utf-8", "replace"))
         pages.mkdir(parents=True, exist_ok=True)
         _run_pagefind(executable, pages, tmp)
         words = json.dumps(chinese_vocabulary(docs), ensure_ascii=False, separators=(",", ":"))

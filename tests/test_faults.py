@@ -79,7 +79,10 @@ class Rig:
             start = time.monotonic()
             summary = fetch_stage(config, store, force=force)
             took = time.monotonic() - start
-            assert took < 2 * DEADLINE, f"fetch stage took {took:.2f} s"
+            # The faults never end by themselves (drips, hangs): any finite bound shows that
+            # the deadline ended them. Five deadlines, not two, so that a loaded machine does
+            # not fail it; a deadline that did not work would hang here.
+            assert took < 5 * DEADLINE, f"fetch stage took {took:.2f} s"
             assert set(GOOD) <= fetched_ids(store)
             for fid in GOOD:
                 assert items_of(store, fid) == 3, fid
@@ -443,8 +446,9 @@ def test_cli_fetch_and_feeds_check_report_every_fault(tmp_path: Path, srv: Loopb
     res = run_digest("--config", str(cfg), "fetch", cwd=tmp_path)
     took = time.monotonic() - start
     assert res.returncode == 0, res.stderr
-    # the whole command, start-up included, within twice the deadline
-    assert took < 2 * CLI_DEADLINE, took
+    # The drip never ends: the whole command, start-up included, ended by the deadline
+    # (five deadlines of slack for a loaded machine's start-up).
+    assert took < 5 * CLI_DEADLINE, took
     out = res.stdout
     assert out.startswith("fetch: 6 feeds, 3 ok (0 not modified), 3 failed"), out
     assert "1 with warnings" in out.splitlines()[0]

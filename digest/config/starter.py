@@ -21,10 +21,10 @@ from digest.config.opml import (
     MAX_OPML_BYTES,
     OpmlImport,
     check_opml_size,
-    feeds_block,
     plan_import,
     read_opml,
 )
+from digest.config.yamledit import feeds_block
 from digest.errors import ConfigError, InputError, StageError
 from digest.records import Config
 from digest.wording import plural

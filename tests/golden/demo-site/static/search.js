@@ -194,7 +194,7 @@ async function run(query) {
     list.append(item);
   }
   const n = found.length;
-  // A query already in quotes ("Li Mingyuan") is shown as typed, not wrapped in a second pair.
+  // A query already in quotes ("Great Firewall") is shown as typed, not wrapped in a second pair.
   const quoted = /^\s*["“「『].*["”」』]\s*$/u.test(query);
   const shown = quoted ? query.trim() : `“${query}”`;
   statusLine.textContent = n === 0 ? `No story matches ${shown}.` : `${n} ${n === 1 ? "story matches" : "stories match"} ${shown}.`;

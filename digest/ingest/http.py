@@ -95,6 +95,7 @@ class _Fetcher:
         # (building one loads the CA bundle: tens of milliseconds).
         self.clients: dict[tuple[bool, str, str, int | None], httpx.AsyncClient] = {}
         self._tls: ssl.SSLContext | None = None
+        self._no_tls: ssl.SSLContext | None = None
         self.timeout = httpx.Timeout(
             connect=cfg.connect_timeout, read=cfg.timeout, write=cfg.timeout, pool=None
         )
@@ -112,26 +113,38 @@ class _Fetcher:
         key = (checked, url.scheme, url.host.lower(), url.port)
         client = self.clients.get(key)
         if client is None:
-            if self._tls is None:
-                # what httpx builds for verify=True (SSL_CERT_FILE/DIR honoured)
-                self._tls = httpx.create_ssl_context()
+            tls = self._tls_for(url.scheme)
             size = max(1, min(self.cfg.per_host, self.cfg.concurrency))
             limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
             # Proxied requests keep httpx's own transport, which honours HTTPS_PROXY/NO_PROXY;
             # the others resolve through self.network, checked unless private is allowed.
             transport = (
-                None
-                if proxied
-                else guarded_transport(self.network, self._tls, limits, check=checked)
+                None if proxied else guarded_transport(self.network, tls, limits, check=checked)
             )
             client = self.clients[key] = httpx.AsyncClient(
                 timeout=self.timeout,
                 limits=limits,
-                verify=self._tls,
+                verify=tls,
                 follow_redirects=False,
                 transport=transport,
             )
         return client
+
+    def _tls_for(self, scheme: str) -> ssl.SSLContext:
+        """The TLS context for a pool: the verifying one only where TLS can happen.
+
+        Building it loads the CA bundle (50 ms). A plain-http pool with no proxy in the
+        environment never speaks TLS; it gets a context with no CA at all, which would
+        refuse every certificate if it ever did.
+        """
+        if scheme != "http" or self.proxies:
+            if self._tls is None:
+                # what httpx builds for verify=True (SSL_CERT_FILE/DIR honoured)
+                self._tls = httpx.create_ssl_context()
+            return self._tls
+        if self._no_tls is None:
+            self._no_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, trusts nothing
+        return self._no_tls
 
     async def aclose(self) -> None:
         """Close every connection pool."""

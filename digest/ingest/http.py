@@ -59,6 +59,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
 _MAX_VALIDATOR = 1024  # longer ETag / Last-Modified values are not worth keeping
 _MAX_RETRY_AFTER = timedelta(days=365)
+_LAUNCH_STEP = 10  # requests started per turn of the event loop (see fetch_all_async)
 
 
 # ---------------------------------------------------------------- HTTP
@@ -384,17 +385,34 @@ async def fetch_all_async(
     async def run(i: int, req: FetchRequest) -> tuple[int, FetchResult]:
         return i, await fetcher.fetch(req)
 
-    tasks = [asyncio.create_task(run(i, r)) for i, r in enumerate(requests)]
+    tasks: list[asyncio.Task[tuple[int, FetchResult]]] = []
+    finished: asyncio.Queue[asyncio.Task[tuple[int, FetchResult]]] = asyncio.Queue()
+
+    async def launch() -> None:
+        # A few requests per turn of the event loop: all at once, every request would take
+        # its first step before any took its second, and none would leave before all had
+        # been set up (0.5 s for 300 here). So the first answers come back, and are parsed
+        # in the workers, while later requests are still being set up.
+        for start in range(0, len(requests), _LAUNCH_STEP):
+            for i in range(start, min(start + _LAUNCH_STEP, len(requests))):
+                task = asyncio.create_task(run(i, requests[i]))
+                task.add_done_callback(finished.put_nowait)
+                tasks.append(task)
+            await asyncio.sleep(0)
+
+    launcher = asyncio.create_task(launch())
     try:
-        for done in asyncio.as_completed(tasks):
-            i, res = await done
+        for _ in requests:
+            i, res = (await finished.get()).result()
             results[i] = res
             if on_result is not None:
                 on_result(res)
+        await launcher
     finally:
+        launcher.cancel()
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(launcher, *tasks, return_exceptions=True)
         await fetcher.aclose()
     return [r for r in results if r is not None]
 

@@ -12,9 +12,12 @@ import email.utils
 import gzip
 import os
 import socket
+import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,9 +36,11 @@ from httpserver import LoopbackServer, RecordedRequest, Response, free_port, sel
 
 from digest import fetch_stage
 from digest.config import load_config
+from digest.ingest import stage
 from digest.ingest.stage import FetchSummary
-from digest.records import Config
+from digest.records import Config, Item
 from digest.store import Store
+from digest.store.base import StoreBase
 
 DEADLINE = 2.0  # fetch.timeout of every fault run, seconds
 CLI_DEADLINE = 3.0  # the same for `digest fetch` as a process, start-up included
@@ -253,6 +258,61 @@ def test_consecutive_failures_back_off_exponentially(rig: Rig) -> None:
     # 15, 30, 60, 120 minutes (a second of slack for the clock ticking during the run)
     for got, want in zip(gaps, (15, 30, 60, 120), strict=True):
         assert want - 0.1 <= got <= want + 0.1, gaps
+
+
+def test_feeds_ready_together_share_one_commit(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A commit per feed wrote the same index pages again for every feed (issue 19): feeds
+    # ready together are stored in one transaction. With a batch wait longer than the run,
+    # the first ready feed is stored at once and every other one in one commit at the end
+    # (and the wait does not hold the run up: rig.run checks the deadline).
+    monkeypatch.setattr(stage, "STORE_EVERY", 3600.0)
+    more = {f"more-{n}": rig.srv.url(f"/more-{n}.xml") for n in range(3)}
+    for fid in more:
+        rig.srv.route(
+            f"/{fid}.xml", body=feed(fid), headers={"Content-Type": "application/rss+xml"}
+        )
+    commits: list[str] = []  # the stage's functions that began a transaction
+    real = StoreBase.transaction
+
+    def counted(self: StoreBase) -> AbstractContextManager[sqlite3.Connection]:
+        caller = sys._getframe(1).f_code
+        if not self.conn.in_transaction and caller.co_filename == stage.__file__:
+            commits.append(caller.co_name)
+        return real(self)
+
+    monkeypatch.setattr(StoreBase, "transaction", counted)
+    summary = rig.run(more)
+    assert summary.ok == 5 and summary.items_new == 15
+    with rig.store() as store:
+        for fid in more:
+            assert items_of(store, fid) == 3, fid
+    # the first ready feed, then the rest: not one per feed (5)
+    assert len(commits) <= 2, commits
+
+
+def test_a_store_failure_ends_the_run_and_its_feed_is_fetched_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storing in batches: a failure rolls back its batch (never what earlier ones stored),
+    # and the run ends with the error, as it did with one transaction per feed.
+    monkeypatch.setattr(stage, "STORE_EVERY", 0.0)
+    real = Store.upsert_item
+
+    def failing(self: Store, item: Item, now: datetime) -> tuple[str, bool]:
+        if item.feed_id == "broken":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, item, now)
+
+    monkeypatch.setattr(Store, "upsert_item", failing)
+    rig.srv.route(
+        "/broken.xml", body=feed("broken"), headers={"Content-Type": "application/rss+xml"}
+    )
+    config = rig.config({"broken": rig.srv.url("/broken.xml")})
+    with rig.store() as store, pytest.raises(sqlite3.OperationalError):
+        fetch_stage(config, store)
+    with rig.store() as store:
+        assert items_of(store, "broken") == 0
+        assert feed_row(store, "broken")["last_attempt"] is None  # fetched again next run
 
 
 # ---------------------------------------------------------------- status codes with a memory

@@ -403,6 +403,26 @@ def test_tls_certificate_is_verified(tmp_path: Path) -> None:
     assert "self-signed" in res.error or "self signed" in res.error
 
 
+def test_redirect_from_plain_http_to_https_verifies_with_the_ca_bundle(
+    tmp_path: Path, srv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Plain-http pools get a TLS context without the CA bundle (loading it costs 50 ms);
+    # the https pool a redirect leads to must still verify with the real one.
+    pair = self_signed_cert(tmp_path)
+    if pair is None:
+        pytest.skip("openssl cannot make a test certificate here")
+    monkeypatch.setenv("SSL_CERT_FILE", str(pair[0]))  # httpx's verifying context trusts it
+    server = LoopbackServer()
+    server.wrap_tls(*pair)
+    with server:
+        server.route("/a.xml", body=FEED)
+        srv.route("/old.xml", status=301, headers={"Location": server.url("/a.xml")})
+        res = one(srv.url("/old.xml"))
+    assert res.error is None, res.error
+    assert res.body == FEED
+    assert res.final_url == server.url("/a.xml")
+
+
 def test_describe_error_kinds() -> None:
     import ssl
 

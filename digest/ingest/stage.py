@@ -26,6 +26,10 @@ BACKOFF_MAX = timedelta(hours=24)
 # Parsing and cleaning one body gets fetch.timeout, but never less than this: a loaded
 # machine (or the first use of the language model) must not fail a sound feed.
 MIN_PREPARE_BUDGET = 10.0
+# Stored feeds are committed together, at most this often: every commit writes each page it
+# touched (items, their indexes, the feed rows) to the WAL again, and one commit per feed
+# doubled the store's time (0.67 s against 0.34 s for 300 feeds of 5 new items each).
+STORE_EVERY = 0.2
 
 
 @dataclass
@@ -103,6 +107,7 @@ def run(
     now = utc_now()
     requests: list[FetchRequest] = []
     feeds_by_id: dict[str, FeedConfig] = {}
+    failures: dict[str, int] = {}  # failures in a row before this run, by feed id
     states = store.feed_states()
     for feed in chosen:
         state = states[feed.id]  # sync_feeds made the row
@@ -115,6 +120,7 @@ def run(
             )
             continue
         feeds_by_id[feed.id] = feed
+        failures[feed.id] = state.consecutive_failures
         requests.append(
             FetchRequest(
                 feed_id=feed.id,
@@ -132,7 +138,16 @@ def run(
         progress.start("fetch", len(requests))
         run_async(
             lambda: _fetch_and_store(
-                config, store, requests, feeds_by_id, pool, summary, cutoff, progress, network
+                config,
+                store,
+                requests,
+                feeds_by_id,
+                failures,
+                pool,
+                summary,
+                cutoff,
+                progress,
+                network,
             )
         )
     progress.close()
@@ -144,6 +159,7 @@ async def _fetch_and_store(
     store: Store,
     requests: list[FetchRequest],
     feeds_by_id: dict[str, FeedConfig],
+    failures: dict[str, int],
     pool: PreparePool,
     summary: FetchSummary,
     cutoff: datetime | None,
@@ -153,22 +169,39 @@ async def _fetch_and_store(
     """Fetch every request; bodies are prepared in the workers while the network works."""
     # Storing stays on this thread (the store's connection lives here), in config order, each
     # feed as soon as every feed before it is in: which feed first brings an article (its
-    # id, its first source) must not depend on network timing.
+    # id, its first source) must not depend on network timing. Feeds ready together are
+    # stored in one transaction, at most every STORE_EVERY seconds (see there). A failure
+    # while storing rolls back only that batch, whose feeds keep their old validators and
+    # are fetched again next run; what earlier batches stored stays.
     order = {r.feed_id: n for n, r in enumerate(requests)}
     ready: dict[int, tuple[FetchResult, Prepared | None]] = {}
     next_up = 0
     tasks: list[asyncio.Task[None]] = []
+    wake = asyncio.Event()
 
     def drain() -> None:
         nonlocal next_up
-        while next_up in ready:
-            result, prepared = ready.pop(next_up)
-            _store_fetch(store, feeds_by_id[result.feed_id], result, prepared, summary, cutoff)
-            next_up += 1
+        if next_up not in ready:
+            return
+        with store.transaction():
+            while next_up in ready:
+                result, prepared = ready.pop(next_up)
+                feed = feeds_by_id[result.feed_id]
+                _store_fetch(
+                    store, feed, result, prepared, summary, cutoff, failures.get(feed.id, 0)
+                )
+                next_up += 1
+
+    async def storer() -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            drain()
+            await asyncio.sleep(STORE_EVERY)  # let more feeds gather for the next commit
 
     async def prepare_then_store(n: int, result: FetchResult, job: Job) -> None:
         ready[n] = (result, await pool.run(job))
-        drain()
+        wake.set()
 
     def handle(result: FetchResult) -> None:
         progress.advance(note=result.feed_id)
@@ -185,12 +218,20 @@ async def _fetch_and_store(
             tasks.append(asyncio.create_task(prepare_then_store(n, result, job)))
             return
         ready[n] = (result, None)
-        drain()
+        wake.set()
 
-    await fetch_all_async(
-        requests, config.fetch, base_dir=config.path.parent, on_result=handle, network=network
-    )
-    await asyncio.gather(*tasks)
+    storing = asyncio.create_task(storer())
+    try:
+        await fetch_all_async(
+            requests, config.fetch, base_dir=config.path.parent, on_result=handle, network=network
+        )
+        await asyncio.gather(*tasks)
+    finally:
+        storing.cancel()  # its wait for more feeds ends; what is ready is stored below
+        await asyncio.wait([storing])
+    failure = None if storing.cancelled() else storing.exception()
+    if failure is not None:  # storing failed: nothing after that feed was stored
+        raise failure
     drain()
 
 
@@ -207,33 +248,27 @@ def _store_fetch(
     prepared: Prepared | None,
     summary: FetchSummary,
     cutoff: datetime | None,
+    failed_before: int,
 ) -> None:
-    """Store one feed's result in one transaction; a failure never deletes stored items."""
+    """Store one feed's result (in the caller's transaction); a failure never deletes items."""
     now = utc_now()
-    state = store.feed_state(feed.id)
-    failures = (state.consecutive_failures if state else 0) + 1
+    failures = failed_before + 1
     if not result.ok:
         log.info("fetch %s failed: %s", feed.id, result.error)
-        with store.transaction():
-            store.record_fetch(
-                result,
-                at=now,
-                failed=True,
-                next_fetch=backoff_until(failures, now, result.retry_after),
-            )
+        store.record_fetch(
+            result, at=now, failed=True, next_fetch=backoff_until(failures, now, result.retry_after)
+        )
         summary.failed.append((feed.id, result.error or "failed"))
         return
     if prepared is not None and prepared.parsed is None:  # out of time, or its worker died
         result.error = f"{result.final_url or result.url}: {prepared.failure or 'not parsed'}"
-        with store.transaction():
-            store.record_fetch(
-                result, at=now, failed=True, next_fetch=backoff_until(failures, now, None)
-            )
+        store.record_fetch(
+            result, at=now, failed=True, next_fetch=backoff_until(failures, now, None)
+        )
         summary.failed.append((feed.id, result.error))
         return
     if prepared is None:  # 304, or an unchanged local file
-        with store.transaction():
-            store.record_fetch(result, at=now, failed=False, next_fetch=None)
+        store.record_fetch(result, at=now, failed=False, next_fetch=None)
         summary.ok += 1
         summary.not_modified += 1
         return
@@ -241,10 +276,9 @@ def _store_fetch(
     assert parsed is not None  # a failure was handled above
     if parsed.error and not prepared.items:
         result.error = f"{result.final_url or result.url}: {parsed.error}"
-        with store.transaction():
-            store.record_fetch(
-                result, at=now, failed=True, next_fetch=backoff_until(failures, now, None)
-            )
+        store.record_fetch(
+            result, at=now, failed=True, next_fetch=backoff_until(failures, now, None)
+        )
         summary.failed.append((feed.id, result.error))
         return
     seen = new = 0

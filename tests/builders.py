@@ -51,7 +51,15 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PARSE_NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # The real clock when the tests started, for stores that stages read with their own clock.
 REAL_NOW = utc_now()
-TODAY = f"{REAL_NOW:%Y-%m-%d}"
+
+
+def days_since(start: datetime) -> set[str]:
+    """The UTC dates from `start` to now: a test (or the suite) may run across midnight."""
+    end, day, out = utc_now(), start, set()
+    while day.date() <= end.date():
+        out.add(f"{day:%Y-%m-%d}")
+        day += timedelta(days=1)
+    return out
 
 
 # ---------------------------------------------------------------- records

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import TODAY, make_stored_item, make_story, newsletter_workspace
+from builders import days_since, make_stored_item, make_story, newsletter_workspace
 from golden_files import GOLDEN, Golden
 
 from digest import newsletter_stage as run_newsletter
@@ -31,6 +31,7 @@ from digest.newsletter.issue import (
 from digest.newsletter.mailer import build_message, check_addresses, message_id_for
 from digest.records import Config, SiteData, StoredItem, Story, TopicView
 from digest.records.newsletter import NewsletterIssue
+from digest.store import utc_now
 from digest.workspace import Workspace
 
 NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)  # for the pure layout tests
@@ -278,6 +279,7 @@ def test_select_stories_only_new_and_visible() -> None:
 
 def test_message_headers_and_parts(tmp_path: Path) -> None:
     cfg, ws = newsletter_workspace(tmp_path)
+    started = utc_now()
     summary = run_newsletter(cfg, ws)
     assert summary.issue is not None and summary.eml_dir is not None
     emls = sorted(summary.eml_dir.glob("*.eml"))
@@ -290,7 +292,8 @@ def test_message_headers_and_parts(tmp_path: Path) -> None:
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     # The subject is UTF-8 in an encoded word (the em dash) and carries the date.
     assert re.search(rb"^Subject: .*=\?utf-8\?", raw, re.M)
-    assert str(msg["Subject"]).startswith(f"Digest test — {TODAY}")
+    subject = str(msg["Subject"])
+    assert any(subject.startswith(f"Digest test — {day}") for day in days_since(started)), subject
     assert (
         msg["Date"] and msg["Message-ID"] and msg["List-Id"] == "Digest test <digest.example.org>"
     )
@@ -330,13 +333,14 @@ def test_bad_recipient_address_names_the_key() -> None:
 
 def test_dry_run_replaces_its_draft_and_archive_lists_only_sent(tmp_path: Path) -> None:
     cfg, ws = newsletter_workspace(tmp_path)
+    started = utc_now()
     first = run_newsletter(cfg, ws)
     second = run_newsletter(cfg, ws)
     assert first.issue is not None and second.issue is not None
-    assert first.issue.id == second.issue.id == TODAY
+    assert first.issue.id == second.issue.id and first.issue.id in days_since(started)
     with ws.open_store() as store:
         issues = store.newsletter_issues()
-        assert [i.id for i in issues] == [TODAY]  # a draft is replaced, not stacked
+        assert [i.id for i in issues] == [first.issue.id]  # a draft is replaced, not stacked
         assert len(issues[0].stories) == 3
         files = archive_files(cfg, store)
     assert list(files) == ["newsletter/index.html"]  # drafts are not published

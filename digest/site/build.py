@@ -97,7 +97,7 @@ def build_site(
         reuse_index = old.get("search") == key
         exe = executable
 
-        docs = [] if reuse_index else result.search_docs
+        docs = [] if reuse_index else result.search_docs()
 
         def after_fill(version: Path, prev: Path | None) -> tuple[int, int]:
             return publish_index(exe, version, prev, reuse=reuse_index, docs=docs)

@@ -7,7 +7,7 @@ manifest is not rendered again but reused: build.py hard-links it from that vers
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -67,7 +67,8 @@ class Rendered:
     fingerprints: dict[str, str] = field(default_factory=dict)
     pages: int = 0
     rendered: int = 0  # story pages rendered (the others were unchanged)
-    search_docs: list[SearchDoc] = field(default_factory=list)  # what the index reads
+    # What the index reads, made only when the index is built (an unchanged rebuild reuses it).
+    search_docs: Callable[[], list[SearchDoc]] = list
 
 
 def render_pages(
@@ -90,7 +91,7 @@ def render_pages(
     writer.source_pages()
     writer.fixed_pages()
     if search:
-        writer.result.search_docs = writer.search_docs()
+        writer.result.search_docs = writer.search_docs
     writer.result.files.update(
         output_feeds(data, writer.ctx, writer.window, writer.known, writer.card)
     )

@@ -110,7 +110,7 @@ def digest_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "digest.cli"]
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """pid and its descendants (from /proc/PID/task/*/children)."""
     found, todo = [], [pid]
     while todo:
@@ -165,7 +165,7 @@ def timed_fetch(cfg: Path, state: Path, env: dict[str, str] | None = None) -> Fe
         main_rss = tree_pss = 0
         while proc.poll() is None:
             main_rss = max(main_rss, memory_kib(proc.pid)[0])
-            tree_pss = max(tree_pss, sum(memory_kib(p)[1] for p in _tree(proc.pid)))
+            tree_pss = max(tree_pss, sum(memory_kib(p)[1] for p in process_tree(proc.pid)))
             time.sleep(0.02)
         took = time.perf_counter() - start
     if proc.returncode != 0:

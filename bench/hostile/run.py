@@ -38,6 +38,7 @@ sys.modules["fetch_bench"] = fetch_bench  # its dataclasses look their module up
 _spec.loader.exec_module(fetch_bench)
 DELAY, digest_cmd, free_port = fetch_bench.DELAY, fetch_bench.digest_cmd, fetch_bench.free_port
 loadavg, urls = fetch_bench.loadavg, fetch_bench.urls
+process_tree, memory_kib = fetch_bench.process_tree, fetch_bench.memory_kib
 
 NORMAL = 299
 HOSTILE = {"nested": "/hostile/nested.xml", "many": "/hostile/many.xml"}
@@ -80,36 +81,6 @@ def write_config(folder: Path, normal: list[str], hostile: dict[str, str]) -> Pa
     return cfg
 
 
-def _tree(pid: int) -> list[int]:
-    """pid and its descendants (from /proc/PID/task/*/children)."""
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as fh:
-                    todo += [int(c) for c in fh.read().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _memory_kib(pid: int) -> tuple[int, int]:
-    """Resident set and proportional set (shared pages split among their users), KiB."""
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
-
-
 def run_fetch(cfg: Path, state: Path, label: str, env: dict[str, str], limit: float) -> Outcome:
     """One `digest fetch`, its memory sampled until it ends (or is killed at `limit`)."""
     out_file = state.parent / f"{state.name}.out"
@@ -124,7 +95,7 @@ def run_fetch(cfg: Path, state: Path, label: str, env: dict[str, str], limit: fl
         tree_peak = largest = pss_peak = 0
         status: int | None = None
         while True:
-            sizes = [_memory_kib(p) for p in _tree(proc.pid)]
+            sizes = [memory_kib(p) for p in process_tree(proc.pid)]
             tree_peak = max(tree_peak, sum(r for r, _ in sizes))
             pss_peak = max(pss_peak, sum(p for _, p in sizes))
             largest = max([largest, *(r for r, _ in sizes)])
@@ -132,7 +103,7 @@ def run_fetch(cfg: Path, state: Path, label: str, env: dict[str, str], limit: fl
                 status = proc.returncode
                 break
             if time.perf_counter() - start > limit:
-                for p in reversed(_tree(proc.pid)):
+                for p in reversed(process_tree(proc.pid)):
                     with contextlib.suppress(OSError):
                         os.kill(p, 9)
                 proc.wait()

@@ -35,26 +35,29 @@ class ClusterRun:
     progress: Progress
     embed: EmbedSummary = field(default_factory=EmbedSummary)
     _topic_vectors: dict[str, np.ndarray] | None = None
+    _vectors: dict[str, np.ndarray | None] = field(default_factory=dict)  # item id, this run
     sentences: EmbedSummary = field(default_factory=EmbedSummary)  # for "what happened"
 
     def docs(self, items: Sequence[StoredItem], *, count: bool = True) -> dict[str, ClusterDoc]:
         """The items as documents to cluster, with vectors (embedding what is new).
 
-        `count`: add what was embedded to the run's summary (not when labelling reads back
-        vectors the clustering step already counted).
+        `count`: add what was embedded to the run's summary; labelling passes False and reads
+        the vectors this run already looked up from memory instead of the store.
         """
-        vectors, summary = item_vectors(
-            self.config, self.store, items, self.embedder, progress=self.progress
-        )
         site_lang = self.config.site.language
-        if not count:
-            return {it.id: doc_of(it, site_lang, vectors.get(it.id)) for it in items}
-        self.embed.model = summary.model
-        self.embed.embedded += summary.embedded
-        self.embed.cached += summary.cached
-        self.embed.items += summary.items
-        self.embed.unreadable.update(summary.unreadable)
-        return {it.id: doc_of(it, site_lang, vectors.get(it.id)) for it in items}
+        todo = items if count else [it for it in items if it.id not in self._vectors]
+        if todo:
+            vectors, summary = item_vectors(
+                self.config, self.store, todo, self.embedder, progress=self.progress
+            )
+            self._vectors.update({it.id: vectors.get(it.id) for it in todo})
+            if count:
+                self.embed.model = summary.model
+                self.embed.embedded += summary.embedded
+                self.embed.cached += summary.cached
+                self.embed.items += summary.items
+                self.embed.unreadable.update(summary.unreadable)
+        return {it.id: doc_of(it, site_lang, self._vectors.get(it.id)) for it in items}
 
     def comparable(self, item: StoredItem) -> bool:
         """Could this report have been matched with reports in the site language?"""

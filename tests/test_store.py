@@ -190,3 +190,35 @@ def test_stories_saved_and_orphans_dropped(store: Store) -> None:
     store.save_stories({"s-3": [a, b]}, {"s-3": ("AB", [])}, NOW)
     assert set(store.story_labels()) == {"s-3"}
     assert {i.topics == [] and i.story == "s-3" for i in store.items()} == {True}
+
+
+def _steps_to_add(store: Store, n: int) -> int:
+    """SQLite virtual-machine steps (counted by a progress handler) to store item n."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    store.conn.set_progress_handler(count, 1)
+    try:
+        with store.transaction():
+            store.upsert_item(make_item(n, feed="a"), NOW)
+    finally:
+        store.conn.set_progress_handler(None, 1)
+    return steps
+
+
+def test_adding_an_item_does_not_read_the_whole_store(store: Store) -> None:
+    # Each lookup (by GUID, URL, title plus summary) must go through an index: a scan of the
+    # items table makes every fetch slower as the store grows (quadratic in a first fetch).
+    with store.transaction():
+        for n in range(1, 101):
+            store.upsert_item(make_item(n, feed="a"), NOW)
+    small = _steps_to_add(store, 101)
+    with store.transaction():
+        for n in range(102, 2001):
+            store.upsert_item(make_item(n, feed="a"), NOW)
+    large = _steps_to_add(store, 2001)
+    assert large < small * 2, (small, large)  # 20x the items: a scan would cost ~20x the steps

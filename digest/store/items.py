@@ -39,8 +39,11 @@ class ItemQueries(StoreBase):
             return row["item_id"], False
         existing = None
         if item.url:
+            # `url <> ''` lets SQLite use the partial index items_url (it cannot prove that a
+            # bound parameter is not empty); without it each new item scanned the whole table.
             existing = db.execute(
-                "SELECT id FROM items WHERE url = ? ORDER BY first_seen, id LIMIT 1", (item.url,)
+                "SELECT id FROM items WHERE url = ? AND url <> '' ORDER BY first_seen, id LIMIT 1",
+                (item.url,),
             ).fetchone()
         # Only a substantial title plus a summary identifies a mirror copy: short generic
         # titles ("Daily briefing") with no summary would merge distinct articles.

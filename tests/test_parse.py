@@ -159,6 +159,9 @@ def test_feedparser_exception_becomes_error(monkeypatch: pytest.MonkeyPatch) -> 
         raise KeyError("x")
 
     monkeypatch.setattr(digest.ingest.parse.feedparser, "parse", boom)
+    p = parse(quirk_body("atom-persian"))
+    assert p.error is not None and p.entries == []
+    monkeypatch.setattr(digest.ingest.parse, "read_plain_rss", boom)  # the plain-RSS reader
     p = parse(quirk_body("rss2"))
     assert p.error is not None and p.entries == []
 

@@ -19,6 +19,7 @@ import feedparser
 
 from digest.ingest.newest import newest_entries, newest_first
 from digest.ingest.normalize import clean_text, plausible_date
+from digest.ingest.plainrss import read_plain_rss
 from digest.ingest.sanitize import safe_url
 from digest.records import ParsedFeed, RawEntry
 from digest.text import cut_text, printable
@@ -84,12 +85,15 @@ def _parse(
     # relative URLs inside HTML by sanitize.
     # Bytes must go in as a stream: feedparser treats bytes it is handed directly as a
     # possible file name and would read a local file if the body named one.
-    result = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=feed_headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    # Plain RSS 2.0 is read in C with feedparser's results (plainrss.py); the rest by feedparser.
+    result = read_plain_rss(body, charset)
+    if result is None:
+        result = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=feed_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
 
     version = str(result.get("version") or "")
     bozo_exc = result.get("bozo_exception") if result.get("bozo") else None

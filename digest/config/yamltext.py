@@ -15,6 +15,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from digest.config.yamlfast import load_fast
 from digest.errors import ConfigError, ConfigProblems
 
 __all__ = [
@@ -94,6 +95,9 @@ def _line_of(exc: ConfigError, name: str) -> int:
 
 
 def load_yaml(text: str, ctx: Context) -> Any:
+    fast = load_fast(text)  # libyaml, when it gives what ruamel would (yamlfast.py)
+    if fast is not None:
+        return fast
     yaml = YAML(typ="rt")
     try:
         return yaml.load(text)

@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from digest.addresses import address_problem, parse_ip
+from digest.ingest.aiostream import open_tcp
 from digest.ingest.replies import FetchFailed
 
 __all__ = [
@@ -90,7 +91,6 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, network: Network, check: bool) -> None:
         self.network = network
         self.check = check
-        self.inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -116,13 +116,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         for n, address in enumerate(addresses, 1):
             dial_host, dial_port = self.network.dial(address, port)
             try:
-                return await self.inner.connect_tcp(
-                    dial_host,
-                    dial_port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
+                return await open_tcp(dial_host, dial_port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout):
                 if n == len(addresses):
                     raise  # as it is: its chain says why (connection refused, ...)
@@ -138,8 +132,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("unix sockets are not fetched")
 
     async def sleep(self, seconds: float) -> None:
-        """As the default backend sleeps."""
-        await self.inner.sleep(seconds)
+        """Sleep on the event loop."""
+        await asyncio.sleep(seconds)
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):

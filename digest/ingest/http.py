@@ -138,7 +138,7 @@ class _Fetcher:
         environment never speaks TLS; it gets a context with no CA at all, which would
         refuse every certificate if it ever did.
         """
-        if scheme != "http" or self.proxies:
+        if scheme != "http" or self.proxies.keys() - {"no"}:  # NO_PROXY alone proxies nothing
             if self._tls is None:
                 # what httpx builds for verify=True (SSL_CERT_FILE/DIR honoured)
                 self._tls = httpx.create_ssl_context()

@@ -417,6 +417,9 @@ def test_filters_say_only_where_every_other_kind_was_checked() -> None:
 
 
 def test_front_page_links_static_filter_pages_within_its_size(tmp_path: Path) -> None:
+    # Both reports on today's date, whatever the hour: a gap is claimed only for an outlet
+    # seen that day (a run just after midnight put the NGO's report on yesterday).
+    midnight = REAL_NOW.replace(hour=0, minute=0, second=0, microsecond=0)
     feeds = (
         FeedConfig("cdt", "CDT", "https://cdt.example/f", language="en", kind="exile media"),
         FeedConfig("ngo", "NGO", "https://ngo.example/f", language="en", kind="NGO"),
@@ -432,7 +435,8 @@ def test_front_page_links_static_filter_pages_within_its_size(tmp_path: Path) ->
                 item = Item(
                     feed_id=feed, guid=f"g{n}", url=f"https://{feed}.example/{n}",
                     link=f"https://{feed}.example/{n}", title=title, summary="",
-                    content_html="", published=REAL_NOW - timedelta(hours=2 + n), lang="en",
+                    content_html="", published=midnight + (REAL_NOW - midnight) * (n + 1) / 3,
+                    lang="en",
                     date_is_fallback=False, content_key=f"k{n}",
                 )  # fmt: skip
                 store.upsert_item(item, REAL_NOW)

@@ -148,6 +148,7 @@ class Fetched:
     main_rss_kib: int  # the digest's own process, peak sampled resident set
     tree_pss_kib: int  # the process tree, peak of the summed proportional sets
     out: str
+    cpu: float = 0.0  # user + system seconds of the process and the workers it waited for
 
 
 def timed_fetch(cfg: Path, state: Path, env: dict[str, str] | None = None) -> Fetched:
@@ -163,14 +164,20 @@ def timed_fetch(cfg: Path, state: Path, env: dict[str, str] | None = None) -> Fe
             env={**os.environ, "NO_PROXY": "*", **(env or {})},
         )
         main_rss = tree_pss = 0
-        while proc.poll() is None:
+        while True:
+            # wait4, not poll: its resource usage is the CPU the run spent, whatever the load
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             main_rss = max(main_rss, memory_kib(proc.pid)[0])
             tree_pss = max(tree_pss, sum(memory_kib(p)[1] for p in process_tree(proc.pid)))
             time.sleep(0.02)
         took = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"digest fetch failed ({proc.returncode}): {err_file.read_text()}")
-    return Fetched(took, main_rss, tree_pss, out_file.read_text())
+    cpu = usage.ru_utime + usage.ru_stime
+    return Fetched(took, main_rss, tree_pss, out_file.read_text(), cpu)
 
 
 def count_items(state: Path) -> int:
@@ -188,7 +195,7 @@ class Round:
 
     floor: float
     bare: float
-    startup: float
+    startup: Fetched
     digest: Fetched
     items: int
     before: Fetched | None = None
@@ -196,7 +203,11 @@ class Round:
 
     @property
     def past(self) -> float:
-        return self.digest.seconds - self.startup
+        return self.digest.seconds - self.startup.seconds
+
+    @property
+    def past_cpu(self) -> float:
+        return self.digest.cpu - self.startup.cpu
 
 
 def main() -> None:
@@ -228,7 +239,7 @@ def main() -> None:
             for r in range(args.rounds):
                 floor = asyncio.run(raw_asyncio(targets))
                 bare = asyncio.run(bare_httpx(targets))
-                startup = timed_fetch(empty, folder / f"s-empty-{r}").seconds
+                startup = timed_fetch(empty, folder / f"s-empty-{r}")
                 fetched = timed_fetch(cfg, folder / f"s-{r}")
                 row = Round(floor, bare, startup, fetched, count_items(folder / f"s-{r}"))
                 if args.before is not None:
@@ -238,12 +249,14 @@ def main() -> None:
                 rounds.append(row)
                 print(
                     f"round {r}: floor {floor:.3f} s, bare httpx {bare:.3f} s, start-up"
-                    f" {startup:.3f} s, digest fetch {fetched.seconds:.3f} s (past start-up"
+                    f" {startup.seconds:.3f} s, digest fetch {fetched.seconds:.3f} s (past start-up"
                     f" {row.past:.3f} s = {row.past / bare:.2f}x bare, {row.past / floor:.2f}x"
-                    f" floor), items {row.items}, main RSS {fetched.main_rss_kib / 1024:.0f} MiB,"
+                    f" floor; CPU {row.past_cpu:.2f} s), items {row.items},"
+                    f" main RSS {fetched.main_rss_kib / 1024:.0f} MiB,"
                     f" tree PSS {fetched.tree_pss_kib / 1024:.0f} MiB"
                     + (
-                        f"; before: {row.before.seconds:.3f} s, items {row.before_items},"
+                        f"; before: {row.before.seconds:.3f} s"
+                        f" (CPU {row.before.cpu - startup.cpu:.2f} s), items {row.before_items},"
                         f" RSS {row.before.main_rss_kib / 1024:.0f} MiB"
                         if row.before
                         else ""
@@ -330,13 +343,20 @@ def write_results(
         f"load average before {before}, after {after}.",
         "",
         "| round | floor (s) | bare httpx (s) | start-up (s) | digest fetch (s) |"
-        " past start-up (s) | / bare | / floor | items | main RSS (MiB) | tree PSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " past start-up (s) | / bare | / floor | CPU past start-up (s) | before: past start-up"
+        " (s) / CPU (s) | items | main RSS (MiB) | tree PSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, r in enumerate(rounds):
+        old_run = (
+            f"{r.before.seconds - r.startup.seconds:.3f} / {r.before.cpu - r.startup.cpu:.2f}"
+            if r.before
+            else "-"
+        )
         lines.append(
-            f"| {n} | {r.floor:.3f} | {r.bare:.3f} | {r.startup:.3f} | {r.digest.seconds:.3f} |"
-            f" {r.past:.3f} | {r.past / r.bare:.2f} | {r.past / r.floor:.2f} | {r.items} |"
+            f"| {n} | {r.floor:.3f} | {r.bare:.3f} | {r.startup.seconds:.3f} |"
+            f" {r.digest.seconds:.3f} | {r.past:.3f} | {r.past / r.bare:.2f} |"
+            f" {r.past / r.floor:.2f} | {r.past_cpu:.2f} | {old_run} | {r.items} |"
             f" {r.digest.main_rss_kib / 1024:.0f} | {r.digest.tree_pss_kib / 1024:.0f} |"
         )
     to_bare = [r.past / r.bare for r in rounds]
@@ -346,10 +366,12 @@ def write_results(
         "Medians (spread min-max):",
         "",
         f"- floor {_med([r.floor for r in rounds])} s; bare httpx {_med([r.bare for r in rounds])}"
-        f" s; start-up {_med([r.startup for r in rounds])} s",
+        f" s; start-up {_med([r.startup.seconds for r in rounds])} s",
         f"- **digest fetch past start-up {_med([r.past for r in rounds])} s ="
         f" {_med(to_bare)}x the bare client, {_med(to_floor)}x the floor** (targets: <= 1.5x,"
         " <= 3x)",
+        f"- CPU past start-up (the process and its workers): {_med([r.past_cpu for r in rounds])}"
+        " s",
         f"- items stored: {sorted({r.items for r in rounds})} (of 1,500)",
         f"- peak RSS of the digest process {_med([r.digest.main_rss_kib / 1024 for r in rounds])}"
         f" MiB; of the process tree, summed PSS,"
@@ -357,11 +379,14 @@ def write_results(
     ]
     befores = [r for r in rounds if r.before is not None]
     if befores:
-        past_before = [r.before.seconds - r.startup for r in befores if r.before]
+        past_before = [r.before.seconds - r.startup.seconds for r in befores if r.before]
+        cpu_before = [r.before.cpu - r.startup.cpu for r in befores if r.before]
         lines += [
             f"- before (the digest at {old}, same rounds, its start-up taken as this one's):"
             f" past start-up {_med(past_before)} s ="
-            f" {_med([p / r.bare for p, r in zip(past_before, befores, strict=True)])}x bare;"
+            f" {_med([p / r.bare for p, r in zip(past_before, befores, strict=True)])}x bare,"
+            f" {_med([p / r.floor for p, r in zip(past_before, befores, strict=True)])}x the"
+            f" floor; CPU past start-up {_med(cpu_before)} s;"
             f" items {sorted({r.before_items for r in befores})}; peak RSS"
             f" {_med([r.before.main_rss_kib / 1024 for r in befores if r.before])} MiB",
         ]

@@ -110,8 +110,8 @@ def lexical_neighbours(
     sims, at = np.concatenate(found_s), np.concatenate(found_at)
     keys = np.minimum(i, j) * n + np.maximum(i, j)
     # A pair found from both of its rows keeps the value of the row compared last.
-    last = np.lexsort((-at, keys))
-    keys, sims = keys[last], sims[last]
+    latest = np.lexsort((-at, keys))
+    keys, sims = keys[latest], sims[latest]
     unique = np.ones(keys.size, dtype=bool)
     unique[1:] = keys[1:] != keys[:-1]
     keys, sims = keys[unique], sims[unique]

@@ -90,21 +90,22 @@ class PairFeatures:
 
     def shared_names(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """1 where the two headlines share a rare name, else 0."""
-        n = len(self.names)
-        by_name: dict[str, list[int]] = {}
-        for doc, names in enumerate(self.names):
+        count: dict[str, int] = {}
+        for names in self.names:
             for name in names:
-                by_name.setdefault(name, []).append(doc)
-        sharing = set()
-        for docs in by_name.values():
-            if 1 < len(docs) <= 200:  # a "name" in hundreds of reports says little
-                for a_pos, a in enumerate(docs):
-                    for b in docs[a_pos + 1 :]:
-                        sharing.add(min(a, b) * n + max(a, b))
-        if not sharing:
-            return np.zeros(i.size, dtype=np.float64)
-        keys = np.minimum(i, j) * n + np.maximum(i, j)
-        return np.isin(keys, np.fromiter(sharing, dtype=np.int64)).astype(np.float64)
+                count[name] = count.get(name, 0) + 1
+        # A "name" in hundreds of reports says little. Only the given pairs are looked at:
+        # listing every pair sharing a name would cost its number of reports squared.
+        rare = frozenset(name for name, c in count.items() if 1 < c <= 200)
+        out = np.zeros(i.size, dtype=np.float64)
+        if not rare:
+            return out
+        kept = [names & rare for names in self.names]
+        has = np.array([bool(k) for k in kept], dtype=bool)
+        for k in np.flatnonzero(has[i] & has[j]).tolist():
+            if kept[int(i[k])] & kept[int(j[k])]:
+                out[k] = 1.0
+        return out
 
 
 def pair_probabilities(
@@ -261,12 +262,10 @@ def _candidates(
         # ever share a word (a long English window does not flatten the Chinese weights).
         x = drop_common_terms(tfidf([known[docs[int(d)].id][1] for d in idx]))
         rows[flag] = (idx, x)
-        found = lexical_neighbours(x, pf.seconds[idx], max_gap, LEX_FLOOR)
-        if found:
-            pairs = np.array(list(found), dtype=np.int64)
-            a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
-            lex_keys.append(np.minimum(a, b) * n + np.maximum(a, b))
-            lex_values.append(np.array(list(found.values()), dtype=np.float64))
+        near_i, near_j, sims = lexical_neighbours(x, pf.seconds[idx], max_gap, LEX_FLOOR)
+        a, b = idx[near_i], idx[near_j]
+        lex_keys.append(np.minimum(a, b) * n + np.maximum(a, b))
+        lex_values.append(sims)
     with_vector, near = _vector_neighbours(pf, max_gap, k)
     a, b = with_vector[near.i], with_vector[near.j]
     emb_keys = np.minimum(a, b) * n + np.maximum(a, b)

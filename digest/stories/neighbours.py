@@ -70,41 +70,52 @@ def drop_common_terms(x: Any) -> Any:
     return sp.csr_matrix(m[:, np.flatnonzero(~common)])
 
 
-def _top(cols: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best (column, similarity), ties broken by column (deterministic)."""
-    if cols.size <= k:
-        return cols, sims
-    order = np.lexsort((cols, -sims))[:k]
-    return cols[order], sims[order]
-
-
 def lexical_neighbours(
     x: Any, seconds: np.ndarray, max_gap: float, floor: float
-) -> dict[tuple[int, int], float]:
-    """Cosines >= floor between rows i < j within max_gap, at most TOP_K per row."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cosines >= floor between rows i < j within max_gap, at most TOP_K per row: (i, j, s)."""
     n = x.shape[0]
     xt = x.T.tocsc()
     # Rows in time order, so each block is compared only with the documents within max_gap
     # of it: a window spread over many days costs in proportion to its length, not squared.
     order = np.lexsort((np.arange(n), seconds))
     when = seconds[order]
-    out: dict[tuple[int, int], float] = {}
+    found_i, found_j, found_s, found_at = [], [], [], []
     for start in range(0, n, CHUNK):
         rows = order[start : start + CHUNK]
         first = int(np.searchsorted(when, when[start : start + CHUNK].min() - max_gap, "left"))
         last = int(np.searchsorted(when, when[start : start + CHUNK].max() + max_gap, "right"))
         span = order[first:last]
         block = (x[rows] @ xt[:, span]).tocsr()
-        for row in range(block.shape[0]):
-            i = int(rows[row])
-            lo, hi = block.indptr[row], block.indptr[row + 1]
-            cols = span[block.indices[lo:hi]]
-            sims = block.data[lo:hi]
-            keep = (cols != i) & (sims >= floor) & (np.abs(seconds[cols] - seconds[i]) <= max_gap)
-            cols, sims = _top(cols[keep], sims[keep], TOP_K)
-            for j, s in zip(cols.tolist(), sims.tolist(), strict=True):
-                out[(i, j) if i < j else (j, i)] = s
-    return out
+        # The whole block at once (a loop over its rows cost more than the product itself).
+        at = np.repeat(np.arange(rows.size), np.diff(block.indptr))
+        i = rows[at]
+        cols = span[block.indices]
+        sims = block.data
+        keep = (cols != i) & (sims >= floor) & (np.abs(seconds[cols] - seconds[i]) <= max_gap)
+        at, i, cols, sims = at[keep], i[keep], cols[keep], sims[keep]
+        # Each row's TOP_K best, ties broken by column (deterministic).
+        best = np.lexsort((cols, -sims, at))
+        at, i, cols, sims = at[best], i[best], cols[best], sims[best]
+        rank = np.arange(at.size) - np.searchsorted(at, at, "left")
+        keep = rank < TOP_K
+        found_i.append(i[keep])
+        found_j.append(cols[keep])
+        found_s.append(sims[keep])
+        found_at.append(at[keep] + start)
+    if not found_i:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    i, j = np.concatenate(found_i), np.concatenate(found_j)
+    sims, at = np.concatenate(found_s), np.concatenate(found_at)
+    keys = np.minimum(i, j) * n + np.maximum(i, j)
+    # A pair found from both of its rows keeps the value of the row compared last.
+    latest = np.lexsort((-at, keys))
+    keys, sims = keys[latest], sims[latest]
+    unique = np.ones(keys.size, dtype=bool)
+    unique[1:] = keys[1:] != keys[:-1]
+    keys, sims = keys[unique], sims[unique]
+    return keys // n, keys % n, sims.astype(np.float64)
 
 
 def _language_centred(vectors: np.ndarray, langs: np.ndarray | None) -> np.ndarray:

@@ -298,29 +298,23 @@ NOTES = """## Notes
   loop for the interpreter lock. Now: parse and clean run in one worker process per core
   (forked, so no start-up cost per run beyond a fork; each body within its time budget), and
   the costs above are gone or cut (see the commit log).
-- Loading a 300-feed feeds.yaml (ruamel.yaml's round-trip loader, which keeps line numbers for
-  error messages) is counted in `past start-up`: start-up is measured with an empty config.
-- Since issue 19's second pass: feeds ready together are stored in one transaction (at most
-  every 0.2 s) instead of one per feed; plain-http pools do not load the CA bundle; requests
-  start ten per turn of the event loop, so the first answers are parsed while later requests
-  are still being set up (before, no request left until all 300 had been set up).
-
-## Where the time past start-up goes (one run timed per phase, load average 4-5)
-
-| phase | wall (s) | main process CPU (s) |
-|---|---|---|
-| load feeds.yaml (ruamel round-trip parse 0.27 s of it) | 0.31 | 0.31 |
-| fork the two parse workers | 0.06 | 0.03 |
-| fetch begun to first answer (0.5 s of it the server's delay) | 0.75 | 0.62 |
-| first answer to last feed stored | 2.4 | 0.7 |
-
-The main process spends about 2 ms of CPU per request in httpx, httpcore, h11 and anyio
-(0.73 s for the 300 requests alone, against a floor of 0.6 s wall for everything); the
-workers spend 1.6 s of CPU on the 300 bodies (feedparser about 78% of it, cleaning and
-normalizing 22%), about 5 ms per 5-item feed. With 2 cores shared by the digest, its two
-workers and the bench server, that CPU, not the network, sets the pace: the rest of the
-gap to 3x the floor needs an HTTP client lighter than httpx and a feed parser lighter than
-feedparser, neither of which this pass replaced.
+- Loading a 300-feed feeds.yaml is counted in `past start-up` (start-up is measured with an
+  empty config).
+- Second pass of issue 19: feeds ready together are stored in one transaction (at most every
+  0.2 s) instead of one per feed; plain-http pools do not load the CA bundle; requests start
+  ten per turn of the event loop, so the first answers are parsed while later requests are
+  still being set up (before, no request left until all 300 had been set up).
+- Third pass (profiles and py-spy samples of whole runs; the worker processes were the last to
+  finish, blocked on sending results while the event loop stored feeds): plain RSS 2.0 is
+  read by ElementTree's C parser with feedparser's results for every field used
+  (ingest/plainrss.py; anything else still goes to feedparser): parse and clean CPU for these
+  300 bodies 1.39 -> 0.65 s. feeds.yaml is read through libyaml where that gives ruamel's
+  result (config/yamlfast.py): 0.34 -> 0.02 s for this file. httpcore's connections run on
+  asyncio streams directly instead of through anyio, whose answer to httpcore's frequent
+  "is this pooled connection still open?" built a mapping of getters each time (30 us, against
+  4 us now). A new item's lookup by URL now uses its index (the query could not use the
+  partial index, so each new item read the whole items table). With NO_PROXY set (as here),
+  plain-http pools no longer load the CA bundle.
 """
 
 

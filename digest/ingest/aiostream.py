@@ -21,7 +21,7 @@ import httpcore
 
 __all__ = ["AsyncioStream", "open_tcp"]
 
-_READ_ERRORS = (OSError, ssl.SSLError, EOFError)
+_OS_ERRORS = (OSError, ssl.SSLError, EOFError)
 
 
 @contextlib.contextmanager
@@ -31,7 +31,7 @@ def _mapped(timeout_error: type[Exception], other: type[Exception], what: str) -
         yield
     except TimeoutError:
         raise timeout_error(f"{what} timed out") from None
-    except _READ_ERRORS as exc:
+    except _OS_ERRORS as exc:
         raise other(str(exc) or type(exc).__name__) from exc
 
 

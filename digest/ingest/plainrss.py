@@ -66,6 +66,9 @@ _ATTRIBUTES: dict[str, frozenset[str]] = {
 _NO_ATTRIBUTES: frozenset[str] = frozenset()
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+# The first element is <rss>, after at most an XML declaration, comments and blanks.
+_RSS_ROOT = re.compile(rb"(?:\s+|<\?[^>]*\?>|<!--(?:[^-]|-(?!->))*-->)*<rss[\s>]")
+_ROOT_SNIFF = 4096
 _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:\-]*)["']""")
 _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _ENTITY_LIKE = re.compile("&([A-Za-z0-9_]+);")
@@ -78,7 +81,10 @@ class _Decline(Exception):
 
 def read_plain_rss(body: bytes, charset: str) -> dict[str, Any] | None:
     """feedparser's result for a plain RSS 2.0 document, or None when feedparser must read it."""
-    if not _utf8(body, charset) or _DOCTYPE.search(body):
+    # Atom, RDF and HTML are feedparser's: seen from the first element, before any parsing
+    if not _RSS_ROOT.match(body, 0, _ROOT_SNIFF) or not _utf8(body, charset):
+        return None
+    if _DOCTYPE.search(body):
         return None
     try:
         root = ET.fromstring(body)
